@@ -1,0 +1,165 @@
+//! `catg`: the command line. `inspect` and `render` today; `serve` joins with issue 3.
+//!
+//! Contract (relied on by tests and tools outside this repository):
+//! - success: exit 0 and one JSON object on stdout;
+//! - a rejected input or invalid recipe: exit 2 and `{"error":{"kind":…,"message":…}}` on stdout;
+//! - anything else (I/O, usage): exit 1 with a message on stderr.
+
+use catg_core::config::{image_limits, process_env, recipe_limits};
+use catg_core::{examine, render_variant, Error, Recipe};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "catg", version, about = "Image variants on demand from a content-addressed store")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fingerprint and probe an image (header only) and print what it is as JSON.
+    Inspect {
+        /// The image file.
+        file: PathBuf,
+    },
+    /// Render one variant of an image and print its cache key and size as JSON.
+    Render {
+        /// The source image file.
+        file: PathBuf,
+        /// The recipe, as in a URL query string: 'w=400&h=300&fit=cover&fmt=webp&q=80'.
+        #[arg(long, default_value = "")]
+        recipe: String,
+        /// The client's Accept header, used when the recipe says fmt=auto (the default).
+        #[arg(long)]
+        accept: Option<String>,
+        /// Where to write the variant.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
+}
+
+/// How a command failed, and so which exit code it gets.
+#[derive(Debug)]
+enum Failure {
+    /// The input or recipe was refused: exit 2, JSON on stdout.
+    Rejected { kind: &'static str, message: String },
+    /// catg could not do its job: exit 1, message on stderr.
+    Failed(String),
+}
+
+/// The one place where errors become exit codes.
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        match e.reject_kind() {
+            Some(kind) => Failure::Rejected { kind, message: public_message(&e) },
+            None => Failure::Failed(e.to_string()),
+        }
+    }
+}
+
+fn public_message(e: &Error) -> String {
+    match e {
+        Error::InvalidRecipe(r) => r.message().to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Inspect { file } => inspect(&file),
+        Command::Render { file, recipe, accept, output } => render(&file, &recipe, accept.as_deref(), &output),
+    };
+    match result {
+        Ok(value) => {
+            println!("{value}");
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Rejected { kind, message }) => {
+            println!("{}", json!({ "error": { "kind": kind, "message": message } }));
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(message)) => {
+            eprintln!("catg: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn open(path: &Path) -> Result<BufReader<File>, Failure> {
+    File::open(path).map(BufReader::new).map_err(|e| Failure::Failed(format!("cannot read {}: {e}", path.display())))
+}
+
+fn config_failure(e: impl std::fmt::Display) -> Failure {
+    Failure::Failed(e.to_string())
+}
+
+fn inspect(file: &Path) -> Result<serde_json::Value, Failure> {
+    let limits = image_limits(process_env).map_err(config_failure)?;
+    let mut examined = examine(open(file)?, &limits).map_err(Error::from)?;
+    examined.confirm_alpha(&limits);
+    let probe = examined.verdict.map_err(Error::from)?;
+    Ok(json!({
+        "fingerprint": examined.fingerprint.to_hex(),
+        "format": probe.format.as_str(),
+        "width": probe.width(),
+        "height": probe.height(),
+        "orientation": probe.orientation.exif_value(),
+        "has_alpha": probe.has_alpha,
+        "frames": probe.frames,
+        "has_icc": probe.has_icc,
+        "bytes": examined.bytes,
+    }))
+}
+
+fn render(file: &Path, query: &str, accept: Option<&str>, output: &Path) -> Result<serde_json::Value, Failure> {
+    let limits = image_limits(process_env).map_err(config_failure)?;
+    let recipe = Recipe::parse(query, &recipe_limits(process_env).map_err(config_failure)?).map_err(Error::from)?;
+    let mut examined = examine(open(file)?, &limits).map_err(Error::from)?;
+    examined.confirm_alpha(&limits);
+    let probe = examined.verdict.map_err(Error::from)?;
+    let body = examined.body.unwrap_or_default();
+    let variant = render_variant(&body, &examined.fingerprint, &probe, &recipe, accept, &limits)?;
+    write_atomically(output, &variant.rendered.bytes)?;
+    Ok(json!({
+        "cache_key": variant.cache_key.to_hex(),
+        "canonical": variant.recipe.canonical(),
+        "format": variant.rendered.format.as_str(),
+        "width": variant.rendered.width,
+        "height": variant.rendered.height,
+        "bytes": variant.rendered.bytes.len(),
+    }))
+}
+
+/// Write beside the target and rename over it, so nobody ever sees half a variant.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let failed = |e: std::io::Error| Failure::Failed(format!("cannot write {}: {e}", path.display()));
+    let name = path.file_name().ok_or_else(|| Failure::Failed(format!("{} is not a file path", path.display())))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    let result = (|| {
+        let mut file = File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.map_err(failed)
+}

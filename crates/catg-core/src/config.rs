@@ -1,0 +1,83 @@
+//! Limits from the environment, shared by every entry point (CLI, `catg serve`, Lambdas), so a
+//! limit is set the same way everywhere. Unset variables keep the documented defaults; a value
+//! that does not parse is an error at start-up, never silently ignored.
+
+use crate::recipe::RecipeLimits;
+use catg_image::Limits;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}={value:?} is not valid: {expected}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+fn read<T: FromStr>(env: &impl Fn(&str) -> Option<String>, name: &'static str, expected: &'static str, into: &mut T) -> Result<(), ConfigError> {
+    if let Some(value) = env(name) {
+        *into = value.trim().parse().map_err(|_| ConfigError { name, value, expected })?;
+    }
+    Ok(())
+}
+
+/// The image limits: `CATG_MAX_INPUT_BYTES`, `CATG_MAX_PIXELS`, `CATG_MAX_FRAMES`,
+/// `CATG_MAX_JPEG_SCANS`, `CATG_MAX_ICC_BYTES`, `CATG_MAX_OUTPUT_PIXELS`.
+pub fn image_limits(env: impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
+    let mut l = Limits::default();
+    read(&env, "CATG_MAX_INPUT_BYTES", "a number of bytes", &mut l.max_input_bytes)?;
+    read(&env, "CATG_MAX_PIXELS", "a number of pixels", &mut l.max_pixels)?;
+    read(&env, "CATG_MAX_FRAMES", "a number of frames", &mut l.max_frames)?;
+    read(&env, "CATG_MAX_JPEG_SCANS", "a number of scans", &mut l.max_jpeg_scans)?;
+    read(&env, "CATG_MAX_ICC_BYTES", "a number of bytes", &mut l.max_icc_bytes)?;
+    read(&env, "CATG_MAX_OUTPUT_PIXELS", "a number of pixels", &mut l.max_output_pixels)?;
+    Ok(l)
+}
+
+/// The recipe limits: `CATG_MAX_WIDTH`, `CATG_MAX_HEIGHT`, `CATG_ALLOWED_SIZES` (comma-separated
+/// pixel sizes; unset or empty allows any size up to the maxima).
+pub fn recipe_limits(env: impl Fn(&str) -> Option<String>) -> Result<RecipeLimits, ConfigError> {
+    let mut l = RecipeLimits::default();
+    read(&env, "CATG_MAX_WIDTH", "a number of pixels", &mut l.max_width)?;
+    read(&env, "CATG_MAX_HEIGHT", "a number of pixels", &mut l.max_height)?;
+    if let Some(value) = env("CATG_ALLOWED_SIZES").filter(|v| !v.trim().is_empty()) {
+        let sizes: Result<_, _> = value.split(',').map(|s| s.trim().parse::<u32>()).collect();
+        l.allowed_sizes = Some(sizes.map_err(|_| ConfigError {
+            name: "CATG_ALLOWED_SIZES",
+            value,
+            expected: "comma-separated pixel sizes, such as 320,640,1280",
+        })?);
+    }
+    Ok(l)
+}
+
+/// Reads the process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        assert_eq!(image_limits(env(&[])).expect("defaults"), Limits::default());
+        let l = image_limits(env(&[("CATG_MAX_PIXELS", "1000"), ("CATG_MAX_FRAMES", " 5 ")])).expect("valid");
+        assert_eq!((l.max_pixels, l.max_frames), (1000, 5));
+        let r = recipe_limits(env(&[("CATG_ALLOWED_SIZES", "640, 320"), ("CATG_MAX_WIDTH", "2000")])).expect("valid");
+        assert_eq!(r.allowed_sizes, Some([320, 640].into()));
+        assert_eq!(r.max_width, 2000);
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_variable() {
+        let e = image_limits(env(&[("CATG_MAX_PIXELS", "lots")])).expect_err("invalid");
+        assert_eq!(e.to_string(), "CATG_MAX_PIXELS=\"lots\" is not valid: a number of pixels");
+        assert!(recipe_limits(env(&[("CATG_ALLOWED_SIZES", "1,x")])).is_err());
+    }
+}

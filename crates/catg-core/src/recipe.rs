@@ -1,0 +1,348 @@
+//! Recipes: what a variant is, parsed strictly from a URL query string, and its canonical form.
+//!
+//! Every spelling of the same request (aliases, parameter order, defaults left out or written
+//! out, `fmt=auto` resolved to what the client accepts) maps to one canonical string, and so to
+//! one cache key: junk in a URL cannot multiply variants.
+
+use crate::negotiate::negotiate;
+use catg_image::{Fit, OutputFormat, RenderSpec, Resize};
+use percent_encoding::percent_decode_str;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// What may be asked for. Defaults: sides up to 8192 px, any size, queries up to 512 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipeLimits {
+    pub max_width: u32,
+    pub max_height: u32,
+    /// When set, `w` and `h` must each be one of these: the cheap way to cap how many variants
+    /// of one image anybody can make.
+    pub allowed_sizes: Option<BTreeSet<u32>>,
+    pub max_query_len: usize,
+}
+
+impl Default for RecipeLimits {
+    fn default() -> Self {
+        RecipeLimits { max_width: 8192, max_height: 8192, allowed_sizes: None, max_query_len: 512 }
+    }
+}
+
+/// `fmt` as requested: a concrete format or `auto` (negotiated from `Accept`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FormatChoice {
+    #[default]
+    Auto,
+    Fixed(OutputFormat),
+}
+
+/// A parsed, validated recipe, before `fmt=auto` is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Recipe {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub fit: Fit,
+    pub format: FormatChoice,
+    pub quality: Option<u8>,
+    pub enlarge: bool,
+}
+
+/// A recipe with everything decided: the thing a cache key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ResolvedRecipe {
+    pub resize: Resize,
+    pub format: OutputFormat,
+    /// `None` only for PNG, which is lossless.
+    pub quality: Option<u8>,
+}
+
+/// An invalid recipe. The message names the parameter and says what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RecipeError(String);
+
+impl RecipeError {
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Param {
+    Width,
+    Height,
+    Fit,
+    Format,
+    Quality,
+    Enlarge,
+}
+
+impl Param {
+    fn from_name(name: &str) -> Option<Param> {
+        Some(match name {
+            "w" | "width" => Param::Width,
+            "h" | "height" => Param::Height,
+            "fit" => Param::Fit,
+            "fmt" | "format" => Param::Format,
+            "q" | "quality" => Param::Quality,
+            "enlarge" => Param::Enlarge,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Param::Width => "w",
+            Param::Height => "h",
+            Param::Fit => "fit",
+            Param::Format => "fmt",
+            Param::Quality => "q",
+            Param::Enlarge => "enlarge",
+        }
+    }
+}
+
+/// Quote user input in an error message: bounded, and with control characters escaped so
+/// that it cannot forge log lines.
+fn shown(s: &str) -> String {
+    let cut: String = s.chars().take(32).collect();
+    let more = if cut.len() < s.len() { "…" } else { "" };
+    format!("{:?}{more}", cut)
+}
+
+fn invalid(message: String) -> RecipeError {
+    RecipeError(message)
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, then `%XX`.
+fn form_decode(raw: &str) -> Result<String, RecipeError> {
+    let spaced = raw.replace('+', " ");
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| invalid(format!("{} is not valid UTF-8 once decoded", shown(raw))))
+}
+
+impl Recipe {
+    /// Parse a query string (with or without its leading `?`).
+    pub fn parse(query: &str, limits: &RecipeLimits) -> Result<Recipe, RecipeError> {
+        let query = query.strip_prefix('?').unwrap_or(query);
+        if query.len() > limits.max_query_len {
+            return Err(invalid(format!("the recipe is {} bytes, over the limit of {}", query.len(), limits.max_query_len)));
+        }
+        let mut recipe = Recipe::default();
+        if query.is_empty() {
+            return Ok(recipe);
+        }
+        let mut seen: Vec<(Param, String)> = Vec::new();
+        for (index, piece) in query.split('&').enumerate() {
+            if piece.is_empty() {
+                return Err(invalid(format!("parameter {} is empty (a stray '&')", index + 1)));
+            }
+            let (raw_name, raw_value) = piece
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("parameter {} has no value (expected name=value)", shown(piece))))?;
+            let name = form_decode(raw_name)?;
+            let value = form_decode(raw_value)?;
+            let param = Param::from_name(&name).ok_or_else(|| {
+                invalid(format!(
+                    "unknown parameter {}; expected w (width), h (height), fit, fmt (format), q (quality) or enlarge",
+                    shown(&name)
+                ))
+            })?;
+            if let Some((_, first)) = seen.iter().find(|(p, _)| *p == param) {
+                let how = if *first == name { format!("{} is given twice", shown(&name)) } else { format!("{} and {} are the same parameter", shown(first), shown(&name)) };
+                return Err(invalid(format!("{how}; give `{}` once", param.name())));
+            }
+            recipe.set(param, &value, limits)?;
+            seen.push((param, name));
+        }
+        Ok(recipe)
+    }
+
+    fn set(&mut self, param: Param, value: &str, limits: &RecipeLimits) -> Result<(), RecipeError> {
+        match param {
+            Param::Width => self.width = Some(pixels(param, value, limits.max_width, limits)?),
+            Param::Height => self.height = Some(pixels(param, value, limits.max_height, limits)?),
+            Param::Fit => {
+                self.fit = Fit::parse(value).ok_or_else(|| {
+                    invalid(format!("`fit` must be cover, contain, fill, inside or outside, got {}", shown(value)))
+                })?
+            }
+            Param::Format => {
+                self.format = match value {
+                    "auto" => FormatChoice::Auto,
+                    "jpg" => FormatChoice::Fixed(OutputFormat::Jpeg),
+                    other => FormatChoice::Fixed(OutputFormat::parse(other).ok_or_else(|| {
+                        invalid(format!("`fmt` must be jpeg, png, webp, avif or auto, got {}", shown(value)))
+                    })?),
+                }
+            }
+            Param::Quality => {
+                let q = number(param, value)?;
+                if !(1..=100).contains(&q) {
+                    return Err(invalid(format!("`q` must be between 1 and 100, got {q}")));
+                }
+                self.quality = Some(q as u8);
+            }
+            Param::Enlarge => {
+                self.enlarge = match value {
+                    "0" => false,
+                    "1" => true,
+                    _ => return Err(invalid(format!("`enlarge` must be 0 or 1, got {}", shown(value)))),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decide everything left open: the format (from `Accept` for `fmt=auto`), the quality,
+    /// and the parameters that cannot matter (`fit` without both sides, `q` for PNG).
+    pub fn resolve(&self, accept: Option<&str>, has_alpha: bool) -> ResolvedRecipe {
+        let format = match self.format {
+            FormatChoice::Fixed(format) => format,
+            FormatChoice::Auto => negotiate(accept, has_alpha),
+        };
+        let both_sides = self.width.is_some() && self.height.is_some();
+        let quality = format.default_quality().map(|default| self.quality.unwrap_or(default));
+        ResolvedRecipe {
+            resize: Resize {
+                width: self.width,
+                height: self.height,
+                fit: if both_sides { self.fit } else { Fit::default() },
+                enlarge: self.enlarge,
+            },
+            format,
+            quality,
+        }
+    }
+}
+
+/// A decimal whole number: digits only, no sign, no spaces, no exponent.
+fn number(param: Param, value: &str) -> Result<u32, RecipeError> {
+    if value.is_empty() || value.len() > 9 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(format!("`{}` must be a whole number, got {}", param.name(), shown(value))));
+    }
+    value.parse().map_err(|_| invalid(format!("`{}` must be a whole number, got {}", param.name(), shown(value))))
+}
+
+fn pixels(param: Param, value: &str, max: u32, limits: &RecipeLimits) -> Result<u32, RecipeError> {
+    let n = number(param, value)?;
+    if n == 0 || n > max {
+        return Err(invalid(format!("`{}` must be between 1 and {max} pixels, got {n}", param.name())));
+    }
+    if let Some(allowed) = &limits.allowed_sizes {
+        if !allowed.contains(&n) {
+            let list: Vec<String> = allowed.iter().map(u32::to_string).collect();
+            return Err(invalid(format!("`{}={n}` is not an allowed size; allowed: {}", param.name(), list.join(", "))));
+        }
+    }
+    Ok(n)
+}
+
+impl ResolvedRecipe {
+    /// The canonical form: fixed order, defaults explicit, absent sides left out.
+    /// `w=400&h=300&fit=cover&fmt=webp&q=80&enlarge=0`
+    pub fn canonical(&self) -> String {
+        self.to_string()
+    }
+
+    pub fn render_spec(&self) -> RenderSpec {
+        RenderSpec { resize: self.resize, format: self.format, quality: self.quality.unwrap_or(100) }
+    }
+}
+
+impl fmt::Display for ResolvedRecipe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(w) = self.resize.width {
+            write!(f, "w={w}&")?;
+        }
+        if let Some(h) = self.resize.height {
+            write!(f, "h={h}&")?;
+        }
+        write!(f, "fit={}&fmt={}&", self.resize.fit.as_str(), self.format)?;
+        if let Some(q) = self.quality {
+            write!(f, "q={q}&")?;
+        }
+        write!(f, "enlarge={}", u8::from(self.resize.enlarge))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(q: &str) -> Result<Recipe, RecipeError> {
+        Recipe::parse(q, &RecipeLimits::default())
+    }
+
+    fn canonical(q: &str) -> String {
+        parse(q).expect("valid").resolve(None, false).canonical()
+    }
+
+    fn error(q: &str) -> String {
+        parse(q).expect_err("invalid").message().to_string()
+    }
+
+    #[test]
+    fn canonical_form_is_explicit_and_ordered() {
+        assert_eq!(canonical(""), "fit=cover&fmt=jpeg&q=80&enlarge=0");
+        assert_eq!(canonical("fmt=webp&h=300&w=400"), "w=400&h=300&fit=cover&fmt=webp&q=80&enlarge=0");
+        assert_eq!(canonical("?width=400&format=png&quality=50"), "w=400&fit=cover&fmt=png&enlarge=0");
+        assert_eq!(canonical("w=400&fit=inside"), canonical("w=400"));
+        assert_eq!(canonical("fmt=jpg&q=080"), "fit=cover&fmt=jpeg&q=80&enlarge=0");
+        assert_eq!(canonical("fmt=avif&enlarge=1&w=10&h=20&fit=fill"), "w=10&h=20&fit=fill&fmt=avif&q=60&enlarge=1");
+    }
+
+    #[test]
+    fn auto_resolves_from_accept_before_the_key_is_made() {
+        let recipe = parse("w=100").expect("valid");
+        assert_eq!(recipe.resolve(Some("image/avif,image/webp"), false).format, OutputFormat::Avif);
+        assert_eq!(recipe.resolve(Some("image/webp"), true).canonical(), canonical("w=100&fmt=webp"));
+        assert_eq!(recipe.resolve(None, true).format, OutputFormat::Png);
+    }
+
+    #[test]
+    fn errors_are_precise() {
+        assert_eq!(error("w=abc"), "`w` must be a whole number, got \"abc\"");
+        assert_eq!(error("w=0"), "`w` must be between 1 and 8192 pixels, got 0");
+        assert_eq!(error("h=9000"), "`h` must be between 1 and 8192 pixels, got 9000");
+        assert_eq!(error("w=-1"), "`w` must be a whole number, got \"-1\"");
+        assert_eq!(error("w=1e3"), "`w` must be a whole number, got \"1e3\"");
+        assert_eq!(error("q=0"), "`q` must be between 1 and 100, got 0");
+        assert_eq!(error("q=101"), "`q` must be between 1 and 100, got 101");
+        assert_eq!(error("fit=crop"), "`fit` must be cover, contain, fill, inside or outside, got \"crop\"");
+        assert_eq!(error("fmt=gif"), "`fmt` must be jpeg, png, webp, avif or auto, got \"gif\"");
+        assert_eq!(error("enlarge=yes"), "`enlarge` must be 0 or 1, got \"yes\"");
+        assert_eq!(error("w=1&w=2"), "\"w\" is given twice; give `w` once");
+        assert_eq!(error("w=1&width=2"), "\"w\" and \"width\" are the same parameter; give `w` once");
+        assert!(error("blur=3").starts_with("unknown parameter \"blur\""));
+        assert_eq!(error("w=1&&h=2"), "parameter 2 is empty (a stray '&')");
+        assert_eq!(error("w"), "parameter \"w\" has no value (expected name=value)");
+        assert_eq!(error("w=%FF"), "\"%FF\" is not valid UTF-8 once decoded");
+        assert!(error(&"w=1&".repeat(200)).contains("over the limit of 512"));
+        assert!(error("W=1").starts_with("unknown parameter \"W\""));
+        assert_eq!(error("w=99999999999"), "`w` must be a whole number, got \"99999999999\"");
+    }
+
+    #[test]
+    fn form_encoding_is_decoded_before_validation() {
+        assert_eq!(canonical("w=%34%30%30"), canonical("w=400"));
+        assert_eq!(canonical("%77=400"), canonical("w=400"));
+        assert_eq!(error("w=+400"), "`w` must be a whole number, got \" 400\"");
+    }
+
+    #[test]
+    fn allow_list_and_custom_maxima() {
+        let limits = RecipeLimits { allowed_sizes: Some([100, 200].into()), max_width: 1000, ..RecipeLimits::default() };
+        assert!(Recipe::parse("w=200&h=100", &limits).is_ok());
+        assert_eq!(Recipe::parse("w=150", &limits).expect_err("not allowed").message(), "`w=150` is not an allowed size; allowed: 100, 200");
+        let small = RecipeLimits { max_width: 1000, ..RecipeLimits::default() };
+        assert!(Recipe::parse("w=1001", &small).is_err());
+    }
+
+    #[test]
+    fn control_characters_in_errors_are_escaped() {
+        let message = error("fit=a%0Ab");
+        assert!(!message.contains('\n'), "{message}");
+    }
+}

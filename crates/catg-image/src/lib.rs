@@ -1,0 +1,27 @@
+//! catg's image pipeline: sniff → probe → decode → orient → colour → resize → encode.
+//!
+//! Synchronous and free of I/O: it takes bytes and returns bytes, so the same code runs in the
+//! CLI, in `catg serve`'s workers and in the transform Lambda. Every limit is checked against the
+//! header before a decoder allocates (see [`Limits`]).
+
+pub mod error;
+pub mod format;
+pub mod geometry;
+pub mod limits;
+pub mod output;
+pub mod pipeline;
+pub mod pixels;
+pub mod probe;
+mod steps;
+
+pub use error::{ImageError, RejectKind, Result};
+pub use format::{sniff, InputFormat, SNIFF_LEN};
+pub use geometry::{Fit, Resize};
+pub use limits::Limits;
+pub use output::OutputFormat;
+pub use pipeline::{has_transparency, render, render_probed, RenderSpec, Rendered};
+pub use probe::{probe, Orientation, Probe};
+
+/// Bumped whenever a change to the pipeline changes output pixels or bytes, so that cache keys
+/// (which include it) name new variants instead of serving stale ones.
+pub const PIPELINE_VERSION: u32 = 1;

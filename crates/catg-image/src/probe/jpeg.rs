@@ -1,0 +1,189 @@
+//! JPEG header: walk the markers up to the first scan, then count scans.
+
+use super::{exif, reader::Bytes, still, Probe};
+use crate::error::{ImageError, Result};
+use crate::format::InputFormat;
+use crate::limits::Limits;
+
+/// JPEG facts the decoder needs beyond the probe.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct JpegHeader {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) components: u8,
+    /// An Adobe APP14 segment is present: CMYK/YCCK samples are stored inverted.
+    pub(crate) adobe: bool,
+    pub(crate) orientation: exif::Orientation,
+    /// The ICC profile, reassembled from its APP2 chunks in sequence order.
+    pub(crate) icc: Option<Vec<u8>>,
+    pub(crate) scans: u32,
+}
+
+pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
+    let header = read_header(data, limits, false)?;
+    let mut probe = still(InputFormat::Jpeg, header.width, header.height);
+    probe.orientation = header.orientation;
+    probe.has_icc = header.icc.is_some();
+    probe.jpeg_scans = header.scans;
+    Ok(probe)
+}
+
+/// Parse the header. With `keep_icc`, the ICC profile bytes are collected (bounded by the limit).
+pub(crate) fn read_header(data: &[u8], limits: &Limits, keep_icc: bool) -> Result<JpegHeader> {
+    let bytes = Bytes::new(data, "the JPEG header is cut short");
+    let mut header = JpegHeader::default();
+    let mut icc_chunks: Vec<(u8, &[u8])> = Vec::new();
+    let mut icc_bytes = 0usize;
+    let mut seen_exif = false;
+    let mut pos = 2;
+    loop {
+        // Markers are 0xFF followed by a code; any number of 0xFF fill bytes may precede the code.
+        if bytes.u8(pos)? != 0xFF {
+            return Err(ImageError::corrupt(format!("expected a JPEG marker at byte {pos}")));
+        }
+        while bytes.u8(pos + 1)? == 0xFF {
+            pos += 1;
+        }
+        let marker = bytes.u8(pos + 1)?;
+        pos += 2;
+        match marker {
+            0xD8 | 0x01 | 0xD0..=0xD7 => continue,
+            0xD9 => return Err(ImageError::corrupt("the JPEG ends before its first scan")),
+            _ => {}
+        }
+        let len = usize::from(bytes.be16(pos)?);
+        if len < 2 {
+            return Err(ImageError::corrupt("a JPEG segment has an invalid length"));
+        }
+        let segment = bytes.slice(pos + 2, len - 2)?;
+        match marker {
+            0xE1 if !seen_exif && segment.starts_with(b"Exif\0\0") => {
+                seen_exif = true;
+                header.orientation = exif::orientation(segment);
+            }
+            0xE2 if segment.starts_with(b"ICC_PROFILE\0") && segment.len() > 14 => {
+                icc_bytes += segment.len() - 14;
+                if icc_bytes > limits.max_icc_bytes {
+                    return Err(ImageError::ResourceLimit(format!(
+                        "the ICC profile is over {} bytes",
+                        limits.max_icc_bytes
+                    )));
+                }
+                icc_chunks.push((segment[12], &segment[14..]));
+            }
+            0xEE if segment.starts_with(b"Adobe") => header.adobe = true,
+            // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                let sof = Bytes::new(segment, "the JPEG frame header is cut short");
+                header.height = u32::from(sof.be16(1)?);
+                header.width = u32::from(sof.be16(3)?);
+                header.components = sof.u8(5)?;
+                if header.height == 0 {
+                    // A height defined later by a DNL marker: legal, but nobody writes it and
+                    // libjpeg-turbo cannot decode it.
+                    return Err(ImageError::UnsupportedFormat("JPEG with a DNL-defined height".into()));
+                }
+                if !matches!(header.components, 1 | 3 | 4) {
+                    return Err(ImageError::corrupt(format!("a JPEG with {} components", header.components)));
+                }
+            }
+            0xDA => {
+                if header.width == 0 {
+                    return Err(ImageError::corrupt("the JPEG has a scan before its frame header"));
+                }
+                header.scans = count_scans(&data[pos..], limits.max_jpeg_scans);
+                break;
+            }
+            _ => {}
+        }
+        pos += len;
+    }
+    if !icc_chunks.is_empty() {
+        header.icc = Some(if keep_icc {
+            icc_chunks.sort_by_key(|(seq, _)| *seq);
+            icc_chunks.iter().flat_map(|(_, chunk)| chunk.iter().copied()).collect()
+        } else {
+            Vec::new()
+        });
+    }
+    Ok(header)
+}
+
+/// Count SOS markers from the first scan on. Inside entropy-coded data a 0xFF byte is always
+/// followed by 0x00 (stuffing) or a restart marker, so every `FF DA` pair is a real scan start.
+/// Counting stops one past `limit`: enough to refuse, without walking a huge hostile file.
+fn count_scans(from_first_scan: &[u8], limit: u32) -> u32 {
+    let mut scans = 0;
+    let mut rest = from_first_scan;
+    while let Some(i) = rest.windows(2).position(|w| w == [0xFF, 0xDA]) {
+        scans += 1;
+        if scans > limit {
+            break;
+        }
+        rest = &rest[i + 2..];
+    }
+    scans.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(marker: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![0xFF, marker];
+        out.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn jpeg(segments: &[Vec<u8>], scans: usize) -> Vec<u8> {
+        let mut out = vec![0xFF, 0xD8];
+        for s in segments {
+            out.extend_from_slice(s);
+        }
+        for _ in 0..scans {
+            out.extend_from_slice(&segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+            out.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34]);
+        }
+        out.extend_from_slice(&[0xFF, 0xD9]);
+        out
+    }
+
+    fn sof(width: u16, height: u16, components: u8) -> Vec<u8> {
+        let mut body = vec![8];
+        body.extend_from_slice(&height.to_be_bytes());
+        body.extend_from_slice(&width.to_be_bytes());
+        body.push(components);
+        segment(0xC2, &body)
+    }
+
+    #[test]
+    fn reads_size_orientation_icc_and_scans() {
+        let exif = crate::probe::exif::tests::exif_with_orientation(6, true);
+        let mut icc = b"ICC_PROFILE\0\x01\x01".to_vec();
+        icc.extend_from_slice(b"profile");
+        let data = jpeg(&[segment(0xE1, &exif), segment(0xE2, &icc), sof(640, 480, 3)], 7);
+        let header = read_header(&data, &Limits::default(), true).expect("valid header");
+        assert_eq!((header.width, header.height, header.scans), (640, 480, 7));
+        assert_eq!(header.orientation, exif::Orientation::Rotate90);
+        assert_eq!(header.icc.as_deref(), Some(&b"profile"[..]));
+        let probe = probe(&data, &Limits::default()).expect("valid");
+        assert_eq!((probe.width(), probe.height()), (480, 640));
+    }
+
+    #[test]
+    fn scan_count_stops_one_past_the_limit() {
+        let limits = Limits { max_jpeg_scans: 3, ..Limits::default() };
+        let data = jpeg(&[sof(8, 8, 3)], 50);
+        assert_eq!(read_header(&data, &limits, false).expect("header").scans, 4);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let data = jpeg(&[sof(8, 8, 3)], 1);
+        let header_end = data.len() - 12;
+        for cut in 2..header_end {
+            assert!(read_header(&data[..cut], &Limits::default(), false).is_err(), "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Decode: bytes to pixels, strictly (a warning is an error), with shrink-on-load for JPEG.
+
+use super::Frame;
+use crate::error::{ImageError, Result};
+use crate::format::InputFormat;
+use crate::limits::Limits;
+use crate::pixels::{Layout, Pixels};
+use crate::probe::{jpeg, Orientation, Probe};
+use std::io::Cursor;
+
+/// Decode `data`, whose header gave `probe`. `min_scale` is the smallest scale (relative to the
+/// stored size) the later steps can work from without losing quality; JPEG decodes at a DCT
+/// scale of at least twice that, leaving the final 2× or more to the Lanczos resampler.
+pub(crate) fn decode(data: &[u8], probe: &Probe, min_scale: f64, limits: &Limits) -> Result<Frame> {
+    let frame = match probe.format {
+        InputFormat::Jpeg => decode_jpeg(data, min_scale, limits)?,
+        InputFormat::Avif | InputFormat::Heic => decode_heif(data, probe)?,
+        _ => decode_with_image(data, probe, limits)?,
+    };
+    Ok(Frame { pixels: frame.pixels.drop_opaque_alpha(), ..frame })
+}
+
+#[cfg(feature = "heif")]
+fn decode_heif(data: &[u8], probe: &Probe) -> Result<Frame> {
+    let (pixels, icc) = crate::probe::heif::decode(data, probe)?;
+    Ok(Frame { pixels, orientation: Orientation::Normal, icc, cmyk_inverted: false })
+}
+
+#[cfg(not(feature = "heif"))]
+fn decode_heif(_data: &[u8], probe: &Probe) -> Result<Frame> {
+    Err(ImageError::UnsupportedFormat(format!("{} (this build has no HEIF decoder)", probe.format)))
+}
+
+fn decode_jpeg(data: &[u8], min_scale: f64, limits: &Limits) -> Result<Frame> {
+    let header = jpeg::read_header(data, limits, true)?;
+    let mut decompressor = turbojpeg::Decompressor::new().map_err(internal)?;
+    decompressor.set_scan_limit(limits.max_jpeg_scans).map_err(internal)?;
+    let info = decompressor.read_header(data).map_err(classify_jpeg)?;
+    if !info.is_lossless {
+        decompressor.set_scaling_factor(shrink_on_load_factor(min_scale)).map_err(internal)?;
+    }
+    let scaled = info.scaled(decompressor.scaling_factor());
+    let cmyk = matches!(info.colorspace, turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK);
+    let (layout, format) = if cmyk {
+        (Layout::Cmyk8, turbojpeg::PixelFormat::CMYK)
+    } else {
+        (Layout::Rgb8, turbojpeg::PixelFormat::RGB)
+    };
+    let mut pixels = Pixels::new(scaled.width as u32, scaled.height as u32, layout)?;
+    let output = turbojpeg::Image {
+        pixels: &mut pixels.data[..],
+        width: scaled.width,
+        pitch: scaled.width * layout.channels(),
+        height: scaled.height,
+        format,
+    };
+    decompressor.decompress(data, output).map_err(classify_jpeg)?;
+    Ok(Frame { pixels, orientation: header.orientation, icc: header.icc, cmyk_inverted: cmyk && header.adobe })
+}
+
+/// The smallest libjpeg-turbo scale n/8 that is at least `2 × min_scale` (capped at 1).
+fn shrink_on_load_factor(min_scale: f64) -> turbojpeg::ScalingFactor {
+    let wanted = (2.0 * min_scale).min(1.0);
+    let eighths = (1..=8).find(|n| f64::from(*n) / 8.0 >= wanted - 1e-9).unwrap_or(8);
+    turbojpeg::ScalingFactor::new(eighths as usize, 8)
+}
+
+fn internal(e: impl std::fmt::Display) -> ImageError {
+    ImageError::Internal(e.to_string())
+}
+
+/// libjpeg's messages are the only detail it gives; they are short and safe to show.
+fn classify_jpeg(e: turbojpeg::Error) -> ImageError {
+    match e {
+        turbojpeg::Error::TurboJpegError(message) => {
+            // libjpeg says "Premature end of JPEG file" when the data runs out; "Corrupt JPEG
+            // data: premature end of data segment" is damage inside the file.
+            if message.to_lowercase().starts_with("premature end of jpeg file") {
+                ImageError::Truncated(message)
+            } else if lower.contains("scan") && lower.contains("limit") {
+                ImageError::ResourceLimit(message)
+            } else {
+                ImageError::Corrupt(message)
+            }
+        }
+        other => internal(other),
+    }
+}
+
+fn decode_with_image(data: &[u8], probe: &Probe, limits: &Limits) -> Result<Frame> {
+    use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+    let format = match probe.format {
+        InputFormat::Png => ImageFormat::Png,
+        InputFormat::Gif => ImageFormat::Gif,
+        InputFormat::Webp => ImageFormat::WebP,
+        InputFormat::Tiff => ImageFormat::Tiff,
+        InputFormat::Bmp => ImageFormat::Bmp,
+        other => return Err(ImageError::Internal(format!("{other} is not decoded by image"))),
+    };
+    let mut reader = ImageReader::with_format(Cursor::new(data), format);
+    let mut image_limits = image::Limits::default();
+    image_limits.max_image_width = Some(probe.stored_width.max(1));
+    image_limits.max_image_height = Some(probe.stored_height.max(1));
+    // Room for the frame at 16 bits × 4 channels, plus the decoder's own buffers.
+    image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    reader.limits(image_limits);
+    let mut decoder = reader.into_decoder().map_err(classify_image)?;
+    let icc = decoder.icc_profile().ok().flatten().filter(|p| !p.is_empty());
+    let image = DynamicImage::from_decoder(decoder).map_err(classify_image)?;
+    let (width, height) = (image.width(), image.height());
+    let pixels = if image.color().has_alpha() {
+        Pixels::from_vec(width, height, Layout::Rgba8, image.into_rgba8().into_raw())?
+    } else {
+        Pixels::from_vec(width, height, Layout::Rgb8, image.into_rgb8().into_raw())?
+    };
+    if (width, height) != (probe.stored_width, probe.stored_height) {
+        return Err(ImageError::corrupt(format!(
+            "the header says {}x{} but the image decodes as {width}x{height}",
+            probe.stored_width, probe.stored_height
+        )));
+    }
+    Ok(Frame { pixels, orientation: probe.orientation, icc, cmyk_inverted: false })
+}
+
+fn classify_image(e: image::ImageError) -> ImageError {
+    use image::error::{ImageError as E, LimitErrorKind};
+    match e {
+        E::Limits(limit) => match limit.kind() {
+            LimitErrorKind::DimensionError => ImageError::ResourceLimit("the image dimensions exceed the limits".into()),
+            _ => ImageError::ResourceLimit("decoding would need more memory than allowed".into()),
+        },
+        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => ImageError::truncated("the image data ends early"),
+        E::Unsupported(u) => ImageError::UnsupportedFormat(u.to_string()),
+        E::Decoding(d) => {
+            let message = short(&d.to_string());
+            let lower = message.to_lowercase();
+            if lower.contains("eof") || lower.contains("end of") || lower.contains("truncat") || lower.contains("no more data") {
+                ImageError::Truncated(message)
+            } else {
+                ImageError::Corrupt(message)
+            }
+        }
+        other => ImageError::Corrupt(short(&other.to_string())),
+    }
+}
+
+/// Decoder messages can run long and quote internal structures; keep the first clause.
+fn short(message: &str) -> String {
+    let clause = message.split(" while ").next().unwrap_or(message);
+    let mut out: String = clause.chars().take(120).collect();
+    if out.len() < clause.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrink_on_load_leaves_at_least_2x_for_the_resampler() {
+        let eighths = |s: f64| shrink_on_load_factor(s).num() * 8 / shrink_on_load_factor(s).denom();
+        assert_eq!(eighths(0.05), 1);
+        assert_eq!(eighths(0.0625), 1);
+        assert_eq!(eighths(0.08), 2);
+        assert_eq!(eighths(0.3), 5);
+        assert_eq!(eighths(0.5), 8);
+        assert_eq!(eighths(2.0), 8);
+    }
+}
