@@ -60,7 +60,7 @@ impl fmt::Display for RejectKind {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageError {
     #[error("the input is empty")]
     Empty,

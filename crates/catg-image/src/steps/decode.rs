@@ -75,7 +75,8 @@ fn classify_jpeg(e: turbojpeg::Error) -> ImageError {
         turbojpeg::Error::TurboJpegError(message) => {
             // libjpeg says "Premature end of JPEG file" when the data runs out; "Corrupt JPEG
             // data: premature end of data segment" is damage inside the file.
-            if message.to_lowercase().starts_with("premature end of jpeg file") {
+            let lower = message.to_lowercase();
+            if lower.starts_with("premature end of jpeg file") {
                 ImageError::Truncated(message)
             } else if lower.contains("scan") && lower.contains("limit") {
                 ImageError::ResourceLimit(message)
