@@ -91,7 +91,8 @@ pub(crate) fn read_header(data: &[u8], limits: &Limits, keep_icc: bool) -> Resul
                 if header.width == 0 {
                     return Err(ImageError::corrupt("the JPEG has a scan before its frame header"));
                 }
-                header.scans = count_scans(&data[pos..], limits.max_jpeg_scans);
+                // `pos` is just past this SOS marker; count from the marker itself.
+                header.scans = count_scans(&data[pos - 2..], limits.max_jpeg_scans);
                 break;
             }
             _ => {}

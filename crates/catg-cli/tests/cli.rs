@@ -1,0 +1,146 @@
+//! The `catg` command-line contract, run as a real process: JSON shapes, exit codes, and the
+//! memory and CPU bounds on hostile inputs (measured per child with wait4).
+
+mod support;
+
+use support::{catg, corpus_dir, tempdir};
+
+fn corpus(file: &str) -> String {
+    corpus_dir().join(file).to_string_lossy().into_owned()
+}
+
+#[test]
+fn inspect_prints_the_documented_fields() {
+    let run = catg(&["inspect", &corpus("jpeg_exif_orientation_6.jpg")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(v["fingerprint"], "89ac6575a68c47c2d553208bd7f33eefd26107c5ec51fee25b15e8a90527d2d5");
+    assert_eq!(v["format"], "jpeg");
+    // Stored 112x160 with orientation 6: upright it is 160x112.
+    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(160), Some(112)));
+    assert_eq!(v["orientation"], 6);
+    assert_eq!(v["has_alpha"], false);
+    assert_eq!(v["frames"], 1);
+    assert_eq!(v["bytes"], 2934);
+}
+
+#[test]
+fn render_writes_the_variant_and_prints_its_key() {
+    let dir = tempdir();
+    let out = dir.join("v.webp");
+    let run = catg(&["render", &corpus("png_rgba.png"), "--recipe", "w=90&h=90&fit=cover&fmt=webp&q=70", "-o", out.to_str().expect("utf-8")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(v["canonical"], "w=90&h=90&fit=cover&fmt=webp&q=70&enlarge=0");
+    assert_eq!(v["format"], "webp");
+    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(90), Some(90)));
+    assert_eq!(v["cache_key"].as_str().map(str::len), Some(64));
+    let bytes = std::fs::read(&out).expect("variant written");
+    assert_eq!(v["bytes"].as_u64(), Some(bytes.len() as u64));
+    let img = image::load_from_memory(&bytes).expect("a WebP");
+    assert_eq!((img.width(), img.height()), (90, 90));
+    assert!(std::fs::read_dir(&dir).expect("dir").count() == 1, "no temp file left behind");
+}
+
+#[test]
+fn auto_format_follows_accept_and_shares_the_explicit_key() {
+    let dir = tempdir();
+    let out = dir.join("v").to_string_lossy().into_owned();
+    let file = corpus("jpeg_baseline.jpg");
+    let auto = catg(&["render", &file, "--recipe", "width=64", "--accept", "image/avif,image/webp,*/*", "-o", &out], &[]).json();
+    let explicit = catg(&["render", &file, "--recipe", "fmt=avif&w=64", "-o", &out], &[]).json();
+    assert_eq!(auto["format"], "avif");
+    assert_eq!(auto["cache_key"], explicit["cache_key"]);
+    let plain = catg(&["render", &file, "--recipe", "w=64", "-o", &out], &[]).json();
+    assert_eq!(plain["format"], "jpeg");
+    let transparent = catg(&["render", &corpus("png_rgba.png"), "--recipe", "w=64", "-o", &out], &[]).json();
+    assert_eq!(transparent["format"], "png");
+}
+
+#[test]
+fn rejections_and_bad_recipes_exit_2_with_a_json_error() {
+    let out = tempdir().join("v").to_string_lossy().into_owned();
+    let cases = [
+        (corpus("vector.svg"), "", "unsupported_format"),
+        (corpus("empty.jpg"), "", "empty"),
+        (corpus("random_bytes.jpg"), "", "not_an_image"),
+        (corpus("jpeg_truncated.jpg"), "w=10", "truncated"),
+        (corpus("jpeg_baseline.jpg"), "w=10&w=20", "invalid_recipe"),
+        (corpus("jpeg_baseline.jpg"), "q=0", "invalid_recipe"),
+    ];
+    for (file, recipe, kind) in cases {
+        let run = catg(&["render", &file, "--recipe", recipe, "-o", &out], &[]);
+        assert_eq!(run.code, 2, "{file} {recipe}: {}", run.stdout);
+        let v = run.json();
+        assert_eq!(v["error"]["kind"], kind, "{file} {recipe}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let too_large = catg(&["inspect", &corpus("jpeg_baseline.jpg")], &[("CATG_MAX_INPUT_BYTES", "1000")]);
+    assert_eq!((too_large.code, too_large.json()["error"]["kind"].as_str()), (2, Some("too_large")));
+}
+
+#[test]
+fn io_and_usage_failures_exit_1() {
+    assert_eq!(catg(&["inspect", "/nonexistent/catg/file.jpg"], &[]).code, 1);
+    assert_eq!(catg(&["render", &corpus("jpeg_baseline.jpg")], &[]).code, 1, "missing -o");
+    assert_eq!(catg(&["frobnicate"], &[]).code, 1);
+    assert_eq!(catg(&["inspect", &corpus("jpeg_baseline.jpg")], &[("CATG_MAX_PIXELS", "many")]).code, 1);
+    let out = tempdir().join("missing-dir/v.jpg").to_string_lossy().into_owned();
+    assert_eq!(catg(&["render", &corpus("jpeg_baseline.jpg"), "-o", &out], &[]).code, 1);
+    assert_eq!(catg(&["--help"], &[]).code, 0);
+}
+
+#[test]
+fn bombs_are_refused_within_1s_of_cpu_and_100_mb() {
+    let out = tempdir().join("v").to_string_lossy().into_owned();
+    for bomb in ["png_bomb.png", "gif_bomb_frames.gif", "gif_bomb_screen.gif", "jpeg_sof_huge.jpg"] {
+        let run = catg(&["render", &corpus(bomb), "--recipe", "w=100", "-o", &out], &[]);
+        assert_eq!(run.code, 2, "{bomb}: {}", run.stdout);
+        assert!(run.cpu_seconds < 1.0, "{bomb}: {:.3} s of CPU", run.cpu_seconds);
+        assert!(run.max_rss_mb < 100.0, "{bomb}: peak RSS {:.1} MB", run.max_rss_mb);
+    }
+}
+
+#[test]
+fn inspect_reads_headers_only() {
+    // The first 200 KB of a 50 MP JPEG: the header is whole, the image data is not. Inspect
+    // must still answer (it decodes nothing), while render must refuse it as truncated.
+    let dir = tempdir();
+    let cut = dir.join("cut.jpg");
+    let whole = std::fs::read(corpus_dir().join("large_50mp.jpg")).expect("read");
+    std::fs::write(&cut, &whole[..200_000]).expect("write");
+    let run = catg(&["inspect", cut.to_str().expect("utf-8")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!((run.json()["width"].as_u64(), run.json()["height"].as_u64()), (Some(8660), Some(5774)));
+    assert!(run.max_rss_mb < 64.0, "peak RSS {:.1} MB", run.max_rss_mb);
+    let out = dir.join("v").to_string_lossy().into_owned();
+    let render = catg(&["render", cut.to_str().expect("utf-8"), "--recipe", "w=100", "-o", &out], &[]);
+    assert_eq!(render.json()["error"]["kind"], "truncated");
+}
+
+#[test]
+fn a_1_gib_non_image_is_fingerprinted_in_constant_memory() {
+    use std::io::Write;
+    let dir = tempdir();
+    let path = dir.join("random.bin");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut block = vec![0u8; 1 << 20];
+    for _ in 0..1024 {
+        for chunk in block.chunks_exact_mut(8) {
+            // xorshift64: random-looking bytes at memory speed.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes());
+        }
+        file.write_all(&block).expect("write");
+    }
+    file.flush().expect("flush");
+    drop(file);
+    let run = catg(&["inspect", path.to_str().expect("utf-8")], &[]);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    assert_eq!(run.code, 2);
+    assert_eq!(run.json()["error"]["kind"], "not_an_image");
+    assert!(run.max_rss_mb < 64.0, "peak RSS {:.1} MB", run.max_rss_mb);
+}
