@@ -28,7 +28,17 @@ fn inspect_prints_the_documented_fields() {
 fn render_writes_the_variant_and_prints_its_key() {
     let dir = tempdir();
     let out = dir.join("v.webp");
-    let run = catg(&["render", &corpus("png_rgba.png"), "--recipe", "w=90&h=90&fit=cover&fmt=webp&q=70", "-o", out.to_str().expect("utf-8")], &[]);
+    let run = catg(
+        &[
+            "render",
+            &corpus("png_rgba.png"),
+            "--recipe",
+            "w=90&h=90&fit=cover&fmt=webp&q=70",
+            "-o",
+            out.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v = run.json();
     assert_eq!(v["canonical"], "w=90&h=90&fit=cover&fmt=webp&q=70&enlarge=0");
@@ -47,7 +57,9 @@ fn auto_format_follows_accept_and_shares_the_explicit_key() {
     let dir = tempdir();
     let out = dir.join("v").to_string_lossy().into_owned();
     let file = corpus("jpeg_baseline.jpg");
-    let auto = catg(&["render", &file, "--recipe", "width=64", "--accept", "image/avif,image/webp,*/*", "-o", &out], &[]).json();
+    let auto =
+        catg(&["render", &file, "--recipe", "width=64", "--accept", "image/avif,image/webp,*/*", "-o", &out], &[])
+            .json();
     let explicit = catg(&["render", &file, "--recipe", "fmt=avif&w=64", "-o", &out], &[]).json();
     assert_eq!(auto["format"], "avif");
     assert_eq!(auto["cache_key"], explicit["cache_key"]);

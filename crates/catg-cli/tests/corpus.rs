@@ -37,7 +37,8 @@ fn render_bytes(examined: &Examined, query: &str) -> Result<(Vec<u8>, (u32, u32)
     let probe = examined.verdict.as_ref().map_err(|e| e.to_string())?;
     let recipe = Recipe::parse(query, &RecipeLimits::default()).map_err(|e| e.to_string())?;
     let body = examined.body.as_deref().unwrap_or_default();
-    let variant = render_variant(body, &examined.fingerprint, probe, &recipe, None, &limits).map_err(|e| e.to_string())?;
+    let variant =
+        render_variant(body, &examined.fingerprint, probe, &recipe, None, &limits).map_err(|e| e.to_string())?;
     Ok((variant.rendered.bytes, (variant.rendered.width, variant.rendered.height)))
 }
 
@@ -55,7 +56,10 @@ fn check_probes(entry: &Value, img: &image::RgbaImage, full_size: bool, extra: i
         } else {
             let fx = p["fx"].as_f64().expect("fx");
             let fy = p["fy"].as_f64().expect("fy");
-            (((fx * f64::from(img.width())) as u32).min(img.width() - 1), ((fy * f64::from(img.height())) as u32).min(img.height() - 1))
+            (
+                ((fx * f64::from(img.width())) as u32).min(img.width() - 1),
+                ((fy * f64::from(img.height())) as u32).min(img.height() - 1),
+            )
         };
         let px = img.get_pixel(x, y).0;
         let name = p["name"].as_str().unwrap_or("?");
@@ -124,7 +128,8 @@ fn check_valid(entry: &Value, failures: &mut Vec<String>) {
                 }
                 let transparent = img.pixels().any(|p| p.0[3] != 255);
                 if transparent != want.3 {
-                    failures.push(format!("{file}: variant transparency is {transparent}, manifest has_alpha {}", want.3));
+                    failures
+                        .push(format!("{file}: variant transparency is {transparent}, manifest has_alpha {}", want.3));
                 }
             }
             Err(e) => failures.push(format!("{file}: full-size render failed: {e}")),
@@ -163,7 +168,8 @@ fn check_valid(entry: &Value, failures: &mut Vec<String>) {
 
 fn check_invalid(entry: &Value, failures: &mut Vec<String>) {
     let file = entry["file"].as_str().expect("file");
-    let acceptable: Vec<&str> = entry["expected"]["acceptable_reasons"].as_array().expect("reasons").iter().filter_map(Value::as_str).collect();
+    let acceptable: Vec<&str> =
+        entry["expected"]["acceptable_reasons"].as_array().expect("reasons").iter().filter_map(Value::as_str).collect();
     let limits = Limits::default();
     let examined = examined(file, &limits);
     let error = match &examined.verdict {
@@ -186,17 +192,32 @@ fn check_invalid(entry: &Value, failures: &mut Vec<String>) {
 
 fn run_entries(valid: bool) {
     let manifest = support::manifest();
-    let entries: Vec<&Value> = manifest["entries"].as_array().expect("entries").iter().filter(|e| e["valid"].as_bool() == Some(valid)).collect();
+    let entries: Vec<&Value> = manifest["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["valid"].as_bool() == Some(valid))
+        .collect();
     assert!(!entries.is_empty(), "no {} entries in the manifest", if valid { "valid" } else { "invalid" });
     let mut failures = Vec::new();
     for entry in &entries {
         let started = Instant::now();
-        if valid { check_valid(entry, &mut failures) } else { check_invalid(entry, &mut failures) }
+        if valid {
+            check_valid(entry, &mut failures)
+        } else {
+            check_invalid(entry, &mut failures)
+        }
         if started.elapsed() > CASE_BOUND {
             failures.push(format!("{}: took {:?}", entry["file"], started.elapsed()));
         }
     }
-    assert!(failures.is_empty(), "{} of {} corpus entries failed:\n{}", failures.len(), entries.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} corpus entries failed:\n{}",
+        failures.len(),
+        entries.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -14,7 +14,12 @@ pub struct ConfigError {
     pub expected: &'static str,
 }
 
-fn read<T: FromStr>(env: &impl Fn(&str) -> Option<String>, name: &'static str, expected: &'static str, into: &mut T) -> Result<(), ConfigError> {
+fn read<T: FromStr>(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    expected: &'static str,
+    into: &mut T,
+) -> Result<(), ConfigError> {
     if let Some(value) = env(name) {
         *into = value.trim().parse().map_err(|_| ConfigError { name, value, expected })?;
     }

@@ -27,7 +27,9 @@ pub fn examine<R: Read>(reader: R, limits: &Limits) -> io::Result<Examined> {
         Err(rejected) => Err(rejected),
         Ok(_) => {
             // Read at most one byte past the limit: enough to know it is too large.
-            (&mut reader).take(limits.max_input_bytes.saturating_add(1).saturating_sub(body.len() as u64)).read_to_end(&mut body)?;
+            (&mut reader)
+                .take(limits.max_input_bytes.saturating_add(1).saturating_sub(body.len() as u64))
+                .read_to_end(&mut body)?;
             if body.len() as u64 > limits.max_input_bytes {
                 Err(ImageError::TooLarge { bytes: body.len() as u64, limit: limits.max_input_bytes })
             } else {

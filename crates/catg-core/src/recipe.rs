@@ -127,7 +127,11 @@ impl Recipe {
     pub fn parse(query: &str, limits: &RecipeLimits) -> Result<Recipe, RecipeError> {
         let query = query.strip_prefix('?').unwrap_or(query);
         if query.len() > limits.max_query_len {
-            return Err(invalid(format!("the recipe is {} bytes, over the limit of {}", query.len(), limits.max_query_len)));
+            return Err(invalid(format!(
+                "the recipe is {} bytes, over the limit of {}",
+                query.len(),
+                limits.max_query_len
+            )));
         }
         let mut recipe = Recipe::default();
         if query.is_empty() {
@@ -150,7 +154,11 @@ impl Recipe {
                 ))
             })?;
             if let Some((_, first)) = seen.iter().find(|(p, _)| *p == param) {
-                let how = if *first == name { format!("{} is given twice", shown(&name)) } else { format!("{} and {} are the same parameter", shown(first), shown(&name)) };
+                let how = if *first == name {
+                    format!("{} is given twice", shown(&name))
+                } else {
+                    format!("{} and {} are the same parameter", shown(first), shown(&name))
+                };
                 return Err(invalid(format!("{how}; give `{}` once", param.name())));
             }
             recipe.set(param, &value, limits)?;
@@ -233,7 +241,11 @@ fn pixels(param: Param, value: &str, max: u32, limits: &RecipeLimits) -> Result<
     if let Some(allowed) = &limits.allowed_sizes {
         if !allowed.contains(&n) {
             let list: Vec<String> = allowed.iter().map(u32::to_string).collect();
-            return Err(invalid(format!("`{}={n}` is not an allowed size; allowed: {}", param.name(), list.join(", "))));
+            return Err(invalid(format!(
+                "`{}={n}` is not an allowed size; allowed: {}",
+                param.name(),
+                list.join(", ")
+            )));
         }
     }
     Ok(n)
@@ -333,9 +345,13 @@ mod tests {
 
     #[test]
     fn allow_list_and_custom_maxima() {
-        let limits = RecipeLimits { allowed_sizes: Some([100, 200].into()), max_width: 1000, ..RecipeLimits::default() };
+        let limits =
+            RecipeLimits { allowed_sizes: Some([100, 200].into()), max_width: 1000, ..RecipeLimits::default() };
         assert!(Recipe::parse("w=200&h=100", &limits).is_ok());
-        assert_eq!(Recipe::parse("w=150", &limits).expect_err("not allowed").message(), "`w=150` is not an allowed size; allowed: 100, 200");
+        assert_eq!(
+            Recipe::parse("w=150", &limits).expect_err("not allowed").message(),
+            "`w=150` is not an allowed size; allowed: 100, 200"
+        );
         let small = RecipeLimits { max_width: 1000, ..RecipeLimits::default() };
         assert!(Recipe::parse("w=1001", &small).is_err());
     }

@@ -167,9 +167,21 @@ mod tests {
 
     #[test]
     fn cover_crops_the_centre_and_contain_letterboxes() {
-        let g = plan(4000, 3000, &Resize { width: Some(300), height: Some(300), fit: Fit::Cover, enlarge: false }, u64::MAX).expect("plan");
+        let g = plan(
+            4000,
+            3000,
+            &Resize { width: Some(300), height: Some(300), fit: Fit::Cover, enlarge: false },
+            u64::MAX,
+        )
+        .expect("plan");
         assert_eq!(g.source, Region { left: 500.0, top: 0.0, width: 3000.0, height: 3000.0 });
-        let g = plan(4000, 3000, &Resize { width: Some(400), height: Some(400), fit: Fit::Contain, enlarge: false }, u64::MAX).expect("plan");
+        let g = plan(
+            4000,
+            3000,
+            &Resize { width: Some(400), height: Some(400), fit: Fit::Contain, enlarge: false },
+            u64::MAX,
+        )
+        .expect("plan");
         assert_eq!((g.scaled, g.canvas, g.offset), ((400, 300), (400, 400), (0, 50)));
     }
 
@@ -184,7 +196,8 @@ mod tests {
         assert_eq!(out(src, Some(400), Some(400), Fit::Inside, false), (200, 100));
         assert_eq!(out(src, Some(400), Some(400), Fit::Inside, true), (400, 200));
         for fit in Fit::ALL {
-            let g = plan(src.0, src.1, &Resize { width: Some(400), height: Some(400), fit, enlarge: false }, u64::MAX).expect("plan");
+            let g = plan(src.0, src.1, &Resize { width: Some(400), height: Some(400), fit, enlarge: false }, u64::MAX)
+                .expect("plan");
             assert!(g.scale() <= 1.0 + 1e-9, "{fit:?} upscaled by {}", g.scale());
         }
     }

@@ -41,8 +41,9 @@ impl Pixels {
             .and_then(|n| n.checked_mul(layout.channels()))
             .ok_or_else(|| ImageError::ResourceLimit(format!("{width}x{height} does not fit in memory")))?;
         let mut data = Vec::new();
-        data.try_reserve_exact(len)
-            .map_err(|_| ImageError::ResourceLimit(format!("cannot allocate {len} bytes for {width}x{height} pixels")))?;
+        data.try_reserve_exact(len).map_err(|_| {
+            ImageError::ResourceLimit(format!("cannot allocate {len} bytes for {width}x{height} pixels"))
+        })?;
         data.resize(len, 0);
         Ok(Pixels { width, height, layout, data })
     }
@@ -85,7 +86,9 @@ impl Pixels {
         let data = self
             .data
             .chunks_exact(4)
-            .flat_map(|p| [blend(p[0], background[0], p[3]), blend(p[1], background[1], p[3]), blend(p[2], background[2], p[3])])
+            .flat_map(|p| {
+                [blend(p[0], background[0], p[3]), blend(p[1], background[1], p[3]), blend(p[2], background[2], p[3])]
+            })
             .collect();
         Pixels { width: self.width, height: self.height, layout: Layout::Rgb8, data }
     }

@@ -37,7 +37,10 @@ impl Orientation {
 
     /// Orientations 5–8 exchange width and height.
     pub fn swaps_axes(self) -> bool {
-        matches!(self, Orientation::Transpose | Orientation::Rotate90 | Orientation::Transverse | Orientation::Rotate270)
+        matches!(
+            self,
+            Orientation::Transpose | Orientation::Rotate90 | Orientation::Transverse | Orientation::Rotate270
+        )
     }
 }
 

@@ -31,7 +31,12 @@ pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
                 }
                 let (w, h) = (u64::from(bytes.le16(pos + 5)?), u64::from(bytes.le16(pos + 7)?));
                 if w * h > limits.max_pixels {
-                    return Err(ImageError::TooManyPixels { width: w, height: h, pixels: w * h, limit: limits.max_pixels });
+                    return Err(ImageError::TooManyPixels {
+                        width: w,
+                        height: h,
+                        pixels: w * h,
+                        limit: limits.max_pixels,
+                    });
                 }
                 // Descriptor (10 bytes), local colour table, LZW minimum code size, then data.
                 pos = skip_sub_blocks(bytes, pos + 10 + colour_table_len(bytes.u8(pos + 9)?) + 1)?;
@@ -46,7 +51,11 @@ pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
 }
 
 fn colour_table_len(flags: u8) -> usize {
-    if flags & 0x80 == 0 { 0 } else { 3 << ((flags & 7) + 1) }
+    if flags & 0x80 == 0 {
+        0
+    } else {
+        3 << ((flags & 7) + 1)
+    }
 }
 
 /// Skip a chain of length-prefixed sub-blocks ending in a zero-length block.

@@ -38,18 +38,17 @@ pub(crate) fn decode(data: &[u8], probe: &Probe) -> Result<(Pixels, Option<Vec<u
     let lib = LibHeif::new();
     let ctx = context(data)?;
     let handle = ctx.primary_image_handle().map_err(classify)?;
-    let (layout, chroma) = if probe.has_alpha { (Layout::Rgba8, RgbChroma::Rgba) } else { (Layout::Rgb8, RgbChroma::Rgb) };
+    let (layout, chroma) =
+        if probe.has_alpha { (Layout::Rgba8, RgbChroma::Rgba) } else { (Layout::Rgb8, RgbChroma::Rgb) };
     let image = lib.decode(&handle, ColorSpace::Rgb(chroma), None).map_err(classify)?;
     let planes = image.planes();
-    let plane = planes.interleaved.ok_or_else(|| ImageError::Internal("libheif returned no interleaved plane".into()))?;
+    let plane =
+        planes.interleaved.ok_or_else(|| ImageError::Internal("libheif returned no interleaved plane".into()))?;
     let row = plane.width as usize * layout.channels();
     let mut pixels = Pixels::new(plane.width, plane.height, layout)?;
     for (dst, src) in pixels.data.chunks_exact_mut(row).zip(plane.data.chunks(plane.stride)) {
         dst.copy_from_slice(src.get(..row).ok_or_else(|| ImageError::Internal("short libheif row".into()))?);
     }
-    let icc = handle
-        .color_profile_raw()
-        .filter(|p| matches!(&p.profile_type().0, b"prof" | b"rICC"))
-        .map(|p| p.data);
+    let icc = handle.color_profile_raw().filter(|p| matches!(&p.profile_type().0, b"prof" | b"rICC")).map(|p| p.data);
     Ok((pixels, icc))
 }

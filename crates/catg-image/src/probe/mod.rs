@@ -40,12 +40,20 @@ pub struct Probe {
 impl Probe {
     /// Width after EXIF orientation.
     pub fn width(&self) -> u32 {
-        if self.orientation.swaps_axes() { self.stored_height } else { self.stored_width }
+        if self.orientation.swaps_axes() {
+            self.stored_height
+        } else {
+            self.stored_width
+        }
     }
 
     /// Height after EXIF orientation.
     pub fn height(&self) -> u32 {
-        if self.orientation.swaps_axes() { self.stored_width } else { self.stored_height }
+        if self.orientation.swaps_axes() {
+            self.stored_width
+        } else {
+            self.stored_height
+        }
     }
 
     /// Checks every header-level limit. Called by [`probe`]; public for callers that build a

@@ -28,7 +28,8 @@ pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
                 probe.stored_width = ihdr.be32(0)?;
                 probe.stored_height = ihdr.be32(4)?;
                 let (depth, colour) = (ihdr.u8(8)?, ihdr.u8(9)?);
-                let valid = matches!((colour, depth), (0, 1 | 2 | 4 | 8 | 16) | (3, 1 | 2 | 4 | 8) | (2 | 4 | 6, 8 | 16));
+                let valid =
+                    matches!((colour, depth), (0, 1 | 2 | 4 | 8 | 16) | (3, 1 | 2 | 4 | 8) | (2 | 4 | 6, 8 | 16));
                 if !valid {
                     return Err(ImageError::corrupt(format!("PNG colour type {colour} with bit depth {depth}")));
                 }
@@ -37,7 +38,10 @@ pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
             b"tRNS" => probe.has_alpha = true,
             b"iCCP" => {
                 if len > limits.max_icc_bytes {
-                    return Err(ImageError::ResourceLimit(format!("the ICC profile is over {} bytes", limits.max_icc_bytes)));
+                    return Err(ImageError::ResourceLimit(format!(
+                        "the ICC profile is over {} bytes",
+                        limits.max_icc_bytes
+                    )));
                 }
                 probe.has_icc = true;
             }

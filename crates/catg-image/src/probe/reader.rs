@@ -18,9 +18,7 @@ impl<'a> Bytes<'a> {
     }
 
     pub(crate) fn slice(&self, at: usize, len: usize) -> Result<&'a [u8]> {
-        at.checked_add(len)
-            .and_then(|end| self.data.get(at..end))
-            .ok_or_else(|| ImageError::truncated(self.what))
+        at.checked_add(len).and_then(|end| self.data.get(at..end)).ok_or_else(|| ImageError::truncated(self.what))
     }
 
     pub(crate) fn u8(&self, at: usize) -> Result<u8> {
@@ -54,10 +52,18 @@ impl<'a> Bytes<'a> {
 
     /// A 16- or 32-bit value in the byte order of a TIFF structure.
     pub(crate) fn u16_in(&self, at: usize, big_endian: bool) -> Result<u16> {
-        if big_endian { self.be16(at) } else { self.le16(at) }
+        if big_endian {
+            self.be16(at)
+        } else {
+            self.le16(at)
+        }
     }
 
     pub(crate) fn u32_in(&self, at: usize, big_endian: bool) -> Result<u32> {
-        if big_endian { self.be32(at) } else { self.le32(at) }
+        if big_endian {
+            self.be32(at)
+        } else {
+            self.le32(at)
+        }
     }
 }

@@ -50,7 +50,10 @@ pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
             }
             b"ALPH" => probe.has_alpha = true,
             b"ICCP" if len > limits.max_icc_bytes => {
-                return Err(ImageError::ResourceLimit(format!("the ICC profile is over {} bytes", limits.max_icc_bytes)));
+                return Err(ImageError::ResourceLimit(format!(
+                    "the ICC profile is over {} bytes",
+                    limits.max_icc_bytes
+                )));
             }
             b"EXIF" => probe.orientation = exif::orientation(bytes.slice(pos + 8, len)?),
             _ => {}

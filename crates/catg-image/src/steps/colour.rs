@@ -18,10 +18,12 @@ pub(crate) fn apply(frame: Frame) -> Result<Frame> {
                 None => naive_cmyk(&frame.pixels, frame.cmyk_inverted),
             }
         }
-        Layout::Rgb8 | Layout::Rgba8 => match profile.filter(|p| p.color_space() == ColorSpaceSignature::RgbData && !is_srgb(p)) {
-            Some(p) => rgb_with_profile(frame.pixels, &p)?,
-            None => frame.pixels,
-        },
+        Layout::Rgb8 | Layout::Rgba8 => {
+            match profile.filter(|p| p.color_space() == ColorSpaceSignature::RgbData && !is_srgb(p)) {
+                Some(p) => rgb_with_profile(frame.pixels, &p)?,
+                None => frame.pixels,
+            }
+        }
     };
     Ok(Frame { pixels, icc: None, cmyk_inverted: false, ..frame })
 }
@@ -39,14 +41,21 @@ fn rgb_with_profile(mut pixels: Pixels, profile: &Profile) -> Result<Pixels> {
     let srgb = Profile::new_srgb();
     match pixels.layout {
         Layout::Rgba8 => {
-            let t: Transform<[u8; 4], [u8; 4]> =
-                Transform::new_flags(profile, PixelFormat::RGBA_8, &srgb, PixelFormat::RGBA_8, Intent::RelativeColorimetric, Flags::COPY_ALPHA)
-                    .map_err(cms_error)?;
+            let t: Transform<[u8; 4], [u8; 4]> = Transform::new_flags(
+                profile,
+                PixelFormat::RGBA_8,
+                &srgb,
+                PixelFormat::RGBA_8,
+                Intent::RelativeColorimetric,
+                Flags::COPY_ALPHA,
+            )
+            .map_err(cms_error)?;
             t.transform_in_place(bytemuck::cast_slice_mut(&mut pixels.data));
         }
         _ => {
             let t: Transform<[u8; 3], [u8; 3]> =
-                Transform::new(profile, PixelFormat::RGB_8, &srgb, PixelFormat::RGB_8, Intent::RelativeColorimetric).map_err(cms_error)?;
+                Transform::new(profile, PixelFormat::RGB_8, &srgb, PixelFormat::RGB_8, Intent::RelativeColorimetric)
+                    .map_err(cms_error)?;
             t.transform_in_place(bytemuck::cast_slice_mut(&mut pixels.data));
         }
     }
@@ -69,7 +78,8 @@ fn naive_cmyk(src: &Pixels, inverted: bool) -> Pixels {
         .data
         .chunks_exact(4)
         .flat_map(|p| {
-            let [c, m, y, k] = if inverted { [p[0], p[1], p[2], p[3]] } else { [255 - p[0], 255 - p[1], 255 - p[2], 255 - p[3]] };
+            let [c, m, y, k] =
+                if inverted { [p[0], p[1], p[2], p[3]] } else { [255 - p[0], 255 - p[1], 255 - p[2], 255 - p[3]] };
             // With "no ink = 255" samples, each channel is (1 - ink) × (1 - black).
             let mix = |v: u8| ((u32::from(v) * u32::from(k) + 127) / 255) as u8;
             [mix(c), mix(m), mix(y)]

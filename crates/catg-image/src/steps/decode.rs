@@ -41,11 +41,8 @@ fn decode_jpeg(data: &[u8], min_scale: f64, limits: &Limits) -> Result<Frame> {
     }
     let scaled = info.scaled(decompressor.scaling_factor());
     let cmyk = matches!(info.colorspace, turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK);
-    let (layout, format) = if cmyk {
-        (Layout::Cmyk8, turbojpeg::PixelFormat::CMYK)
-    } else {
-        (Layout::Rgb8, turbojpeg::PixelFormat::RGB)
-    };
+    let (layout, format) =
+        if cmyk { (Layout::Cmyk8, turbojpeg::PixelFormat::CMYK) } else { (Layout::Rgb8, turbojpeg::PixelFormat::RGB) };
     let mut pixels = Pixels::new(scaled.width as u32, scaled.height as u32, layout)?;
     let output = turbojpeg::Image {
         pixels: &mut pixels.data[..],
@@ -127,15 +124,23 @@ fn classify_image(e: image::ImageError) -> ImageError {
     use image::error::{ImageError as E, LimitErrorKind};
     match e {
         E::Limits(limit) => match limit.kind() {
-            LimitErrorKind::DimensionError => ImageError::ResourceLimit("the image dimensions exceed the limits".into()),
+            LimitErrorKind::DimensionError => {
+                ImageError::ResourceLimit("the image dimensions exceed the limits".into())
+            }
             _ => ImageError::ResourceLimit("decoding would need more memory than allowed".into()),
         },
-        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => ImageError::truncated("the image data ends early"),
+        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ImageError::truncated("the image data ends early")
+        }
         E::Unsupported(u) => ImageError::UnsupportedFormat(u.to_string()),
         E::Decoding(d) => {
             let message = short(&d.to_string());
             let lower = message.to_lowercase();
-            if lower.contains("eof") || lower.contains("end of") || lower.contains("truncat") || lower.contains("no more data") {
+            if lower.contains("eof")
+                || lower.contains("end of")
+                || lower.contains("truncat")
+                || lower.contains("no more data")
+            {
                 ImageError::Truncated(message)
             } else {
                 ImageError::Corrupt(message)

@@ -16,7 +16,10 @@ fn resize(pixels: Pixels, ctx: &Context<'_>) -> Result<Pixels> {
     let fx = f64::from(pixels.width) / f64::from(ctx.oriented_size.0);
     let fy = f64::from(pixels.height) / f64::from(ctx.oriented_size.1);
     let (left, top, width, height) = (g.source.left * fx, g.source.top * fy, g.source.width * fx, g.source.height * fy);
-    let whole = left.abs() < 1e-6 && top.abs() < 1e-6 && (width - f64::from(pixels.width)).abs() < 1e-6 && (height - f64::from(pixels.height)).abs() < 1e-6;
+    let whole = left.abs() < 1e-6
+        && top.abs() < 1e-6
+        && (width - f64::from(pixels.width)).abs() < 1e-6
+        && (height - f64::from(pixels.height)).abs() < 1e-6;
     let scaled = if whole && g.scaled == (pixels.width, pixels.height) {
         pixels
     } else {
@@ -28,7 +31,9 @@ fn resize(pixels: Pixels, ctx: &Context<'_>) -> Result<Pixels> {
         let layout = pixels.layout;
         let src = Image::from_vec_u8(pixels.width, pixels.height, pixels.data, pixel_type).map_err(internal)?;
         let mut dst = Image::new(g.scaled.0, g.scaled.1, pixel_type);
-        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3)).crop(left, top, width, height);
+        let options = ResizeOptions::new()
+            .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+            .crop(left, top, width, height);
         Resizer::new().resize(&src, &mut dst, &options).map_err(internal)?;
         Pixels::from_vec(g.scaled.0, g.scaled.1, layout, dst.into_vec())?
     };
