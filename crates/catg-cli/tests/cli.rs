@@ -156,3 +156,24 @@ fn a_1_gib_non_image_is_fingerprinted_in_constant_memory() {
     assert_eq!(run.json()["error"]["kind"], "not_an_image");
     assert!(run.max_rss_mb < 64.0, "peak RSS {:.1} MB", run.max_rss_mb);
 }
+
+#[test]
+fn every_corpus_file_renders_or_is_refused_in_bounded_cpu_and_memory() {
+    // Each case in its own process, so each one's peak RSS is its own. The bounds are safety
+    // nets (a 50 MP source decodes at 1/8 scale for a 200 px variant), not speed checks.
+    let out = tempdir().join("v").to_string_lossy().into_owned();
+    let manifest = support::manifest();
+    let mut failures = Vec::new();
+    for entry in manifest["entries"].as_array().expect("entries") {
+        let file = entry["file"].as_str().expect("file");
+        let run = catg(&["render", &corpus(file), "--recipe", "w=200&h=200&fit=inside&fmt=webp", "-o", &out], &[]);
+        let expected_code = if entry["valid"].as_bool() == Some(true) { 0 } else { 2 };
+        if run.code != expected_code {
+            failures.push(format!("{file}: exit {} ({}{})", run.code, run.stdout.trim(), run.stderr.trim()));
+        }
+        if run.max_rss_mb > 256.0 || run.cpu_seconds > 10.0 {
+            failures.push(format!("{file}: {:.0} MB peak, {:.2} s CPU", run.max_rss_mb, run.cpu_seconds));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
