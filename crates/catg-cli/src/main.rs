@@ -1,4 +1,4 @@
-//! `catg`: the command line. `inspect` and `render` today; `serve` joins with issue 3.
+//! `catg`: the command line: `inspect`, `render`, and `serve` (the whole service in one process).
 //!
 //! Contract (relied on by tests and tools outside this repository):
 //! - success: exit 0 and one JSON object on stdout;
@@ -13,6 +13,8 @@ use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod serve;
 
 #[derive(Debug, Parser)]
 #[command(name = "catg", version, about = "Image variants on demand from a content-addressed store")]
@@ -42,13 +44,16 @@ enum Command {
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
     },
+    /// Serve variants of the images in a folder over HTTP: ingest, resolver and render workers
+    /// in one process, with SQLite and a durable queue in the data folder.
+    Serve(serve::ServeArgs),
 }
 
 /// How a command failed, and so which exit code it gets.
 #[derive(Debug)]
 enum Failure {
     /// The input or recipe was refused: exit 2, JSON on stdout.
-    Rejected { kind: &'static str, message: String },
+    Rejected { kind: String, message: String },
     /// catg could not do its job: exit 1, message on stderr.
     Failed(String),
 }
@@ -57,7 +62,7 @@ enum Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         match e.reject_kind() {
-            Some(kind) => Failure::Rejected { kind, message: public_message(&e) },
+            Some(kind) => Failure::Rejected { kind: kind.to_string(), message: public_message(&e) },
             None => Failure::Failed(e.to_string()),
         }
     }
@@ -82,6 +87,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect { file } => inspect(&file),
         Command::Render { file, recipe, accept, output } => render(&file, &recipe, accept.as_deref(), &output),
+        Command::Serve(args) => {
+            return match serve::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("catg: {message}");
+                    ExitCode::from(1)
+                }
+            };
+        }
     };
     match result {
         Ok(value) => {

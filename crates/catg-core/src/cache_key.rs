@@ -29,6 +29,16 @@ impl CacheKey {
     }
 }
 
+impl std::str::FromStr for CacheKey {
+    type Err = crate::fingerprint::BadFingerprint;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 32];
+        crate::fingerprint::decode_hex32(s, &mut out)?;
+        Ok(CacheKey(out))
+    }
+}
+
 impl fmt::Display for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())

@@ -35,16 +35,20 @@ impl fmt::Debug for Fingerprint {
 #[error("a fingerprint is 64 lowercase hex digits")]
 pub struct BadFingerprint;
 
+/// Parse 64 lowercase hex digits (the one spelling catg writes, so URLs and keys stay canonical).
+pub fn decode_hex32(s: &str, out: &mut [u8; 32]) -> Result<(), BadFingerprint> {
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(BadFingerprint);
+    }
+    hex::decode_to_slice(s, out).map_err(|_| BadFingerprint)
+}
+
 impl FromStr for Fingerprint {
     type Err = BadFingerprint;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // Lowercase only: one spelling per fingerprint keeps URLs and keys canonical.
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(BadFingerprint);
-        }
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).map_err(|_| BadFingerprint)?;
+        decode_hex32(s, &mut out)?;
         Ok(Fingerprint(out))
     }
 }

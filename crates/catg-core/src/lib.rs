@@ -1,17 +1,23 @@
 //! catg's core: fingerprints, recipes and cache keys, examining sources and rendering variants.
 //!
-//! Depends on the image pipeline and nothing that does network I/O; it never names AWS or
-//! Lambda. The ports (object store, manifest store, job queue) and the use cases that drive them
-//! join this crate with `catg serve` (issue 3).
+//! Depends on the image pipeline and on no adapter; it never names AWS or Lambda. The outside
+//! world is reached through the ports in [`ports`]; the use cases are [`ingest()`],
+//! [`Resolver::resolve`], [`Renderer::render`] and the local [`run_worker`] loop.
 
 pub mod cache_key;
 pub mod config;
 pub mod error;
 pub mod examine;
 pub mod fingerprint;
+pub mod ingest;
+pub mod model;
 pub mod negotiate;
+pub mod ports;
 pub mod recipe;
+pub mod render_job;
+pub mod resolve;
 pub mod variant;
+pub mod worker;
 
 pub use cache_key::CacheKey;
 pub use error::Error;
@@ -20,3 +26,7 @@ pub use fingerprint::{fingerprint, Fingerprint, HashingReader};
 pub use negotiate::negotiate;
 pub use recipe::{FormatChoice, Recipe, RecipeError, RecipeLimits, ResolvedRecipe};
 pub use variant::{render_variant, Variant};
+pub use ingest::{ingest, remove_source, Ingested};
+pub use render_job::{Rendered as JobRendered, Renderer, IMMUTABLE_CACHE_CONTROL};
+pub use resolve::{validate_key, Request, Resolution, Resolver, ResolverConfig, Served, Target};
+pub use worker::{run_worker, WorkerConfig};

@@ -61,6 +61,10 @@ pub struct ResolvedRecipe {
 pub struct RecipeError(String);
 
 impl RecipeError {
+    pub fn new(message: impl Into<String>) -> RecipeError {
+        RecipeError(message.into())
+    }
+
     pub fn message(&self) -> &str {
         &self.0
     }

@@ -47,10 +47,19 @@ pub fn render_probed(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Lim
 /// `fmt=auto` does for transparent images) would be a waste. Decoding also catches damage that
 /// the header probe cannot see.
 pub fn has_transparency(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
-    probe.check_limits(limits)?;
     if !probe.has_alpha {
+        probe.check_limits(limits)?;
         return Ok(false);
     }
+    verify(data, probe, limits)
+}
+
+/// Decode the first frame (at the smallest scale the codec offers: JPEG still walks all of its
+/// entropy-coded data) to prove the whole image is readable, and report whether it really has
+/// transparency. Ingest runs this once per asset, so damage is found before anyone asks for a
+/// variant.
+pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
+    probe.check_limits(limits)?;
     guarded(|| Ok(decode(data, probe, 0.0, limits)?.pixels.has_transparency()))
 }
 

@@ -1,0 +1,139 @@
+//! `catg serve`: configuration from flags and the environment, then the embedded service.
+
+use catg_core::config::{image_limits, process_env, recipe_limits};
+use catg_core::ports::ObjectStore;
+use catg_http::{router, HttpState};
+use catg_local::{Embedded, EmbeddedConfig};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The folder of source images; its relative paths are the URL keys.
+    #[arg(long, default_value = "./images")]
+    source: PathBuf,
+    /// Where catg keeps its database and rendered variants.
+    #[arg(long, default_value = "./.catg")]
+    data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Render workers (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// How long a request for a variant not rendered yet waits before answering 202.
+    #[arg(long, default_value_t = 5000)]
+    wait_ms: u64,
+    /// `Cache-Control: max-age` for key URLs (a key may be re-uploaded; immutable URLs are
+    /// cached for a year).
+    #[arg(long, default_value_t = 60)]
+    key_max_age: u64,
+}
+
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    init_logging();
+    let mut config = EmbeddedConfig::new(&args.source, &args.data);
+    if let Some(workers) = args.workers {
+        config.workers = workers.max(1);
+    }
+    config.resolver.wait = Duration::from_millis(args.wait_ms);
+    config.resolver.limits = image_limits(process_env).map_err(|e| e.to_string())?;
+    config.resolver.recipe_limits = recipe_limits(process_env).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(serve(config, args.listen, Duration::from_secs(args.key_max_age)))
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(config: EmbeddedConfig, listen: SocketAddr, key_max_age: Duration) -> Result<(), String> {
+    let source = config.source_dir.clone();
+    let mut embedded = Embedded::open(config).map_err(|e| format!("cannot open the data folder: {e}"))?;
+    // Bind first: a taken port should fail before minutes of scanning.
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    embedded.start_workers();
+    embedded.start_watcher().map_err(|e| format!("cannot watch {}: {e}", source.display()))?;
+
+    let bar = progress_bar();
+    let progress_bar = bar.clone();
+    let summary = embedded
+        .scan(&move |done, total| {
+            progress_bar.set_length(total);
+            progress_bar.set_position(done);
+        })
+        .await
+        .map_err(|e| format!("cannot scan {}: {e}", source.display()))?;
+    bar.finish_and_clear();
+    tracing::info!(
+        images = summary.seen,
+        new = summary.new_assets,
+        duplicates = summary.duplicates,
+        rejected = summary.rejected,
+        unchanged = summary.unchanged,
+        failed = summary.failed,
+        "source folder scanned"
+    );
+    let example = example_key(&embedded).await.map(|key| format!("{key}?w=400")).unwrap_or_default();
+    eprintln!("catg is serving {} at http://{address}/{example}", source.display());
+
+    let state = Arc::new(HttpState { resolver: embedded.resolver(), key_max_age });
+    let mut stop = embedded.shutdown_signal();
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate() => {}
+            _ = stop.changed() => {}
+        }
+    });
+    let result = server.await.map_err(|e| e.to_string());
+    tracing::info!("shutting down");
+    embedded.shutdown().await;
+    result
+}
+
+/// The first source key whose image was accepted, to print a URL that shows something.
+async fn example_key(embedded: &Embedded) -> Option<String> {
+    use catg_core::model::AssetState;
+    use catg_core::ports::ManifestStore;
+    for meta in embedded.sources.list("", None, 100).await.ok()? {
+        let Ok(Some(source)) = embedded.store.source(&meta.key).await else { continue };
+        if let Ok(Some(asset)) = embedded.store.asset(&source.fingerprint).await {
+            if matches!(asset.state, AssetState::Ready(_)) {
+                return Some(meta.key);
+            }
+        }
+    }
+    None
+}
+
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(_) => std::future::pending::<()>().await,
+    }
+}
+
+/// A progress bar on a terminal; nothing (just the final log line) otherwise.
+fn progress_bar() -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("ingesting {bar:40} {pos}/{len} images, {per_sec}, eta {eta}") {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -1,0 +1,117 @@
+//! Ingest: examine a source object and record it. Idempotent, so redelivered and duplicate
+//! events are harmless; identical bytes under any number of keys become one asset.
+
+use crate::error::Error;
+use crate::examine::examine;
+use crate::fingerprint::Fingerprint;
+use crate::model::{now_ms, AssetFacts, AssetRecord, AssetState, SourceRecord, SourceState};
+use crate::ports::{ManifestStore, ObjectStore, StoreError};
+use catg_image::{verify, Limits};
+use tokio_util::io::SyncIoBridge;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// This version of the object was already recorded.
+    Unchanged { fingerprint: Fingerprint },
+    /// Recorded; `new_asset` is false when the bytes were already known (a duplicate).
+    Recorded { fingerprint: Fingerprint, new_asset: bool, rejected: Option<String> },
+}
+
+impl Ingested {
+    pub fn fingerprint(&self) -> Fingerprint {
+        match self {
+            Ingested::Unchanged { fingerprint } | Ingested::Recorded { fingerprint, .. } => *fingerprint,
+        }
+    }
+}
+
+pub async fn ingest(
+    sources: &dyn ObjectStore,
+    manifest: &dyn ManifestStore,
+    key: &str,
+    limits: &Limits,
+) -> Result<Ingested, Error> {
+    let (meta, reader) = sources.open(key).await.map_err(|e| match e {
+        StoreError::NotFound(_) => Error::NotFound(key.to_string()),
+        other => Error::Store(other),
+    })?;
+    if let Some(known) = manifest.source(key).await? {
+        if known.etag == meta.etag && known.state == SourceState::Present {
+            return Ok(Ingested::Unchanged { fingerprint: known.fingerprint });
+        }
+    }
+    // Hashing and probing are CPU work over a blocking reader: off the async threads.
+    let bridge = SyncIoBridge::new(reader);
+    let examine_limits = limits.clone();
+    let examined = tokio::task::spawn_blocking(move || examine(bridge, &examine_limits))
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    let fingerprint = examined.fingerprint;
+    let mut rejected = None;
+    let new_asset = match manifest.asset(&fingerprint).await? {
+        Some(_) => {
+            manifest.set_asset_source(&fingerprint, key).await?;
+            false
+        }
+        None => {
+            let verify_limits = limits.clone();
+            let state = tokio::task::spawn_blocking(move || match (examined.verdict, examined.body) {
+                (Ok(mut probe), Some(body)) => match verify(&body, &probe, &verify_limits) {
+                    Ok(has_alpha) => {
+                        probe.has_alpha = has_alpha;
+                        Ok(AssetState::Ready(AssetFacts::from_probe(&probe)))
+                    }
+                    Err(e) => reject_state(e),
+                },
+                (Err(e), _) => reject_state(e),
+                (Ok(_), None) => Err(Error::Io(std::io::Error::other("examined image without its body"))),
+            })
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+            if let AssetState::Rejected { reason, .. } = &state {
+                rejected = Some(reason.clone());
+            }
+            let record = AssetRecord {
+                fingerprint,
+                bytes: examined.bytes,
+                state,
+                first_seen_ms: now_ms(),
+                source_key: key.to_string(),
+            };
+            manifest.create_asset(&record).await?
+        }
+    };
+    manifest
+        .put_source(&SourceRecord {
+            key: key.to_string(),
+            fingerprint,
+            bytes: examined.bytes,
+            etag: meta.etag,
+            state: SourceState::Present,
+            updated_ms: now_ms(),
+        })
+        .await?;
+    Ok(Ingested::Recorded { fingerprint, new_asset, rejected })
+}
+
+/// A rejection becomes a recorded state; an internal failure stays an error (to retry).
+fn reject_state(e: catg_image::ImageError) -> Result<AssetState, Error> {
+    match e.reject_kind() {
+        Some(kind) => Ok(AssetState::Rejected { reason: kind.as_str().to_string(), message: e.to_string() }),
+        None => Err(Error::Image(e)),
+    }
+}
+
+/// The object under `key` is gone: mark its source record removed (its asset stays; other keys
+/// may share it, and its variants stay valid under their immutable URLs).
+pub async fn remove_source(manifest: &dyn ManifestStore, key: &str) -> Result<bool, Error> {
+    match manifest.source(key).await? {
+        Some(mut record) if record.state == SourceState::Present => {
+            record.state = SourceState::Removed;
+            record.updated_ms = now_ms();
+            manifest.put_source(&record).await?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}

@@ -1,0 +1,119 @@
+//! Ports: the small async interfaces the use cases need from the outside world. AWS adapters
+//! (S3, DynamoDB, SQS) and local adapters (a folder, SQLite) implement them, and one conformance
+//! suite checks both against the same contract.
+
+use crate::cache_key::CacheKey;
+use crate::fingerprint::Fingerprint;
+use crate::model::{AssetRecord, Job, Millis, SourceRecord, VariantRecord};
+use async_trait::async_trait;
+use tokio::io::AsyncRead;
+
+/// Why a port call failed. Adapters map every SDK or OS error to one of these; nothing
+/// adapter-specific crosses the port.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A conditional write lost: the precondition did not hold.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The store is down, slow or throttling: retry later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The request itself is wrong (an invalid key, say): retrying will not help.
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    /// Changes whenever the object's content may have changed.
+    pub etag: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    /// Something was already stored under the key; nothing was written.
+    AlreadyExists,
+}
+
+pub type ObjectReader = Box<dyn AsyncRead + Send + Unpin>;
+
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// The whole object, refusing (as `Invalid`) anything over `max_bytes`.
+    async fn get(&self, key: &str, max_bytes: u64) -> StoreResult<Vec<u8>>;
+    /// A stream over the object, for reading large objects in constant memory.
+    async fn open(&self, key: &str) -> StoreResult<(ObjectMeta, ObjectReader)>;
+    async fn head(&self, key: &str) -> StoreResult<Option<ObjectMeta>>;
+    /// Write only if nothing is stored under `key`. Readers never see a partial object.
+    async fn put_if_absent(&self, key: &str, bytes: &[u8], content_type: &str, cache_control: &str)
+        -> StoreResult<PutOutcome>;
+    /// Keys under `prefix` in lexical order, starting after `after`; at most `limit`.
+    async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<ObjectMeta>>;
+    async fn delete(&self, key: &str) -> StoreResult<()>;
+}
+
+/// The outcome of trying to claim a variant for rendering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This caller owns the render: it must queue the job.
+    Claimed,
+    /// Someone else holds a live claim, or the variant is finished: the current record.
+    Held(VariantRecord),
+}
+
+#[async_trait]
+pub trait ManifestStore: Send + Sync {
+    async fn source(&self, key: &str) -> StoreResult<Option<SourceRecord>>;
+    /// Record a key's current state (the newest observation wins).
+    async fn put_source(&self, record: &SourceRecord) -> StoreResult<()>;
+    async fn asset(&self, fingerprint: &Fingerprint) -> StoreResult<Option<AssetRecord>>;
+    /// Create the asset if it does not exist; `false` if it already did (nothing changed).
+    async fn create_asset(&self, record: &AssetRecord) -> StoreResult<bool>;
+    /// Point an existing asset at a key that now holds its bytes.
+    async fn set_asset_source(&self, fingerprint: &Fingerprint, source_key: &str) -> StoreResult<()>;
+    async fn variant(&self, key: &CacheKey) -> StoreResult<Option<VariantRecord>>;
+    /// Claim `record` (state `Pending`) if no record exists or the existing one is a pending
+    /// claim whose lease ended before `now_ms`. One caller wins; everyone else gets `Held`.
+    async fn claim_variant(&self, record: &VariantRecord, now_ms: Millis) -> StoreResult<Claim>;
+    /// Write a finished (`Ready` or `Failed`) variant record, creating it if needed. A `Ready`
+    /// record is never overwritten (returns `false`): state never goes backwards.
+    async fn finish_variant(&self, record: &VariantRecord) -> StoreResult<bool>;
+    /// A cheap round trip, for health checks.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn enqueue(&self, job: &Job) -> StoreResult<()>;
+}
+
+/// A delivered job, invisible to other receivers until its lease ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub job: Job,
+    /// 1 on first delivery.
+    pub attempt: u32,
+}
+
+/// A queue the process itself pulls from (the local worker). On AWS, SQS pushes to Lambda.
+#[async_trait]
+pub trait LeasedJobQueue: JobQueue {
+    async fn receive(&self, lease_ms: u64) -> StoreResult<Option<Delivery>>;
+    async fn ack(&self, id: i64) -> StoreResult<()>;
+    /// Make the job visible again after `delay_ms`.
+    async fn retry_later(&self, id: i64, delay_ms: u64) -> StoreResult<()>;
+}

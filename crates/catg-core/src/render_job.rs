@@ -1,0 +1,128 @@
+//! Render: turn a queued job into a stored variant. Safe to run twice for one job (redelivery,
+//! a crash mid-render): the object is written if absent and a ready record never changes.
+
+use crate::cache_key::CacheKey;
+use crate::error::Error;
+use crate::fingerprint::Fingerprint;
+use crate::model::{now_ms, variant_object_key, Job, VariantRecord, VariantState};
+use crate::ports::{ManifestStore, ObjectStore, StoreError};
+use crate::recipe::{FormatChoice, Recipe, RecipeLimits};
+use catg_image::{probe, render_probed, Limits};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Variants never change once rendered: caches may keep them forever.
+pub const IMMUTABLE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rendered {
+    Stored { bytes: u64, render_ms: u64 },
+    /// Already ready or failed: nothing to do (a duplicate delivery).
+    AlreadyDone,
+    /// The source cannot be rendered; recorded as failed with this reason.
+    Failed { reason: String },
+}
+
+pub struct Renderer {
+    pub sources: Arc<dyn ObjectStore>,
+    pub variants: Arc<dyn ObjectStore>,
+    pub manifest: Arc<dyn ManifestStore>,
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer").field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+impl Renderer {
+    pub async fn render(&self, job: &Job) -> Result<Rendered, Error> {
+        let (cache_key, fingerprint, recipe) = parse_job(job)?;
+        let resolved = recipe.resolve(None, false);
+        if let Some(existing) = self.manifest.variant(&cache_key).await? {
+            if !matches!(existing.state, VariantState::Pending { .. }) {
+                return Ok(Rendered::AlreadyDone);
+            }
+        }
+        let record = |state: VariantState| VariantRecord {
+            cache_key,
+            fingerprint,
+            canonical: job.canonical.clone(),
+            format: resolved.format,
+            state,
+            updated_ms: now_ms(),
+        };
+        let body = match self.source_bytes(job, &fingerprint).await? {
+            Some(body) => body,
+            None => {
+                let reason = "source_missing".to_string();
+                let message = "the source image is no longer stored".to_string();
+                self.manifest.finish_variant(&record(VariantState::Failed { reason: reason.clone(), message })).await?;
+                return Ok(Rendered::Failed { reason });
+            }
+        };
+        let started = Instant::now();
+        let limits = self.limits.clone();
+        let spec = resolved.render_spec();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let probe = probe(&body, &limits)?;
+            render_probed(&body, &probe, &spec, &limits)
+        })
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        let rendered = match outcome {
+            Ok(rendered) => rendered,
+            Err(e) => match e.reject_kind() {
+                Some(kind) => {
+                    let reason = kind.as_str().to_string();
+                    let state = VariantState::Failed { reason: reason.clone(), message: e.to_string() };
+                    self.manifest.finish_variant(&record(state)).await?;
+                    return Ok(Rendered::Failed { reason });
+                }
+                None => return Err(Error::Image(e)),
+            },
+        };
+        let render_ms = started.elapsed().as_millis() as u64;
+        let object_key = variant_object_key(&cache_key, resolved.format);
+        self.variants
+            .put_if_absent(&object_key, &rendered.bytes, resolved.format.mime_type(), IMMUTABLE_CACHE_CONTROL)
+            .await?;
+        let bytes = rendered.bytes.len() as u64;
+        self.manifest.finish_variant(&record(VariantState::Ready { object_key, bytes, render_ms })).await?;
+        Ok(Rendered::Stored { bytes, render_ms })
+    }
+
+    /// The source's bytes, checked against the job's fingerprint: the key may have been
+    /// re-uploaded since the job was queued. `None` if no stored object holds those bytes.
+    async fn source_bytes(&self, job: &Job, fingerprint: &Fingerprint) -> Result<Option<Vec<u8>>, Error> {
+        let mut candidates = vec![job.source_key.clone()];
+        if let Some(asset) = self.manifest.asset(fingerprint).await? {
+            if asset.source_key != job.source_key {
+                candidates.push(asset.source_key);
+            }
+        }
+        for key in candidates {
+            match self.sources.get(&key, self.limits.max_input_bytes).await {
+                Ok(bytes) if Fingerprint::of(&bytes) == *fingerprint => return Ok(Some(bytes)),
+                Ok(_) | Err(StoreError::NotFound(_)) | Err(StoreError::Invalid(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn parse_job(job: &Job) -> Result<(CacheKey, Fingerprint, Recipe), Error> {
+    let fingerprint: Fingerprint = job.fingerprint.parse().map_err(|_| Error::InvalidJob("bad fingerprint".into()))?;
+    let recipe = Recipe::parse(&job.canonical, &RecipeLimits { max_width: u32::MAX, max_height: u32::MAX, ..RecipeLimits::default() })
+        .map_err(|e| Error::InvalidJob(format!("bad recipe: {e}")))?;
+    if recipe.format == FormatChoice::Auto {
+        return Err(Error::InvalidJob("the recipe has no concrete format".into()));
+    }
+    let cache_key = CacheKey::derive(&fingerprint, &recipe.resolve(None, false));
+    if cache_key.to_hex() != job.cache_key {
+        return Err(Error::InvalidJob("the cache key does not match the fingerprint and recipe".into()));
+    }
+    Ok((cache_key, fingerprint, recipe))
+}

@@ -1,0 +1,274 @@
+//! Resolve: answer a request for a variant. A hit returns the stored bytes; a miss claims the
+//! variant exactly once, queues it, and waits a little for it to land.
+
+use crate::cache_key::CacheKey;
+use crate::error::Error;
+use crate::fingerprint::Fingerprint;
+use crate::ingest::ingest;
+use crate::model::{now_ms, AssetState, Job, SourceState, VariantRecord, VariantState};
+use crate::ports::{Claim, JobQueue, ManifestStore, ObjectStore};
+use crate::recipe::{FormatChoice, Recipe, RecipeLimits, ResolvedRecipe};
+use catg_image::{Limits, OutputFormat};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest object key accepted (S3's own limit).
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Keys are relative paths: no empty, `.` or `..` segments, no control characters.
+pub fn validate_key(key: &str) -> Result<(), Error> {
+    let bad = key.is_empty()
+        || key.len() > MAX_KEY_BYTES
+        || key.chars().any(char::is_control)
+        || key.split('/').any(|segment| segment.is_empty() || segment == "." || segment == "..");
+    if bad {
+        return Err(Error::NotFound("no such image".into()));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct ResolverConfig {
+    pub recipe_limits: RecipeLimits,
+    pub limits: Limits,
+    /// How long a miss waits for its render before answering 202.
+    pub wait: Duration,
+    /// How long a claim holds before another request may take it over.
+    pub lease: Duration,
+    /// How often a waiting request looks again.
+    pub poll: Duration,
+}
+
+impl Default for ResolverConfig {
+    fn default() -> Self {
+        ResolverConfig {
+            recipe_limits: RecipeLimits::default(),
+            limits: Limits::default(),
+            wait: Duration::from_secs(5),
+            lease: Duration::from_secs(60),
+            poll: Duration::from_millis(25),
+        }
+    }
+}
+
+/// What is asked for: a source key (mutable: it may be re-uploaded), or an asset by
+/// fingerprint (immutable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Key(String),
+    Asset(Fingerprint),
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub target: Target,
+    pub query: String,
+    pub accept: Option<String>,
+    pub if_none_match: Option<String>,
+    /// False for HEAD: everything but the bytes.
+    pub want_body: bool,
+}
+
+/// A variant that can be served.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub cache_key: CacheKey,
+    pub fingerprint: Fingerprint,
+    pub canonical: String,
+    pub format: OutputFormat,
+    /// The format came from `Accept` (`fmt=auto`): responses must `Vary: Accept`.
+    pub negotiated: bool,
+    /// Asked for by its immutable URL.
+    pub immutable: bool,
+    pub body: Option<Vec<u8>>,
+    pub bytes: u64,
+}
+
+impl Served {
+    /// The variant's immutable, content-addressed URL path: `/_/{fingerprint}?{canonical}`.
+    pub fn immutable_path(&self) -> String {
+        immutable_path(&self.fingerprint, &self.canonical)
+    }
+}
+
+pub fn immutable_path(fingerprint: &Fingerprint, canonical: &str) -> String {
+    format!("/_/{fingerprint}?{canonical}")
+}
+
+#[derive(Debug, Clone)]
+pub enum Resolution {
+    Ready(Served),
+    NotModified(Served),
+    /// Queued but not done within the wait: ask again after `retry_after`.
+    Pending { retry_after: Duration },
+}
+
+/// The resolver use case, holding the ports it needs.
+pub struct Resolver {
+    pub sources: Arc<dyn ObjectStore>,
+    pub variants: Arc<dyn ObjectStore>,
+    pub manifest: Arc<dyn ManifestStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub config: ResolverConfig,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Resolver {
+    pub async fn resolve(&self, request: &Request) -> Result<Resolution, Error> {
+        let recipe = Recipe::parse(&request.query, &self.config.recipe_limits)?;
+        let immutable = matches!(request.target, Target::Asset(_));
+        if immutable && recipe.format == FormatChoice::Auto {
+            return Err(crate::recipe::RecipeError::new(
+                "immutable URLs name a concrete format: add fmt=jpeg, png, webp or avif",
+            )
+            .into());
+        }
+        let (fingerprint, source_key) = self.locate(&request.target).await?;
+        let asset = self.manifest.asset(&fingerprint).await?.ok_or_else(|| Error::NotFound("no such image".into()))?;
+        let facts = match asset.state {
+            AssetState::Ready(facts) => facts,
+            AssetState::Rejected { reason, message } => return Err(Error::AssetRejected { reason, message }),
+        };
+        let resolved = recipe.resolve(request.accept.as_deref(), facts.has_alpha);
+        let cache_key = CacheKey::derive(&fingerprint, &resolved);
+        let served = |body: Option<Vec<u8>>, bytes: u64| Served {
+            cache_key,
+            fingerprint,
+            canonical: resolved.canonical(),
+            format: resolved.format,
+            negotiated: recipe.format == FormatChoice::Auto,
+            immutable,
+            body,
+            bytes,
+        };
+        // The ETag is the cache key: if the client holds it, it holds these exact bytes.
+        if request.if_none_match.as_deref().is_some_and(|tags| etag_matches(tags, &cache_key)) {
+            return Ok(Resolution::NotModified(served(None, 0)));
+        }
+        let source_key = source_key.unwrap_or(asset.source_key);
+        let deadline = tokio::time::Instant::now() + self.config.wait;
+        let mut queued = false;
+        loop {
+            let now = now_ms();
+            match self.manifest.variant(&cache_key).await? {
+                Some(VariantRecord { state: VariantState::Ready { object_key, bytes, .. }, .. }) => {
+                    let body = if request.want_body {
+                        Some(self.variants.get(&object_key, u64::MAX).await?)
+                    } else {
+                        None
+                    };
+                    return Ok(Resolution::Ready(served(body, bytes)));
+                }
+                Some(VariantRecord { state: VariantState::Failed { reason, message }, .. }) => {
+                    return Err(Error::RenderFailed { reason, message });
+                }
+                Some(VariantRecord { state: VariantState::Pending { lease_until_ms }, .. }) if lease_until_ms > now => {}
+                _ if !queued => {
+                    // Absent, or a claim whose holder died: claim it; one caller wins.
+                    if self.claim(&cache_key, &fingerprint, &resolved, &source_key).await? {
+                        queued = true;
+                    }
+                }
+                _ => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(Resolution::Pending { retry_after: Duration::from_secs(1) });
+            }
+            tokio::time::sleep(self.config.poll).await;
+        }
+    }
+
+    /// The fingerprint (and, for key requests, the key to read the source from).
+    async fn locate(&self, target: &Target) -> Result<(Fingerprint, Option<String>), Error> {
+        match target {
+            Target::Asset(fingerprint) => Ok((*fingerprint, None)),
+            Target::Key(key) => {
+                validate_key(key)?;
+                let record = match self.manifest.source(key).await? {
+                    Some(record) => record,
+                    // Not seen yet (the upload event may still be on its way): ingest it now
+                    // if the object exists.
+                    None => {
+                        ingest(self.sources.as_ref(), self.manifest.as_ref(), key, &self.config.limits).await?;
+                        self.manifest.source(key).await?.ok_or_else(|| Error::NotFound("no such image".into()))?
+                    }
+                };
+                if record.state == SourceState::Removed {
+                    return Err(Error::NotFound("no such image".into()));
+                }
+                Ok((record.fingerprint, Some(key.clone())))
+            }
+        }
+    }
+
+    async fn claim(
+        &self,
+        cache_key: &CacheKey,
+        fingerprint: &Fingerprint,
+        resolved: &ResolvedRecipe,
+        source_key: &str,
+    ) -> Result<bool, Error> {
+        let now = now_ms();
+        let record = VariantRecord {
+            cache_key: *cache_key,
+            fingerprint: *fingerprint,
+            canonical: resolved.canonical(),
+            format: resolved.format,
+            state: VariantState::Pending { lease_until_ms: now + self.config.lease.as_millis() as u64 },
+            updated_ms: now,
+        };
+        match self.manifest.claim_variant(&record, now).await? {
+            Claim::Claimed => {
+                let job = Job {
+                    cache_key: cache_key.to_hex(),
+                    fingerprint: fingerprint.to_hex(),
+                    canonical: record.canonical.clone(),
+                    source_key: source_key.to_string(),
+                };
+                // If this fails the claim simply expires and a later request claims again.
+                self.queue.enqueue(&job).await?;
+                tracing::debug!(cache_key = %cache_key, "variant claimed and queued");
+                Ok(true)
+            }
+            Claim::Held(_) => Ok(false),
+        }
+    }
+}
+
+/// `If-None-Match` holds our ETag (`"<cache key>"`, weak or strong) or `*`.
+fn etag_matches(header: &str, cache_key: &CacheKey) -> bool {
+    let hex = cache_key.to_hex();
+    header.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_relative_paths_without_tricks() {
+        for good in ["a.jpg", "photos/2024/cat.jpg", "with space+plus%.png", "ünïcode/ß.webp"] {
+            assert!(validate_key(good).is_ok(), "{good}");
+        }
+        for bad in ["", "/abs.jpg", "a//b.jpg", "../etc/passwd", "a/./b", "a/..", "nul\0.jpg", "tab\t.jpg"] {
+            assert!(validate_key(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_key(&"a".repeat(MAX_KEY_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn etags_match_weak_strong_and_star() {
+        let key = CacheKey([7; 32]);
+        let tag = format!("\"{}\"", key.to_hex());
+        assert!(etag_matches(&tag, &key));
+        assert!(etag_matches(&format!("W/{tag}"), &key));
+        assert!(etag_matches(&format!("\"other\", {tag}"), &key));
+        assert!(etag_matches("*", &key));
+        assert!(!etag_matches("\"nope\"", &key));
+    }
+}

@@ -1,0 +1,107 @@
+//! The local worker loop: pull jobs from a leased queue, render, acknowledge. A job whose
+//! worker dies is redelivered when its lease ends.
+
+use crate::model::{now_ms, VariantRecord, VariantState};
+use crate::ports::LeasedJobQueue;
+use crate::render_job::{Rendered, Renderer};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// How long a received job stays invisible to other workers. Longer than any render.
+    pub lease: Duration,
+    /// How often an idle worker looks for work it was not woken for (redeliveries).
+    pub idle_poll: Duration,
+    /// Deliveries before a job that keeps failing transiently is given up (and marked failed).
+    pub max_attempts: u32,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig { lease: Duration::from_secs(120), idle_poll: Duration::from_millis(500), max_attempts: 5 }
+    }
+}
+
+/// Run until `shutdown` turns true. `wake` is notified when a job is queued.
+pub async fn run_worker(
+    queue: Arc<dyn LeasedJobQueue>,
+    renderer: Arc<Renderer>,
+    config: WorkerConfig,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        let delivery = match queue.receive(config.lease.as_millis() as u64).await {
+            Ok(Some(delivery)) => delivery,
+            Ok(None) => {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(config.idle_poll) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "job queue unavailable");
+                tokio::time::sleep(config.idle_poll).await;
+                continue;
+            }
+        };
+        let span = tracing::info_span!("job", id = delivery.id, cache_key = %delivery.job.cache_key, attempt = delivery.attempt);
+        let _guard = span.enter();
+        let outcome = renderer.render(&delivery.job).await;
+        let done = match &outcome {
+            Ok(Rendered::Stored { bytes, render_ms }) => {
+                tracing::info!(bytes, render_ms, "variant rendered");
+                true
+            }
+            Ok(Rendered::AlreadyDone) => true,
+            Ok(Rendered::Failed { reason }) => {
+                tracing::info!(reason, "variant failed permanently");
+                true
+            }
+            Err(e) if e.is_retryable() && delivery.attempt < config.max_attempts => {
+                tracing::warn!(error = %e, "render failed, will retry");
+                let backoff = 250u64 << delivery.attempt.min(8);
+                if let Err(e) = queue.retry_later(delivery.id, backoff).await {
+                    tracing::warn!(error = %e, "could not reschedule; the lease will expire instead");
+                }
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "render failed; giving up");
+                give_up(&renderer, &delivery.job, &e.to_string()).await;
+                true
+            }
+        };
+        if done {
+            if let Err(e) = queue.ack(delivery.id).await {
+                tracing::warn!(error = %e, "ack failed; the job will be redelivered and found done");
+            }
+        }
+    }
+}
+
+/// Record a job that cannot succeed, so waiting requests get an answer instead of a timeout.
+async fn give_up(renderer: &Renderer, job: &crate::model::Job, message: &str) {
+    let (Ok(cache_key), Ok(fingerprint), Some(format)) = (
+        job.cache_key.parse::<crate::cache_key::CacheKey>(),
+        job.fingerprint.parse(),
+        job.canonical.split('&').find_map(|p| p.strip_prefix("fmt=")).and_then(catg_image::OutputFormat::parse),
+    ) else {
+        return;
+    };
+    let record = VariantRecord {
+        cache_key,
+        fingerprint,
+        canonical: job.canonical.clone(),
+        format,
+        state: VariantState::Failed { reason: "render_error".into(), message: message.chars().take(200).collect() },
+        updated_ms: now_ms(),
+    };
+    if let Err(e) = renderer.manifest.finish_variant(&record).await {
+        tracing::warn!(error = %e, "could not record the failure");
+    }
+}

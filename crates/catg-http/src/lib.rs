@@ -1,0 +1,147 @@
+//! The HTTP contract, in one place: `catg serve` and the resolver Lambda both serve this
+//! router, so they cannot drift.
+//!
+//! - `GET|HEAD /{key}?{recipe}` — a variant of the source object `key` (URL-encoded path).
+//! - `GET|HEAD /_/{fingerprint}?{canonical recipe}` — the same variant by its immutable,
+//!   content-addressed URL (named in every 200's `Content-Location`).
+//! - `GET /healthz` — 200 when the stores answer.
+//!
+//! Keys under `_/` and the key `healthz` are reserved.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use catg_core::ports::{ManifestStore, ObjectStore, StoreError};
+use catg_core::{Error, Fingerprint, Request, Resolution, Resolver, Served, Target, IMMUTABLE_CACHE_CONTROL};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the router needs.
+pub struct HttpState {
+    pub resolver: Resolver,
+    /// `max-age` for responses to key URLs: a key can be re-uploaded, so keep it short.
+    pub key_max_age: Duration,
+}
+
+impl std::fmt::Debug for HttpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpState").field("key_max_age", &self.key_max_age).finish_non_exhaustive()
+    }
+}
+
+pub fn router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/_/{fingerprint}", get(by_fingerprint))
+        .route("/{*key}", get(by_key))
+        .with_state(state)
+}
+
+async fn health(State(state): State<Arc<HttpState>>) -> Response {
+    let manifest: &dyn ManifestStore = state.resolver.manifest.as_ref();
+    let variants: &dyn ObjectStore = state.resolver.variants.as_ref();
+    match (manifest.ping().await, variants.head("healthz").await) {
+        (Ok(()), Ok(_)) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], axum::Json(json!({"status": "ok"})))
+            .into_response(),
+        (Err(e), _) | (_, Err(e)) => error_response(&Error::Store(e)),
+    }
+}
+
+async fn by_key(
+    State(state): State<Arc<HttpState>>,
+    method: Method,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    serve(&state, Target::Key(key), method, query, &headers).await
+}
+
+async fn by_fingerprint(
+    State(state): State<Arc<HttpState>>,
+    method: Method,
+    Path(fingerprint): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    match fingerprint.parse::<Fingerprint>() {
+        Ok(fp) => serve(&state, Target::Asset(fp), method, query, &headers).await,
+        Err(_) => error_response(&Error::NotFound("no such image".into())),
+    }
+}
+
+async fn serve(state: &HttpState, target: Target, method: Method, query: Option<String>, headers: &HeaderMap) -> Response {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let request = Request {
+        target,
+        query: query.unwrap_or_default(),
+        accept: text(header::ACCEPT),
+        if_none_match: text(header::IF_NONE_MATCH),
+        want_body: method != Method::HEAD,
+    };
+    match state.resolver.resolve(&request).await {
+        Ok(Resolution::Ready(served)) => variant_response(StatusCode::OK, served, state.key_max_age),
+        Ok(Resolution::NotModified(served)) => variant_response(StatusCode::NOT_MODIFIED, served, state.key_max_age),
+        Ok(Resolution::Pending { retry_after }) => (
+            StatusCode::ACCEPTED,
+            [(header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()), (header::CACHE_CONTROL, "no-store".into())],
+            axum::Json(json!({"status": "pending", "message": "the variant is being rendered; retry shortly"})),
+        )
+            .into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn variant_response(status: StatusCode, served: Served, key_max_age: Duration) -> Response {
+    let cache_control = if served.immutable {
+        IMMUTABLE_CACHE_CONTROL.to_string()
+    } else {
+        format!("public, max-age={}", key_max_age.as_secs())
+    };
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::ETAG, format!("\"{}\"", served.cache_key))
+        .header(header::CONTENT_LOCATION, served.immutable_path())
+        .header(header::CACHE_CONTROL, cache_control)
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    if served.negotiated {
+        response = response.header(header::VARY, "Accept");
+    }
+    if status == StatusCode::OK {
+        response = response.header(header::CONTENT_TYPE, served.format.mime_type()).header(header::CONTENT_LENGTH, served.bytes);
+    }
+    let body = served.body.map(Body::from).unwrap_or_else(Body::empty);
+    response.body(body).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// The one mapping from core errors to HTTP. Bodies say what is wrong with the request, never
+/// how catg is built (no paths, no stack traces, no store messages).
+pub fn error_response(e: &Error) -> Response {
+    let (status, kind, message) = match e {
+        Error::InvalidRecipe(r) => (StatusCode::BAD_REQUEST, "invalid_recipe", r.message().to_string()),
+        Error::NotFound(_) | Error::Store(StoreError::NotFound(_)) | Error::Store(StoreError::Invalid(_)) => {
+            (StatusCode::NOT_FOUND, "not_found", "no such image".to_string())
+        }
+        Error::AssetRejected { reason, message } | Error::RenderFailed { reason, message } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, reason.as_str(), message.clone())
+        }
+        Error::Image(image) if image.reject_kind().is_some() => {
+            (StatusCode::UNPROCESSABLE_ENTITY, image.reject_kind().map_or("corrupt", |k| k.as_str()), image.to_string())
+        }
+        Error::Store(_) | Error::Io(_) | Error::Image(_) | Error::InvalidJob(_) => {
+            tracing::warn!(error = %e, "request failed for want of storage");
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage is unavailable; retry shortly".to_string())
+        }
+    };
+    let mut response =
+        (status, [(header::CACHE_CONTROL, "no-store")], axum::Json(json!({"error": {"kind": kind, "message": message}})))
+            .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}

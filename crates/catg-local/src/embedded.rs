@@ -1,0 +1,244 @@
+//! The embedded deployment: the three roles of catg (ingest, resolve, transform) in one
+//! process, over a source folder, a data folder (variants + SQLite) and a pool of workers.
+//! `catg serve` is a thin shell around this; the end-to-end tests drive it directly too.
+
+use crate::{FsObjectStore, SqliteStore};
+use catg_core::ports::{JobQueue, LeasedJobQueue, ManifestStore, ObjectStore, StoreError};
+use catg_core::{ingest, remove_source, run_worker, Error, Renderer, Resolver, ResolverConfig, WorkerConfig};
+use catg_image::Limits;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    pub source_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub workers: usize,
+    pub resolver: ResolverConfig,
+    pub worker: WorkerConfig,
+}
+
+impl EmbeddedConfig {
+    pub fn new(source_dir: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> EmbeddedConfig {
+        EmbeddedConfig {
+            source_dir: source_dir.into(),
+            data_dir: data_dir.into(),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            resolver: ResolverConfig::default(),
+            worker: WorkerConfig::default(),
+        }
+    }
+}
+
+/// The assembled service.
+pub struct Embedded {
+    pub config: EmbeddedConfig,
+    pub sources: Arc<FsObjectStore>,
+    pub variants: Arc<FsObjectStore>,
+    pub store: SqliteStore,
+    pub renderer: Arc<Renderer>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Embedded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedded").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// Scan progress: how many source objects are done out of how many.
+pub type Progress = dyn Fn(u64, u64) + Send + Sync;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanSummary {
+    pub seen: u64,
+    pub new_assets: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+}
+
+impl Embedded {
+    pub fn open(config: EmbeddedConfig) -> Result<Embedded, StoreError> {
+        let unavailable = |what: &Path, e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", what.display()));
+        let sources = Arc::new(FsObjectStore::new(&config.source_dir).map_err(|e| unavailable(&config.source_dir, e))?);
+        let variants_dir = config.data_dir.join("variants");
+        let variants = Arc::new(FsObjectStore::new(&variants_dir).map_err(|e| unavailable(&variants_dir, e))?);
+        let store = SqliteStore::open(&config.data_dir.join("catg.db"))?;
+        let renderer = Arc::new(Renderer {
+            sources: sources.clone(),
+            variants: variants.clone(),
+            manifest: Arc::new(store.clone()),
+            limits: config.resolver.limits.clone(),
+        });
+        let (shutdown, _) = watch::channel(false);
+        Ok(Embedded { config, sources, variants, store, renderer, shutdown, tasks: Vec::new() })
+    }
+
+    pub fn resolver(&self) -> Resolver {
+        Resolver {
+            sources: self.sources.clone(),
+            variants: self.variants.clone(),
+            manifest: Arc::new(self.store.clone()) as Arc<dyn ManifestStore>,
+            queue: Arc::new(self.store.clone()) as Arc<dyn JobQueue>,
+            config: self.config.resolver.clone(),
+        }
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.config.resolver.limits
+    }
+
+    /// Ingest everything already in the source folder, `workers` at a time.
+    pub async fn scan(&self, progress: &Progress) -> Result<ScanSummary, Error> {
+        let mut keys = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.sources.list("", after.as_deref(), 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            keys.extend(page.into_iter().map(|m| m.key));
+        }
+        let total = keys.len() as u64;
+        let mut summary = ScanSummary { seen: total, ..ScanSummary::default() };
+        progress(0, total);
+        let parallel = self.config.workers.max(1);
+        let mut done = 0u64;
+        for batch in keys.chunks(parallel) {
+            let results = futures_join(batch.iter().map(|key| {
+                let (sources, store, limits) = (self.sources.clone(), self.store.clone(), self.limits().clone());
+                let key = key.clone();
+                tokio::spawn(async move { (key.clone(), ingest(sources.as_ref(), &store, &key, &limits).await) })
+            }))
+            .await;
+            for (key, result) in results {
+                match result {
+                    Ok(catg_core::Ingested::Unchanged { .. }) => summary.unchanged += 1,
+                    Ok(catg_core::Ingested::Recorded { rejected: Some(_), .. }) => summary.rejected += 1,
+                    Ok(catg_core::Ingested::Recorded { new_asset: true, .. }) => summary.new_assets += 1,
+                    Ok(catg_core::Ingested::Recorded { .. }) => summary.duplicates += 1,
+                    Err(e) => {
+                        summary.failed += 1;
+                        tracing::warn!(key, error = %e, "could not ingest");
+                    }
+                }
+                done += 1;
+            }
+            progress(done, total);
+        }
+        Ok(summary)
+    }
+
+    /// Start the render workers.
+    pub fn start_workers(&mut self) {
+        for _ in 0..self.config.workers.max(1) {
+            let queue: Arc<dyn LeasedJobQueue> = Arc::new(self.store.clone());
+            let task = tokio::spawn(run_worker(
+                queue,
+                self.renderer.clone(),
+                self.config.worker.clone(),
+                self.store.wake(),
+                self.shutdown.subscribe(),
+            ));
+            self.tasks.push(task);
+        }
+    }
+
+    /// Watch the source folder: new and changed files are ingested, removed ones marked removed.
+    pub fn start_watcher(&mut self) -> Result<(), notify::Error> {
+        use notify::{RecursiveMode, Watcher};
+        let (tx, rx) = mpsc::unbounded_channel::<PathBuf>();
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event {
+                for path in event.paths {
+                    let _ = tx.send(path);
+                }
+            }
+        })?;
+        watcher.watch(&self.config.source_dir, RecursiveMode::Recursive)?;
+        let (sources, store, limits) = (self.sources.clone(), self.store.clone(), self.limits().clone());
+        let shutdown = self.shutdown.subscribe();
+        self.tasks.push(tokio::spawn(async move {
+            // The watcher lives as long as this task.
+            let _watcher = watcher;
+            settle_and_ingest(rx, sources, store, limits, shutdown).await;
+        }));
+        Ok(())
+    }
+
+    /// Stop workers and the watcher, and wait for them.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}
+
+/// A file being copied in fires many events: act once it has been quiet for a moment.
+const SETTLE: Duration = Duration::from_millis(300);
+
+async fn settle_and_ingest(
+    mut rx: mpsc::UnboundedReceiver<PathBuf>,
+    sources: Arc<FsObjectStore>,
+    store: SqliteStore,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut pending: HashMap<String, tokio::time::Instant> = HashMap::new();
+    loop {
+        let next_due = pending.values().min().copied();
+        tokio::select! {
+            path = rx.recv() => match path {
+                Some(path) => {
+                    if let Some(key) = sources.key_of(&path) {
+                        pending.insert(key, tokio::time::Instant::now() + SETTLE);
+                    }
+                }
+                None => return,
+            },
+            _ = async { if let Some(due) = next_due { tokio::time::sleep_until(due).await } else { std::future::pending::<()>().await } } => {
+                let now = tokio::time::Instant::now();
+                let due: Vec<String> = pending.iter().filter(|(_, t)| **t <= now).map(|(k, _)| k.clone()).collect();
+                for key in due {
+                    pending.remove(&key);
+                    apply_change(&sources, &store, &key, &limits).await;
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn apply_change(sources: &FsObjectStore, store: &SqliteStore, key: &str, limits: &Limits) {
+    let outcome = match sources.head(key).await {
+        Ok(Some(_)) => ingest(sources, store, key, limits).await.map(|r| format!("{r:?}")),
+        Ok(None) => remove_source(store, key).await.map(|removed| if removed { "removed".into() } else { "gone".into() }),
+        Err(e) => Err(e.into()),
+    };
+    match outcome {
+        Ok(what) => tracing::info!(key, outcome = %what, "source changed"),
+        Err(e) => tracing::warn!(key, error = %e, "could not ingest a changed source"),
+    }
+}
+
+/// Await a set of spawned tasks in order.
+async fn futures_join<T>(handles: impl Iterator<Item = JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for handle in handles.collect::<Vec<_>>() {
+        if let Ok(value) = handle.await {
+            out.push(value);
+        }
+    }
+    out
+}

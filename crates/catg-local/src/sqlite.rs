@@ -1,0 +1,403 @@
+//! SQLite (WAL) as the manifest and the durable job queue, in one database file.
+//!
+//! The conditional writes mirror the DynamoDB adapter's condition expressions: a claim is one
+//! `INSERT … ON CONFLICT DO UPDATE … WHERE`, so exactly one of any number of concurrent
+//! claimants wins. Jobs are rows with a visibility time: a received job is leased, and comes
+//! back if its worker dies (even by `kill -9`) before acknowledging it.
+
+use async_trait::async_trait;
+use catg_core::model::{
+    now_ms, AssetFacts, AssetRecord, AssetState, Job, Millis, SourceRecord, SourceState, VariantRecord, VariantState,
+};
+use catg_core::ports::{Claim, Delivery, JobQueue, LeasedJobQueue, ManifestStore, StoreError, StoreResult};
+use catg_core::{CacheKey, Fingerprint};
+use catg_image::OutputFormat;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sources (
+    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, bytes INTEGER NOT NULL, etag TEXT NOT NULL,
+    state TEXT NOT NULL, updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS assets (
+    fingerprint TEXT PRIMARY KEY, bytes INTEGER NOT NULL, state TEXT NOT NULL,
+    format TEXT, width INTEGER, height INTEGER, orientation INTEGER, has_alpha INTEGER, frames INTEGER,
+    reason TEXT, message TEXT, first_seen_ms INTEGER NOT NULL, source_key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS variants (
+    cache_key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, canonical TEXT NOT NULL, format TEXT NOT NULL,
+    state TEXT NOT NULL, lease_until_ms INTEGER, object_key TEXT, bytes INTEGER, render_ms INTEGER,
+    reason TEXT, message TEXT, updated_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS variants_by_fingerprint ON variants (fingerprint);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, visible_at_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_by_visibility ON jobs (visible_at_ms);
+";
+
+/// The manifest and the job queue, sharing one connection.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn db_error(e: rusqlite::Error) -> StoreError {
+    // Busy, locked, full, I/O: all things that pass or that an operator fixes.
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path).map_err(db_error)?;
+        // WAL: readers never block the writer; NORMAL sync is durable against process crashes.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_error)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_error)?;
+        conn.execute_batch(SCHEMA).map_err(db_error)?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), wake: Arc::new(Notify::new()) })
+    }
+
+    /// Notified whenever a job is queued, so idle workers start at once.
+    pub fn wake(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| StoreError::Unavailable("sqlite connection poisoned".into()))?;
+            work(&mut guard).map_err(db_error)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("worker thread: {e}")))?
+    }
+
+    /// Counts for status output: (sources present, assets, variants ready, jobs queued).
+    pub async fn counts(&self) -> StoreResult<Counts> {
+        self.with(|c| {
+            let one = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
+            Ok(Counts {
+                sources: one("SELECT count(*) FROM sources WHERE state = 'present'")? as u64,
+                assets: one("SELECT count(*) FROM assets WHERE state = 'ready'")? as u64,
+                rejected: one("SELECT count(*) FROM assets WHERE state = 'rejected'")? as u64,
+                variants: one("SELECT count(*) FROM variants WHERE state = 'ready'")? as u64,
+                queued: one("SELECT count(*) FROM jobs")? as u64,
+            })
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub sources: u64,
+    pub assets: u64,
+    pub rejected: u64,
+    pub variants: u64,
+    pub queued: u64,
+}
+
+fn bad_row(what: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(0, what.to_string(), rusqlite::types::Type::Text)
+}
+
+fn fingerprint_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Fingerprint> {
+    row.get::<_, String>(i)?.parse().map_err(|_| bad_row("fingerprint"))
+}
+
+fn source_from(row: &Row<'_>) -> rusqlite::Result<SourceRecord> {
+    Ok(SourceRecord {
+        key: row.get(0)?,
+        fingerprint: fingerprint_at(row, 1)?,
+        bytes: row.get::<_, i64>(2)? as u64,
+        etag: row.get(3)?,
+        state: SourceState::parse(&row.get::<_, String>(4)?).ok_or_else(|| bad_row("source state"))?,
+        updated_ms: row.get::<_, i64>(5)? as Millis,
+    })
+}
+
+const ASSET_COLUMNS: &str =
+    "fingerprint, bytes, state, format, width, height, orientation, has_alpha, frames, reason, message, first_seen_ms, source_key";
+
+fn asset_from(row: &Row<'_>) -> rusqlite::Result<AssetRecord> {
+    let state = match row.get::<_, String>(2)?.as_str() {
+        "ready" => AssetState::Ready(AssetFacts {
+            format: row.get(3)?,
+            width: row.get(4)?,
+            height: row.get(5)?,
+            orientation: row.get(6)?,
+            has_alpha: row.get(7)?,
+            frames: row.get(8)?,
+        }),
+        "rejected" => AssetState::Rejected { reason: row.get(9)?, message: row.get(10)? },
+        _ => return Err(bad_row("asset state")),
+    };
+    Ok(AssetRecord {
+        fingerprint: fingerprint_at(row, 0)?,
+        bytes: row.get::<_, i64>(1)? as u64,
+        state,
+        first_seen_ms: row.get::<_, i64>(11)? as Millis,
+        source_key: row.get(12)?,
+    })
+}
+
+const VARIANT_COLUMNS: &str =
+    "cache_key, fingerprint, canonical, format, state, lease_until_ms, object_key, bytes, render_ms, reason, message, updated_ms";
+
+fn variant_from(row: &Row<'_>) -> rusqlite::Result<VariantRecord> {
+    let hex_key: String = row.get(0)?;
+    let key: CacheKey = hex_key.parse().map_err(|_| bad_row("cache key"))?;
+    let state = match row.get::<_, String>(4)?.as_str() {
+        "pending" => VariantState::Pending { lease_until_ms: row.get::<_, i64>(5)? as Millis },
+        "ready" => VariantState::Ready {
+            object_key: row.get(6)?,
+            bytes: row.get::<_, i64>(7)? as u64,
+            render_ms: row.get::<_, i64>(8)? as u64,
+        },
+        "failed" => VariantState::Failed { reason: row.get(9)?, message: row.get(10)? },
+        _ => return Err(bad_row("variant state")),
+    };
+    Ok(VariantRecord {
+        cache_key: key,
+        fingerprint: fingerprint_at(row, 1)?,
+        canonical: row.get(2)?,
+        format: OutputFormat::parse(&row.get::<_, String>(3)?).ok_or_else(|| bad_row("format"))?,
+        state,
+        updated_ms: row.get::<_, i64>(11)? as Millis,
+    })
+}
+
+/// The variant columns as SQL parameters, in `VARIANT_COLUMNS` order.
+#[allow(clippy::type_complexity)]
+fn variant_params(
+    r: &VariantRecord,
+) -> (String, String, String, &'static str, &'static str, Option<i64>, Option<String>, Option<i64>, Option<i64>, Option<String>, Option<String>, i64)
+{
+    let (lease, object_key, bytes, render_ms, reason, message) = match &r.state {
+        VariantState::Pending { lease_until_ms } => (Some(*lease_until_ms as i64), None, None, None, None, None),
+        VariantState::Ready { object_key, bytes, render_ms } => {
+            (None, Some(object_key.clone()), Some(*bytes as i64), Some(*render_ms as i64), None, None)
+        }
+        VariantState::Failed { reason, message } => (None, None, None, None, Some(reason.clone()), Some(message.clone())),
+    };
+    (
+        r.cache_key.to_hex(),
+        r.fingerprint.to_hex(),
+        r.canonical.clone(),
+        r.format.as_str(),
+        r.state.name(),
+        lease,
+        object_key,
+        bytes,
+        render_ms,
+        reason,
+        message,
+        r.updated_ms as i64,
+    )
+}
+
+const VARIANT_UPSERT: &str = "INSERT INTO variants (cache_key, fingerprint, canonical, format, state, lease_until_ms, object_key, bytes, render_ms, reason, message, updated_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+     ON CONFLICT (cache_key) DO UPDATE SET fingerprint = excluded.fingerprint, canonical = excluded.canonical,
+        format = excluded.format, state = excluded.state, lease_until_ms = excluded.lease_until_ms,
+        object_key = excluded.object_key, bytes = excluded.bytes, render_ms = excluded.render_ms,
+        reason = excluded.reason, message = excluded.message, updated_ms = excluded.updated_ms";
+
+#[async_trait]
+impl ManifestStore for SqliteStore {
+    async fn source(&self, key: &str) -> StoreResult<Option<SourceRecord>> {
+        let key = key.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT key, fingerprint, bytes, etag, state, updated_ms FROM sources WHERE key = ?1",
+                [key],
+                source_from,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn put_source(&self, r: &SourceRecord) -> StoreResult<()> {
+        let r = r.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO sources (key, fingerprint, bytes, etag, state, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, bytes = excluded.bytes,
+                    etag = excluded.etag, state = excluded.state, updated_ms = excluded.updated_ms
+                 WHERE excluded.updated_ms >= sources.updated_ms",
+                params![r.key, r.fingerprint.to_hex(), r.bytes as i64, r.etag, r.state.as_str(), r.updated_ms as i64],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn asset(&self, fingerprint: &Fingerprint) -> StoreResult<Option<AssetRecord>> {
+        let fp = fingerprint.to_hex();
+        self.with(move |c| {
+            c.query_row(&format!("SELECT {ASSET_COLUMNS} FROM assets WHERE fingerprint = ?1"), [fp], asset_from).optional()
+        })
+        .await
+    }
+
+    async fn create_asset(&self, r: &AssetRecord) -> StoreResult<bool> {
+        let r = r.clone();
+        self.with(move |c| {
+            let (state, facts, reason, message) = match &r.state {
+                AssetState::Ready(f) => ("ready", Some(f.clone()), None, None),
+                AssetState::Rejected { reason, message } => ("rejected", None, Some(reason.clone()), Some(message.clone())),
+            };
+            let changed = c.execute(
+                &format!("INSERT INTO assets ({ASSET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                          ON CONFLICT (fingerprint) DO NOTHING"),
+                params![
+                    r.fingerprint.to_hex(),
+                    r.bytes as i64,
+                    state,
+                    facts.as_ref().map(|f| f.format.clone()),
+                    facts.as_ref().map(|f| f.width),
+                    facts.as_ref().map(|f| f.height),
+                    facts.as_ref().map(|f| f.orientation),
+                    facts.as_ref().map(|f| f.has_alpha),
+                    facts.as_ref().map(|f| f.frames),
+                    reason,
+                    message,
+                    r.first_seen_ms as i64,
+                    r.source_key,
+                ],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn set_asset_source(&self, fingerprint: &Fingerprint, source_key: &str) -> StoreResult<()> {
+        let (fp, key) = (fingerprint.to_hex(), source_key.to_string());
+        self.with(move |c| c.execute("UPDATE assets SET source_key = ?2 WHERE fingerprint = ?1", params![fp, key]).map(|_| ()))
+            .await
+    }
+
+    async fn variant(&self, key: &CacheKey) -> StoreResult<Option<VariantRecord>> {
+        let key = key.to_hex();
+        self.with(move |c| {
+            c.query_row(&format!("SELECT {VARIANT_COLUMNS} FROM variants WHERE cache_key = ?1"), [key], variant_from)
+                .optional()
+        })
+        .await
+    }
+
+    async fn claim_variant(&self, record: &VariantRecord, now: Millis) -> StoreResult<Claim> {
+        let record = record.clone();
+        self.with(move |c| {
+            let p = variant_params(&record);
+            let changed = c.execute(
+                &format!("{VARIANT_UPSERT} WHERE variants.state = 'pending' AND variants.lease_until_ms < ?13"),
+                params![p.0, p.1, p.2, p.3, p.4, p.5, p.6, p.7, p.8, p.9, p.10, p.11, now as i64],
+            )?;
+            if changed == 1 {
+                return Ok(Claim::Claimed);
+            }
+            let current = c.query_row(
+                &format!("SELECT {VARIANT_COLUMNS} FROM variants WHERE cache_key = ?1"),
+                [record.cache_key.to_hex()],
+                variant_from,
+            )?;
+            Ok(Claim::Held(current))
+        })
+        .await
+    }
+
+    async fn finish_variant(&self, record: &VariantRecord) -> StoreResult<bool> {
+        let record = record.clone();
+        self.with(move |c| {
+            let p = variant_params(&record);
+            let changed = c.execute(
+                &format!("{VARIANT_UPSERT} WHERE variants.state <> 'ready'"),
+                params![p.0, p.1, p.2, p.3, p.4, p.5, p.6, p.7, p.8, p.9, p.10, p.11],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.with(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqliteStore {
+    async fn enqueue(&self, job: &Job) -> StoreResult<()> {
+        let body = serde_json::to_string(job).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.with(move |c| {
+            let now = now_ms() as i64;
+            c.execute("INSERT INTO jobs (body, visible_at_ms, created_ms) VALUES (?1, ?2, ?2)", params![body, now]).map(|_| ())
+        })
+        .await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LeasedJobQueue for SqliteStore {
+    async fn receive(&self, lease_ms: u64) -> StoreResult<Option<Delivery>> {
+        let received = self
+            .with(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let now = now_ms() as i64;
+                let row = tx
+                    .query_row(
+                        "SELECT id, body, attempts FROM jobs WHERE visible_at_ms <= ?1 ORDER BY id LIMIT 1",
+                        [now],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
+                    )
+                    .optional()?;
+                if let Some((id, _, _)) = &row {
+                    tx.execute(
+                        "UPDATE jobs SET visible_at_ms = ?2, attempts = attempts + 1 WHERE id = ?1",
+                        params![id, now + lease_ms as i64],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(row)
+            })
+            .await?;
+        let Some((id, body, attempts)) = received else { return Ok(None) };
+        match serde_json::from_str::<Job>(&body) {
+            Ok(job) => Ok(Some(Delivery { id, job, attempt: attempts as u32 + 1 })),
+            Err(e) => {
+                // A body we cannot read will never become readable: drop it, loudly.
+                tracing::error!(id, error = %e, "dropping an unreadable job");
+                self.ack(id).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn ack(&self, id: i64) -> StoreResult<()> {
+        self.with(move |c| c.execute("DELETE FROM jobs WHERE id = ?1", [id]).map(|_| ())).await
+    }
+
+    async fn retry_later(&self, id: i64, delay_ms: u64) -> StoreResult<()> {
+        self.with(move |c| {
+            c.execute("UPDATE jobs SET visible_at_ms = ?2 WHERE id = ?1", params![id, (now_ms() + delay_ms) as i64]).map(|_| ())
+        })
+        .await
+    }
+}
