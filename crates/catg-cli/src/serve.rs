@@ -62,7 +62,7 @@ async fn serve(config: EmbeddedConfig, listen: SocketAddr, key_max_age: Duration
     // Bind first: a taken port should fail before minutes of scanning.
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    embedded.start_workers();
+    embedded.start_workers().await.map_err(|e| format!("cannot start the workers: {e}"))?;
     embedded.start_watcher().map_err(|e| format!("cannot watch {}: {e}", source.display()))?;
 
     let bar = progress_bar();

@@ -135,8 +135,12 @@ impl Embedded {
         Ok(summary)
     }
 
-    /// Start the render workers.
-    pub fn start_workers(&mut self) {
+    /// Start the render workers, first re-queueing jobs a previous process held when it died.
+    pub async fn start_workers(&mut self) -> Result<(), StoreError> {
+        let released = self.store.release_leases().await?;
+        if released > 0 {
+            tracing::info!(jobs = released, "re-queued jobs left leased by a previous run");
+        }
         for _ in 0..self.config.workers.max(1) {
             let queue: Arc<dyn LeasedJobQueue> = Arc::new(self.store.clone());
             let task = tokio::spawn(run_worker(
@@ -148,6 +152,7 @@ impl Embedded {
             ));
             self.tasks.push(task);
         }
+        Ok(())
     }
 
     /// Watch the source folder: new and changed files are ingested, removed ones marked removed.

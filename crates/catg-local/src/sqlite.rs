@@ -86,7 +86,22 @@ impl SqliteStore {
         .map_err(|e| StoreError::Unavailable(format!("worker thread: {e}")))?
     }
 
-    /// Counts for status output: (sources present, assets, variants ready, jobs queued).
+    /// Make every leased job visible again. Called at start-up: one process owns a data folder,
+    /// so any job still leased was held by a process that died (crash, `kill -9`).
+    pub async fn release_leases(&self) -> StoreResult<u64> {
+        self.with(|c| c.execute("UPDATE jobs SET visible_at_ms = 0 WHERE visible_at_ms > 0", []).map(|n| n as u64)).await
+    }
+
+    /// How many jobs were ever queued (SQLite's autoincrement counter): for tests and status.
+    pub async fn jobs_ever_queued(&self) -> StoreResult<u64> {
+        self.with(|c| {
+            c.query_row("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0)", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        })
+        .await
+    }
+
+    /// Counts for status output.
     pub async fn counts(&self) -> StoreResult<Counts> {
         self.with(|c| {
             let one = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));

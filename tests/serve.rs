@@ -1,0 +1,360 @@
+//! `catg serve`'s behaviour end to end, in process: the real router on a real socket, over the
+//! real local adapters (a folder, SQLite) with real render workers.
+
+mod support;
+
+use async_trait::async_trait;
+use catg_core::model::{AssetRecord, Millis, SourceRecord, VariantRecord};
+use catg_core::ports::{Claim, ManifestStore, StoreError, StoreResult};
+use catg_core::{CacheKey, Fingerprint, Resolver};
+use catg_http::{router, HttpState};
+use catg_local::{Embedded, EmbeddedConfig};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{corpus_dir, http, place, repo_file, tempdir, Reply};
+
+struct Service {
+    embedded: Embedded,
+    base: String,
+    source: PathBuf,
+    data: PathBuf,
+}
+
+impl Service {
+    async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.request("GET", path, headers).await
+    }
+
+    async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.base) };
+        let method = method.to_string();
+        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        tokio::task::spawn_blocking(move || {
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            http(&method, &url, &headers)
+        })
+        .await
+        .expect("request thread")
+    }
+
+    /// Stored variant objects (temporary files excluded).
+    fn variant_files(&self) -> usize {
+        fn walk(dir: &Path) -> usize {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|e| {
+                        let name = e.file_name().to_string_lossy().to_string();
+                        if e.path().is_dir() {
+                            walk(&e.path())
+                        } else {
+                            usize::from(!name.starts_with('.'))
+                        }
+                    })
+                    .sum()
+            })
+        }
+        walk(&self.data.join("variants"))
+    }
+
+    async fn jobs_ever_queued(&self) -> u64 {
+        self.embedded.store.jobs_ever_queued().await.expect("count jobs")
+    }
+}
+
+async fn start(files: &[(&str, PathBuf)], tweak: impl FnOnce(&mut EmbeddedConfig)) -> Service {
+    start_with(files, tweak, |resolver| resolver).await
+}
+
+async fn start_with(
+    files: &[(&str, PathBuf)],
+    tweak: impl FnOnce(&mut EmbeddedConfig),
+    wrap: impl FnOnce(Resolver) -> Resolver,
+) -> Service {
+    let root = tempdir();
+    let (source, data) = (root.join("images"), root.join("data"));
+    std::fs::create_dir_all(&source).expect("mkdir");
+    let files: Vec<(&str, &Path)> = files.iter().map(|(name, path)| (*name, path.as_path())).collect();
+    place(&source, &files);
+    let mut config = EmbeddedConfig::new(&source, &data);
+    config.workers = 2;
+    config.resolver.wait = Duration::from_secs(20);
+    tweak(&mut config);
+    let mut embedded = Embedded::open(config).expect("open");
+    embedded.start_workers().await.expect("workers");
+    embedded.start_watcher().expect("watcher");
+    embedded.scan(&|_, _| {}).await.expect("scan");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let state = Arc::new(HttpState { resolver: wrap(embedded.resolver()), key_max_age: Duration::from_secs(60) });
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    Service { embedded, base, source, data }
+}
+
+fn corpus(file: &str) -> PathBuf {
+    corpus_dir().join(file)
+}
+
+fn decode(reply: &Reply) -> image::DynamicImage {
+    image::load_from_memory(&reply.body).unwrap_or_else(|e| panic!("variant does not decode ({e}), status {}", reply.status))
+}
+
+fn size(reply: &Reply) -> (u32, u32) {
+    let img = decode(reply);
+    (img.width(), img.height())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn variants_are_served_with_the_right_size_format_and_headers() {
+    let svc = start(
+        &[
+            ("cats/chelsea.png", repo_file("samples/chelsea.png")),
+            ("orient 6.jpg", corpus("jpeg_exif_orientation_6.jpg")),
+            ("rgba+plus.png", corpus("png_rgba.png")),
+        ],
+        |_| {},
+    )
+    .await;
+
+    let webp = svc.get("/cats/chelsea.png?w=200&h=100", &[("Accept", "image/webp,*/*")]).await;
+    assert_eq!(webp.status, 200);
+    assert_eq!(webp.header("content-type"), Some("image/webp"));
+    assert_eq!(size(&webp), (200, 100));
+    assert_eq!(webp.header("vary"), Some("Accept"));
+    assert_eq!(webp.header("cache-control"), Some("public, max-age=60"));
+    let etag = webp.header("etag").expect("etag").to_string();
+    assert!(etag.len() == 66 && etag.starts_with('"'), "{etag}");
+    let location = webp.header("content-location").expect("content-location").to_string();
+    assert!(location.starts_with("/_/") && location.ends_with("?w=200&h=100&fit=cover&fmt=webp&q=80&enlarge=0"), "{location}");
+
+    // The immutable URL: same bytes, cached for a year, no negotiation.
+    let immutable = svc.get(&location, &[]).await;
+    assert_eq!(immutable.status, 200);
+    assert_eq!(immutable.body, webp.body);
+    assert_eq!(immutable.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(immutable.header("vary"), None);
+    assert_eq!(immutable.header("etag"), Some(etag.as_str()));
+    let auto_immutable = svc.get(&location.replace("fmt=webp", "fmt=auto"), &[]).await;
+    assert_eq!(auto_immutable.status, 400);
+
+    let revalidated = svc.get("/cats/chelsea.png?w=200&h=100", &[("Accept", "image/webp"), ("If-None-Match", &etag)]).await;
+    assert_eq!(revalidated.status, 304);
+    assert!(revalidated.body.is_empty());
+    assert_eq!(revalidated.header("etag"), Some(etag.as_str()));
+
+    let head = svc.request("HEAD", "/cats/chelsea.png?width=200&height=100&format=webp", &[]).await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-length"), Some(webp.body.len().to_string().as_str()));
+    assert_eq!(head.header("vary"), None, "an explicit format does not vary");
+
+    // Orientation 6: stored 112x160, upright 160x112; a URL-encoded key with a space.
+    let oriented = svc.get("/orient%206.jpg?w=80&fmt=png", &[]).await;
+    assert_eq!((oriented.status, size(&oriented)), (200, (80, 56)));
+
+    // Transparency: PNG without webp/avif support, AVIF when offered; '+' in a key.
+    let png = svc.get("/rgba%2Bplus.png?w=90", &[("Accept", "*/*")]).await;
+    assert_eq!((png.header("content-type"), size(&png)), (Some("image/png"), (90, 60)));
+    assert!(decode(&png).to_rgba8().pixels().any(|p| p.0[3] < 255), "alpha survives");
+    let avif = svc.get("/rgba%2Bplus.png?w=90", &[("Accept", "image/avif,image/webp,*/*")]).await;
+    assert_eq!(avif.header("content-type"), Some("image/avif"));
+    assert!(avif.body.windows(8).any(|w| w == b"ftypavif"), "an AVIF file");
+    svc.embedded.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicates_share_one_asset_and_one_render() {
+    let svc = start(&[("a.jpg", corpus("jpeg_baseline.jpg")), ("b/copy of a.jpg", corpus("jpeg_baseline.jpg"))], |_| {}).await;
+    let first = svc.get("/a.jpg?w=64&fmt=webp", &[]).await;
+    let second = svc.get("/b/copy%20of%20a.jpg?w=64&fmt=webp", &[]).await;
+    assert_eq!((first.status, second.status), (200, 200));
+    assert_eq!(first.header("etag"), second.header("etag"));
+    assert_eq!(first.header("content-location"), second.header("content-location"));
+    assert_eq!(first.body, second.body);
+    assert_eq!(svc.jobs_ever_queued().await, 1);
+    assert_eq!(svc.variant_files(), 1);
+    let counts = svc.embedded.store.counts().await.expect("counts");
+    assert_eq!((counts.sources, counts.assets), (2, 1));
+    svc.embedded.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_requests_for_one_missing_variant_render_it_once() {
+    let svc = Arc::new(start(&[("big.jpg", corpus("large_50mp.jpg"))], |_| {}).await);
+    let mut handles = Vec::new();
+    for _ in 0..200 {
+        let svc = svc.clone();
+        handles.push(tokio::spawn(async move { svc.get("/big.jpg?w=300&h=200&fmt=webp", &[]).await }));
+    }
+    let mut etags = std::collections::HashSet::new();
+    for handle in handles {
+        let reply = handle.await.expect("request task");
+        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        etags.insert(reply.header("etag").map(str::to_string));
+    }
+    assert_eq!(etags.len(), 1);
+    assert_eq!(svc.jobs_ever_queued().await, 1, "one job for 200 requests");
+    assert_eq!(svc.variant_files(), 1);
+}
+
+/// Poll `path` until `done` holds (the watcher acts after a short settle delay).
+async fn eventually(svc: &Service, path: &str, done: impl Fn(&Reply) -> bool) -> Reply {
+    for _ in 0..100 {
+        let reply = svc.get(path, &[]).await;
+        if done(&reply) {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} never reached the expected state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_watcher_ingests_new_files_follows_reuploads_and_removals() {
+    let svc = start(&[("photo.jpg", corpus("jpeg_baseline.jpg"))], |_| {}).await;
+    let before = svc.get("/photo.jpg?w=100&fmt=png", &[]).await;
+    assert_eq!((before.status, size(&before)), (200, (100, 75)));
+
+    // Different bytes under the same key (a 200x150 PNG named .jpg): the key moves to them.
+    std::fs::copy(corpus("png_rgb8.png"), svc.source.join("photo.jpg")).expect("re-upload");
+    let after = eventually(&svc, "/photo.jpg?w=100&fmt=png", |r| r.header("etag") != before.header("etag")).await;
+    assert_eq!((after.status, size(&after)), (200, (100, 75)));
+    assert_ne!(after.body, before.body);
+    // The old picture is still there under its immutable URL.
+    let old = svc.get(before.header("content-location").expect("location"), &[]).await;
+    assert_eq!(old.body, before.body);
+
+    // A new file dropped in while running.
+    place(&svc.source, &[("new/drop.webp", &corpus("webp_lossy.webp"))]);
+    let dropped = eventually(&svc, "/new/drop.webp?w=60&fmt=webp", |r| r.status == 200).await;
+    assert_eq!(size(&dropped), (60, 45));
+
+    std::fs::remove_file(svc.source.join("photo.jpg")).expect("remove");
+    eventually(&svc, "/photo.jpg?w=100&fmt=png", |r| r.status == 404).await;
+    svc.embedded.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_error_has_its_status_and_a_json_body_without_internals() {
+    let svc = start(
+        &[
+            ("ok.png", corpus("png_rgb8.png")),
+            ("logo.png", corpus("vector.svg")),
+            ("cut.jpg", corpus("jpeg_truncated.jpg")),
+        ],
+        |config| config.resolver.limits.max_output_pixels = 50_000,
+    )
+    .await;
+    let check = |reply: &Reply, status: u16, kind: &str| {
+        assert_eq!(reply.status, status, "{}", String::from_utf8_lossy(&reply.body));
+        let body = reply.json();
+        assert_eq!(body["error"]["kind"], kind);
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(!message.is_empty() && !message.contains("/tmp") && !message.contains(".rs:"), "{message}");
+    };
+    check(&svc.get("/ok.png?w=abc", &[]).await, 400, "invalid_recipe");
+    check(&svc.get("/ok.png?w=10&blur=3", &[]).await, 400, "invalid_recipe");
+    check(&svc.get("/missing.png?w=10", &[]).await, 404, "not_found");
+    check(&svc.get("/../etc/passwd", &[]).await, 404, "not_found");
+    check(&svc.get(&format!("/_/{}?fmt=png", "0".repeat(64)), &[]).await, 404, "not_found");
+    check(&svc.get("/logo.png?w=10", &[]).await, 422, "unsupported_format");
+    check(&svc.get("/cut.jpg?w=10", &[]).await, 422, "truncated");
+    // Accepted at ingest, but this variant cannot be made: a permanent render failure.
+    check(&svc.get("/ok.png?w=1000&h=1000&fit=fill&enlarge=1&fmt=png", &[]).await, 422, "resource_limit");
+    let health = svc.get("/healthz", &[]).await;
+    assert_eq!((health.status, health.json()["status"].as_str()), (200, Some("ok")));
+    svc.embedded.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_miss_that_does_not_land_in_time_is_202_and_then_200() {
+    let svc = start(&[("big.jpg", corpus("large_50mp.jpg"))], |config| config.resolver.wait = Duration::ZERO).await;
+    let pending = svc.get("/big.jpg?w=2000&fmt=avif", &[]).await;
+    assert_eq!(pending.status, 202);
+    assert_eq!(pending.header("retry-after"), Some("1"));
+    assert_eq!(pending.header("cache-control"), Some("no-store"));
+    let done = eventually(&svc, "/big.jpg?w=2000&fmt=avif", |r| r.status == 200).await;
+    assert_eq!(done.header("content-type"), Some("image/avif"));
+    assert_eq!(svc.jobs_ever_queued().await, 1, "re-asking while pending queues nothing new");
+    svc.embedded.shutdown().await;
+}
+
+/// The real SQLite manifest behind a switch that makes every call fail as an outage would.
+struct Switchable {
+    inner: Arc<dyn ManifestStore>,
+    down: Arc<AtomicBool>,
+}
+
+impl Switchable {
+    fn check(&self) -> StoreResult<()> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("database is locked".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ManifestStore for Switchable {
+    async fn source(&self, key: &str) -> StoreResult<Option<SourceRecord>> {
+        self.check()?;
+        self.inner.source(key).await
+    }
+    async fn put_source(&self, record: &SourceRecord) -> StoreResult<()> {
+        self.check()?;
+        self.inner.put_source(record).await
+    }
+    async fn asset(&self, fingerprint: &Fingerprint) -> StoreResult<Option<AssetRecord>> {
+        self.check()?;
+        self.inner.asset(fingerprint).await
+    }
+    async fn create_asset(&self, record: &AssetRecord) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.create_asset(record).await
+    }
+    async fn set_asset_source(&self, fingerprint: &Fingerprint, key: &str) -> StoreResult<()> {
+        self.check()?;
+        self.inner.set_asset_source(fingerprint, key).await
+    }
+    async fn variant(&self, key: &CacheKey) -> StoreResult<Option<VariantRecord>> {
+        self.check()?;
+        self.inner.variant(key).await
+    }
+    async fn claim_variant(&self, record: &VariantRecord, now: Millis) -> StoreResult<Claim> {
+        self.check()?;
+        self.inner.claim_variant(record, now).await
+    }
+    async fn finish_variant(&self, record: &VariantRecord) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.finish_variant(record).await
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        self.check()?;
+        self.inner.ping().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_manifest_outage_is_503_with_retry_after_and_recovers() {
+    let down = Arc::new(AtomicBool::new(false));
+    let switch = down.clone();
+    let svc = start_with(&[("ok.png", corpus("png_rgb8.png"))], |_| {}, move |mut resolver| {
+        let inner = resolver.manifest.clone();
+        resolver.manifest = Arc::new(Switchable { inner, down: switch });
+        resolver
+    })
+    .await;
+    down.store(true, Ordering::SeqCst);
+    let outage = svc.get("/ok.png?w=50", &[]).await;
+    assert_eq!(outage.status, 503);
+    assert_eq!(outage.header("retry-after"), Some("5"));
+    assert_eq!(outage.json()["error"]["kind"], "unavailable");
+    assert!(!String::from_utf8_lossy(&outage.body).contains("locked"), "no store internals in the body");
+    assert_eq!(svc.get("/healthz", &[]).await.status, 503);
+    down.store(false, Ordering::SeqCst);
+    assert_eq!(svc.get("/ok.png?w=50", &[]).await.status, 200);
+    assert_eq!(svc.get("/healthz", &[]).await.status, 200);
+    svc.embedded.shutdown().await;
+}
