@@ -98,7 +98,8 @@ fn corpus(file: &str) -> PathBuf {
 }
 
 fn decode(reply: &Reply) -> image::DynamicImage {
-    image::load_from_memory(&reply.body).unwrap_or_else(|e| panic!("variant does not decode ({e}), status {}", reply.status))
+    image::load_from_memory(&reply.body)
+        .unwrap_or_else(|e| panic!("variant does not decode ({e}), status {}", reply.status))
 }
 
 fn size(reply: &Reply) -> (u32, u32) {
@@ -127,7 +128,10 @@ async fn variants_are_served_with_the_right_size_format_and_headers() {
     let etag = webp.header("etag").expect("etag").to_string();
     assert!(etag.len() == 66 && etag.starts_with('"'), "{etag}");
     let location = webp.header("content-location").expect("content-location").to_string();
-    assert!(location.starts_with("/_/") && location.ends_with("?w=200&h=100&fit=cover&fmt=webp&q=80&enlarge=0"), "{location}");
+    assert!(
+        location.starts_with("/_/") && location.ends_with("?w=200&h=100&fit=cover&fmt=webp&q=80&enlarge=0"),
+        "{location}"
+    );
 
     // The immutable URL: same bytes, cached for a year, no negotiation.
     let immutable = svc.get(&location, &[]).await;
@@ -139,7 +143,8 @@ async fn variants_are_served_with_the_right_size_format_and_headers() {
     let auto_immutable = svc.get(&location.replace("fmt=webp", "fmt=auto"), &[]).await;
     assert_eq!(auto_immutable.status, 400);
 
-    let revalidated = svc.get("/cats/chelsea.png?w=200&h=100", &[("Accept", "image/webp"), ("If-None-Match", &etag)]).await;
+    let revalidated =
+        svc.get("/cats/chelsea.png?w=200&h=100", &[("Accept", "image/webp"), ("If-None-Match", &etag)]).await;
     assert_eq!(revalidated.status, 304);
     assert!(revalidated.body.is_empty());
     assert_eq!(revalidated.header("etag"), Some(etag.as_str()));
@@ -166,7 +171,9 @@ async fn variants_are_served_with_the_right_size_format_and_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn duplicates_share_one_asset_and_one_render() {
-    let svc = start(&[("a.jpg", corpus("jpeg_baseline.jpg")), ("b/copy of a.jpg", corpus("jpeg_baseline.jpg"))], |_| {}).await;
+    let svc =
+        start(&[("a.jpg", corpus("jpeg_baseline.jpg")), ("b/copy of a.jpg", corpus("jpeg_baseline.jpg"))], |_| {})
+            .await;
     let first = svc.get("/a.jpg?w=64&fmt=webp", &[]).await;
     let second = svc.get("/b/copy%20of%20a.jpg?w=64&fmt=webp", &[]).await;
     assert_eq!((first.status, second.status), (200, 200));
@@ -340,11 +347,15 @@ impl ManifestStore for Switchable {
 async fn a_manifest_outage_is_503_with_retry_after_and_recovers() {
     let down = Arc::new(AtomicBool::new(false));
     let switch = down.clone();
-    let svc = start_with(&[("ok.png", corpus("png_rgb8.png"))], |_| {}, move |mut resolver| {
-        let inner = resolver.manifest.clone();
-        resolver.manifest = Arc::new(Switchable { inner, down: switch });
-        resolver
-    })
+    let svc = start_with(
+        &[("ok.png", corpus("png_rgb8.png"))],
+        |_| {},
+        move |mut resolver| {
+            let inner = resolver.manifest.clone();
+            resolver.manifest = Arc::new(Switchable { inner, down: switch });
+            resolver
+        },
+    )
     .await;
     down.store(true, Ordering::SeqCst);
     let outage = svc.get("/ok.png?w=50", &[]).await;

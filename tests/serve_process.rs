@@ -1,0 +1,199 @@
+//! `catg serve` as a real process: surviving `kill -9` mid-render, and a real browser loading
+//! `<img srcset>` from it with its own `Accept` header.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{corpus_dir, http, place, repo_file, tempdir};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `catg serve` on a free port and wait for its "serving" line.
+fn serve(source: &Path, data: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_catg"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--source"])
+        .arg(source)
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn catg serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split(" at http://").nth(1) {
+                let _ = tx.send(format!("http://{}", rest.split('/').next().unwrap_or_default()));
+            }
+        }
+    });
+    let base = rx.recv_timeout(Duration::from_secs(60)).expect("catg serve printed its address");
+    Server { child, base }
+}
+
+fn db(data: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(data.join("catg.db")).expect("open the manifest")
+}
+
+fn until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn visible_variant_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !entry.file_name().to_string_lossy().starts_with('.') {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_job_killed_mid_render_is_finished_after_restart() {
+    let root = tempdir();
+    let (source, data) = (root.join("images"), root.join("data"));
+    place(&source, &[("big.jpg", &corpus_dir().join("large_50mp.jpg"))]);
+    let url_path = "/big.jpg?w=3000&fmt=avif";
+    {
+        let server = serve(&source, &data, &["--wait-ms", "0", "--workers", "1"]);
+        let queued = http("GET", &format!("{}{url_path}", server.base), &[]);
+        assert_eq!(queued.status, 202);
+        // Wait until a worker holds the job (it has been received: attempts = 1), then kill.
+        until("the worker to take the job", Duration::from_secs(30), || {
+            db(&data).query_row("SELECT attempts FROM jobs", [], |r| r.get::<_, i64>(0)).ok().filter(|a| *a >= 1)
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let mut server = server;
+        server.child.kill().expect("kill -9");
+        server.child.wait().expect("reap");
+        let state: String = db(&data).query_row("SELECT state FROM variants", [], |r| r.get(0)).expect("variant row");
+        assert_eq!(state, "pending", "killed before the render finished");
+        assert!(visible_variant_files(&data.join("variants")).is_empty(), "no half-written variant is visible");
+    }
+    let server = serve(&source, &data, &["--wait-ms", "0", "--workers", "1"]);
+    let done = until("the variant after restart", Duration::from_secs(120), || {
+        let reply = http("GET", &format!("{}{url_path}", server.base), &[]);
+        (reply.status == 200).then_some(reply)
+    });
+    assert_eq!(done.header("content-type"), Some("image/avif"));
+    assert!(done.body.windows(8).any(|w| w == b"ftypavif"));
+    assert_eq!(visible_variant_files(&data.join("variants")).len(), 1);
+    let jobs: (i64, i64) = db(&data)
+        .query_row(
+            "SELECT (SELECT count(*) FROM jobs), (SELECT seq FROM sqlite_sequence WHERE name = 'jobs')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("jobs");
+    assert_eq!(jobs, (0, 1), "the one job was redelivered and acknowledged, not queued twice");
+}
+
+#[test]
+fn chromium_loads_srcset_images_at_the_expected_sizes_in_the_format_it_accepts() {
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|name| Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect("a headless Chromium is needed for this test: apt-get install chromium (scripts/test installs it)");
+    let root = tempdir();
+    let (source, data) = (root.join("images"), root.join("data"));
+    place(
+        &source,
+        &[
+            ("chelsea.png", &repo_file("samples/chelsea.png")),
+            ("seeding.jpg", &repo_file("samples/seeding.jpg")),
+            ("astronaut.jpg", &repo_file("samples/astronaut.jpg")),
+        ],
+    );
+    let server = serve(&source, &data, &["--wait-ms", "30000"]);
+    let base = &server.base;
+    let page = root.join("page.html");
+    std::fs::write(
+        &page,
+        format!(
+            r#"<!doctype html><html><head><title>loading</title></head><body>
+<img id="cat" srcset="{base}/chelsea.png?w=120 120w, {base}/chelsea.png?w=240 240w" sizes="120px">
+<img id="field" src="{base}/seeding.jpg?w=160&h=90&fit=cover">
+<img id="astronaut" src="{base}/astronaut.jpg?w=64">
+<script>
+window.addEventListener('load', () => {{
+  document.title = JSON.stringify([...document.images].map(i => [i.id, i.naturalWidth, i.naturalHeight, i.currentSrc.split('?')[1]]));
+}});
+</script></body></html>"#
+        ),
+    )
+    .expect("write page");
+    let profile = root.join("chromium-profile");
+    let output = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--force-device-scale-factor=1",
+            "--virtual-time-budget=30000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let title = dom.split("<title>").nth(1).and_then(|t| t.split("</title>").next()).unwrap_or_default();
+    let title = title.replace("&quot;", "\"").replace("&amp;", "&");
+    let images: serde_json::Value = serde_json::from_str(&title).unwrap_or_else(|e| {
+        panic!("page did not finish loading ({e}): {title:?}\n{}", String::from_utf8_lossy(&output.stderr))
+    });
+    assert_eq!(
+        images,
+        serde_json::json!([
+            ["cat", 120, 80, "w=120"],
+            ["field", 160, 90, "w=160&h=90&fit=cover"],
+            ["astronaut", 64, 64, "w=64"]
+        ])
+    );
+    // Chromium's Accept names image/avif, so fmt=auto chose AVIF for every image it fetched.
+    let mut formats: Vec<String> = db(&data)
+        .prepare("SELECT DISTINCT format FROM variants WHERE state = 'ready'")
+        .expect("query")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect();
+    formats.sort();
+    assert_eq!(formats, vec!["avif".to_string()]);
+}

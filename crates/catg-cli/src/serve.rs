@@ -60,7 +60,8 @@ async fn serve(config: EmbeddedConfig, listen: SocketAddr, key_max_age: Duration
     let source = config.source_dir.clone();
     let mut embedded = Embedded::open(config).map_err(|e| format!("cannot open the data folder: {e}"))?;
     // Bind first: a taken port should fail before minutes of scanning.
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     embedded.start_workers().await.map_err(|e| format!("cannot start the workers: {e}"))?;
     embedded.start_watcher().map_err(|e| format!("cannot watch {}: {e}", source.display()))?;
@@ -132,7 +133,9 @@ fn progress_bar() -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(0);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("ingesting {bar:40} {pos}/{len} images, {per_sec}, eta {eta}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("ingesting {bar:40} {pos}/{len} images, {per_sec}, eta {eta}")
+    {
         bar.set_style(style);
     }
     bar

@@ -78,7 +78,10 @@ impl AssetFacts {
 pub enum AssetState {
     Ready(AssetFacts),
     /// `reason` is a public reject kind (`truncated`, `too_many_pixels`, …).
-    Rejected { reason: String, message: String },
+    Rejected {
+        reason: String,
+        message: String,
+    },
 }
 
 /// One asset per distinct content: identical bytes under many keys are one asset.
@@ -95,10 +98,19 @@ pub struct AssetRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VariantState {
     /// Claimed by one request; the claim is stale (and may be re-claimed) after the lease.
-    Pending { lease_until_ms: Millis },
-    Ready { object_key: String, bytes: u64, render_ms: u64 },
+    Pending {
+        lease_until_ms: Millis,
+    },
+    Ready {
+        object_key: String,
+        bytes: u64,
+        render_ms: u64,
+    },
     /// Permanent: the source cannot be rendered (`reason` is a public reject kind).
-    Failed { reason: String, message: String },
+    Failed {
+        reason: String,
+        message: String,
+    },
 }
 
 impl VariantState {

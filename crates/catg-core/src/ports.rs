@@ -58,8 +58,13 @@ pub trait ObjectStore: Send + Sync {
     async fn open(&self, key: &str) -> StoreResult<(ObjectMeta, ObjectReader)>;
     async fn head(&self, key: &str) -> StoreResult<Option<ObjectMeta>>;
     /// Write only if nothing is stored under `key`. Readers never see a partial object.
-    async fn put_if_absent(&self, key: &str, bytes: &[u8], content_type: &str, cache_control: &str)
-        -> StoreResult<PutOutcome>;
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        content_type: &str,
+        cache_control: &str,
+    ) -> StoreResult<PutOutcome>;
     /// Keys under `prefix` in lexical order, starting after `after`; at most `limit`.
     async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<ObjectMeta>>;
     async fn delete(&self, key: &str) -> StoreResult<()>;

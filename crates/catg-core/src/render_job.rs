@@ -16,11 +16,16 @@ pub const IMMUTABLE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rendered {
-    Stored { bytes: u64, render_ms: u64 },
+    Stored {
+        bytes: u64,
+        render_ms: u64,
+    },
     /// Already ready or failed: nothing to do (a duplicate delivery).
     AlreadyDone,
     /// The source cannot be rendered; recorded as failed with this reason.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 pub struct Renderer {
@@ -115,8 +120,11 @@ impl Renderer {
 
 fn parse_job(job: &Job) -> Result<(CacheKey, Fingerprint, Recipe), Error> {
     let fingerprint: Fingerprint = job.fingerprint.parse().map_err(|_| Error::InvalidJob("bad fingerprint".into()))?;
-    let recipe = Recipe::parse(&job.canonical, &RecipeLimits { max_width: u32::MAX, max_height: u32::MAX, ..RecipeLimits::default() })
-        .map_err(|e| Error::InvalidJob(format!("bad recipe: {e}")))?;
+    let recipe = Recipe::parse(
+        &job.canonical,
+        &RecipeLimits { max_width: u32::MAX, max_height: u32::MAX, ..RecipeLimits::default() },
+    )
+    .map_err(|e| Error::InvalidJob(format!("bad recipe: {e}")))?;
     if recipe.format == FormatChoice::Auto {
         return Err(Error::InvalidJob("the recipe has no concrete format".into()));
     }

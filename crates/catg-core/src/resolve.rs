@@ -100,7 +100,9 @@ pub enum Resolution {
     Ready(Served),
     NotModified(Served),
     /// Queued but not done within the wait: ask again after `retry_after`.
-    Pending { retry_after: Duration },
+    Pending {
+        retry_after: Duration,
+    },
 }
 
 /// The resolver use case, holding the ports it needs.
@@ -157,24 +159,17 @@ impl Resolver {
             let now = now_ms();
             match self.manifest.variant(&cache_key).await? {
                 Some(VariantRecord { state: VariantState::Ready { object_key, bytes, .. }, .. }) => {
-                    let body = if request.want_body {
-                        Some(self.variants.get(&object_key, u64::MAX).await?)
-                    } else {
-                        None
-                    };
+                    let body =
+                        if request.want_body { Some(self.variants.get(&object_key, u64::MAX).await?) } else { None };
                     return Ok(Resolution::Ready(served(body, bytes)));
                 }
                 Some(VariantRecord { state: VariantState::Failed { reason, message }, .. }) => {
                     return Err(Error::RenderFailed { reason, message });
                 }
-                Some(VariantRecord { state: VariantState::Pending { lease_until_ms }, .. }) if lease_until_ms > now => {}
-                _ if !queued => {
-                    // Absent, or a claim whose holder died: claim it; one caller wins.
-                    if self.claim(&cache_key, &fingerprint, &resolved, &source_key).await? {
-                        queued = true;
-                    }
+                Some(VariantRecord { state: VariantState::Pending { lease_until_ms }, .. }) if lease_until_ms > now => {
                 }
-                _ => {}
+                // Absent, or a claim whose holder died: claim it; one caller wins.
+                _ => queued = queued || self.claim(&cache_key, &fingerprint, &resolved, &source_key).await?,
             }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(Resolution::Pending { retry_after: Duration::from_secs(1) });

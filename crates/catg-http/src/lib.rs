@@ -45,8 +45,9 @@ async fn health(State(state): State<Arc<HttpState>>) -> Response {
     let manifest: &dyn ManifestStore = state.resolver.manifest.as_ref();
     let variants: &dyn ObjectStore = state.resolver.variants.as_ref();
     match (manifest.ping().await, variants.head("healthz").await) {
-        (Ok(()), Ok(_)) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], axum::Json(json!({"status": "ok"})))
-            .into_response(),
+        (Ok(()), Ok(_)) => {
+            (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], axum::Json(json!({"status": "ok"}))).into_response()
+        }
         (Err(e), _) | (_, Err(e)) => error_response(&Error::Store(e)),
     }
 }
@@ -74,7 +75,13 @@ async fn by_fingerprint(
     }
 }
 
-async fn serve(state: &HttpState, target: Target, method: Method, query: Option<String>, headers: &HeaderMap) -> Response {
+async fn serve(
+    state: &HttpState,
+    target: Target,
+    method: Method,
+    query: Option<String>,
+    headers: &HeaderMap,
+) -> Response {
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let request = Request {
         target,
@@ -88,7 +95,10 @@ async fn serve(state: &HttpState, target: Target, method: Method, query: Option<
         Ok(Resolution::NotModified(served)) => variant_response(StatusCode::NOT_MODIFIED, served, state.key_max_age),
         Ok(Resolution::Pending { retry_after }) => (
             StatusCode::ACCEPTED,
-            [(header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()), (header::CACHE_CONTROL, "no-store".into())],
+            [
+                (header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()),
+                (header::CACHE_CONTROL, "no-store".into()),
+            ],
             axum::Json(json!({"status": "pending", "message": "the variant is being rendered; retry shortly"})),
         )
             .into_response(),
@@ -112,7 +122,9 @@ fn variant_response(status: StatusCode, served: Served, key_max_age: Duration) -
         response = response.header(header::VARY, "Accept");
     }
     if status == StatusCode::OK {
-        response = response.header(header::CONTENT_TYPE, served.format.mime_type()).header(header::CONTENT_LENGTH, served.bytes);
+        response = response
+            .header(header::CONTENT_TYPE, served.format.mime_type())
+            .header(header::CONTENT_LENGTH, served.bytes);
     }
     let body = served.body.map(Body::from).unwrap_or_else(Body::empty);
     response.body(body).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
@@ -137,9 +149,12 @@ pub fn error_response(e: &Error) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage is unavailable; retry shortly".to_string())
         }
     };
-    let mut response =
-        (status, [(header::CACHE_CONTROL, "no-store")], axum::Json(json!({"error": {"kind": kind, "message": message}})))
-            .into_response();
+    let mut response = (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(json!({"error": {"kind": kind, "message": message}})),
+    )
+        .into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }

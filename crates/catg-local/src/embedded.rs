@@ -228,7 +228,9 @@ async fn settle_and_ingest(
 async fn apply_change(sources: &FsObjectStore, store: &SqliteStore, key: &str, limits: &Limits) {
     let outcome = match sources.head(key).await {
         Ok(Some(_)) => ingest(sources, store, key, limits).await.map(|r| format!("{r:?}")),
-        Ok(None) => remove_source(store, key).await.map(|removed| if removed { "removed".into() } else { "gone".into() }),
+        Ok(None) => {
+            remove_source(store, key).await.map(|removed| if removed { "removed".into() } else { "gone".into() })
+        }
         Err(e) => Err(e.into()),
     };
     match outcome {

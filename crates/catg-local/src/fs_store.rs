@@ -104,7 +104,13 @@ impl ObjectStore for FsObjectStore {
         }
     }
 
-    async fn put_if_absent(&self, key: &str, bytes: &[u8], _content_type: &str, _cache_control: &str) -> StoreResult<PutOutcome> {
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        _content_type: &str,
+        _cache_control: &str,
+    ) -> StoreResult<PutOutcome> {
         let path = self.path(key)?;
         let key = key.to_string();
         let bytes = bytes.to_vec();

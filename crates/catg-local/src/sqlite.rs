@@ -89,14 +89,17 @@ impl SqliteStore {
     /// Make every leased job visible again. Called at start-up: one process owns a data folder,
     /// so any job still leased was held by a process that died (crash, `kill -9`).
     pub async fn release_leases(&self) -> StoreResult<u64> {
-        self.with(|c| c.execute("UPDATE jobs SET visible_at_ms = 0 WHERE visible_at_ms > 0", []).map(|n| n as u64)).await
+        self.with(|c| c.execute("UPDATE jobs SET visible_at_ms = 0 WHERE visible_at_ms > 0", []).map(|n| n as u64))
+            .await
     }
 
     /// How many jobs were ever queued (SQLite's autoincrement counter): for tests and status.
     pub async fn jobs_ever_queued(&self) -> StoreResult<u64> {
         self.with(|c| {
-            c.query_row("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0)", [], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
+            c.query_row("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
         })
         .await
     }
@@ -200,14 +203,28 @@ fn variant_from(row: &Row<'_>) -> rusqlite::Result<VariantRecord> {
 #[allow(clippy::type_complexity)]
 fn variant_params(
     r: &VariantRecord,
-) -> (String, String, String, &'static str, &'static str, Option<i64>, Option<String>, Option<i64>, Option<i64>, Option<String>, Option<String>, i64)
-{
+) -> (
+    String,
+    String,
+    String,
+    &'static str,
+    &'static str,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    i64,
+) {
     let (lease, object_key, bytes, render_ms, reason, message) = match &r.state {
         VariantState::Pending { lease_until_ms } => (Some(*lease_until_ms as i64), None, None, None, None, None),
         VariantState::Ready { object_key, bytes, render_ms } => {
             (None, Some(object_key.clone()), Some(*bytes as i64), Some(*render_ms as i64), None, None)
         }
-        VariantState::Failed { reason, message } => (None, None, None, None, Some(reason.clone()), Some(message.clone())),
+        VariantState::Failed { reason, message } => {
+            (None, None, None, None, Some(reason.clone()), Some(message.clone()))
+        }
     };
     (
         r.cache_key.to_hex(),
@@ -265,7 +282,8 @@ impl ManifestStore for SqliteStore {
     async fn asset(&self, fingerprint: &Fingerprint) -> StoreResult<Option<AssetRecord>> {
         let fp = fingerprint.to_hex();
         self.with(move |c| {
-            c.query_row(&format!("SELECT {ASSET_COLUMNS} FROM assets WHERE fingerprint = ?1"), [fp], asset_from).optional()
+            c.query_row(&format!("SELECT {ASSET_COLUMNS} FROM assets WHERE fingerprint = ?1"), [fp], asset_from)
+                .optional()
         })
         .await
     }
@@ -303,8 +321,10 @@ impl ManifestStore for SqliteStore {
 
     async fn set_asset_source(&self, fingerprint: &Fingerprint, source_key: &str) -> StoreResult<()> {
         let (fp, key) = (fingerprint.to_hex(), source_key.to_string());
-        self.with(move |c| c.execute("UPDATE assets SET source_key = ?2 WHERE fingerprint = ?1", params![fp, key]).map(|_| ()))
-            .await
+        self.with(move |c| {
+            c.execute("UPDATE assets SET source_key = ?2 WHERE fingerprint = ?1", params![fp, key]).map(|_| ())
+        })
+        .await
     }
 
     async fn variant(&self, key: &CacheKey) -> StoreResult<Option<VariantRecord>> {
@@ -361,7 +381,8 @@ impl JobQueue for SqliteStore {
         let body = serde_json::to_string(job).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.with(move |c| {
             let now = now_ms() as i64;
-            c.execute("INSERT INTO jobs (body, visible_at_ms, created_ms) VALUES (?1, ?2, ?2)", params![body, now]).map(|_| ())
+            c.execute("INSERT INTO jobs (body, visible_at_ms, created_ms) VALUES (?1, ?2, ?2)", params![body, now])
+                .map(|_| ())
         })
         .await?;
         self.wake.notify_one();
@@ -411,7 +432,8 @@ impl LeasedJobQueue for SqliteStore {
 
     async fn retry_later(&self, id: i64, delay_ms: u64) -> StoreResult<()> {
         self.with(move |c| {
-            c.execute("UPDATE jobs SET visible_at_ms = ?2 WHERE id = ?1", params![id, (now_ms() + delay_ms) as i64]).map(|_| ())
+            c.execute("UPDATE jobs SET visible_at_ms = ?2 WHERE id = ?1", params![id, (now_ms() + delay_ms) as i64])
+                .map(|_| ())
         })
         .await
     }
