@@ -1,0 +1,257 @@
+//! The ports' contract, as executable checks. Every adapter family runs exactly these: the local
+//! adapters in `catg-local`'s tests, the AWS adapters over the wire against moto and DynamoDB
+//! Local. A check panics with what broke.
+//!
+//! Each check uses keys under a fresh `prefix`, so suites can share a store.
+
+use catg_core::model::{
+    now_ms, AssetFacts, AssetRecord, AssetState, Job, SourceRecord, SourceState, VariantRecord, VariantState,
+};
+use catg_core::ports::{Claim, LeasedJobQueue, ManifestStore, ObjectStore, PutOutcome, StoreError};
+use catg_core::{CacheKey, Fingerprint};
+use catg_image::OutputFormat;
+use std::sync::Arc;
+use tokio::io::AsyncReadExt;
+
+/// Object store: reads, atomic put-if-absent (also under contention), listing, deletion.
+pub async fn object_store(store: Arc<dyn ObjectStore>, prefix: &str) {
+    let key = |name: &str| format!("{prefix}/{name}");
+    let k = key("a b+c/ünï.bin");
+    assert_eq!(store.head(&k).await.expect("head"), None);
+    assert!(matches!(store.get(&k, 100).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.open(&k).await.map(|_| ()), Err(StoreError::NotFound(_))));
+
+    let data: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(store.put_if_absent(&k, &data, "image/png", "no-store").await.expect("put"), PutOutcome::Created);
+    assert_eq!(
+        store.put_if_absent(&k, b"other", "image/png", "no-store").await.expect("put again"),
+        PutOutcome::AlreadyExists
+    );
+    assert_eq!(store.get(&k, u64::MAX).await.expect("get"), data, "the first write wins and stays");
+    assert!(matches!(store.get(&k, 10).await, Err(StoreError::Invalid(_))), "max_bytes is enforced");
+    let meta = store.head(&k).await.expect("head").expect("exists");
+    assert_eq!((meta.key.as_str(), meta.size), (k.as_str(), data.len() as u64));
+    let (opened, mut reader) = store.open(&k).await.expect("open");
+    assert_eq!(opened.size, data.len() as u64);
+    let mut streamed = Vec::new();
+    reader.read_to_end(&mut streamed).await.expect("stream");
+    assert_eq!(streamed, data);
+
+    // Contention: exactly one of many concurrent writers creates the object.
+    let contended = key("contended.bin");
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let (store, contended) = (store.clone(), contended.clone());
+        tasks.push(tokio::spawn(
+            async move { store.put_if_absent(&contended, &[i; 1000], "image/png", "no-store").await },
+        ));
+    }
+    let mut created = 0;
+    for task in tasks {
+        if task.await.expect("task").expect("put") == PutOutcome::Created {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1, "one writer wins");
+    let winner = store.get(&contended, u64::MAX).await.expect("get");
+    assert!(winner.len() == 1000 && winner.iter().all(|b| *b == winner[0]), "no torn object");
+
+    // Listing: sorted, paged with `after`, limited, prefix-scoped.
+    for name in ["list/c", "list/a", "list/b"] {
+        store.put_if_absent(&key(name), b"x", "image/png", "no-store").await.expect("put");
+    }
+    let listed: Vec<String> =
+        store.list(&key("list/"), None, 10).await.expect("list").into_iter().map(|m| m.key).collect();
+    assert_eq!(listed, vec![key("list/a"), key("list/b"), key("list/c")]);
+    let page: Vec<String> =
+        store.list(&key("list/"), Some(&key("list/a")), 1).await.expect("list").into_iter().map(|m| m.key).collect();
+    assert_eq!(page, vec![key("list/b")]);
+
+    store.delete(&k).await.expect("delete");
+    assert_eq!(store.head(&k).await.expect("head"), None);
+    store.delete(&k).await.expect("deleting a missing object is fine");
+}
+
+fn fingerprint(seed: &str) -> Fingerprint {
+    Fingerprint::of(seed.as_bytes())
+}
+
+fn asset(fp: Fingerprint, source_key: &str) -> AssetRecord {
+    AssetRecord {
+        fingerprint: fp,
+        bytes: 123,
+        state: AssetState::Ready(AssetFacts {
+            format: "png".into(),
+            width: 10,
+            height: 20,
+            orientation: 1,
+            has_alpha: true,
+            frames: 1,
+        }),
+        first_seen_ms: 1,
+        source_key: source_key.into(),
+    }
+}
+
+fn variant(prefix: &str, state: VariantState) -> VariantRecord {
+    let fp = fingerprint(prefix);
+    VariantRecord {
+        cache_key: CacheKey(*fp.0.first_chunk::<32>().expect("32 bytes")),
+        fingerprint: fp,
+        canonical: "w=10&fit=cover&fmt=webp&q=80&enlarge=0".into(),
+        format: OutputFormat::Webp,
+        state,
+        updated_ms: now_ms(),
+    }
+}
+
+/// Manifest: records round-trip; conditional creates and claims have exactly one winner; a
+/// ready variant never goes back.
+pub async fn manifest(store: Arc<dyn ManifestStore>, prefix: &str) {
+    store.ping().await.expect("ping");
+
+    // Sources: the newest observation wins.
+    let key = format!("{prefix}/photo.jpg");
+    assert_eq!(store.source(&key).await.expect("source"), None);
+    let newer = SourceRecord {
+        key: key.clone(),
+        fingerprint: fingerprint("new"),
+        bytes: 10,
+        etag: "e2".into(),
+        state: SourceState::Present,
+        updated_ms: 2_000,
+    };
+    store.put_source(&newer).await.expect("put");
+    let older = SourceRecord { fingerprint: fingerprint("old"), etag: "e1".into(), updated_ms: 1_000, ..newer.clone() };
+    store.put_source(&older).await.expect("put older");
+    assert_eq!(store.source(&key).await.expect("source"), Some(newer.clone()), "an older observation is ignored");
+    let removed = SourceRecord { state: SourceState::Removed, updated_ms: 3_000, ..newer.clone() };
+    store.put_source(&removed).await.expect("remove");
+    assert_eq!(store.source(&key).await.expect("source").map(|s| s.state), Some(SourceState::Removed));
+
+    // Assets: created once, even by many at once.
+    let fp = fingerprint(&format!("{prefix}/asset"));
+    assert_eq!(store.asset(&fp).await.expect("asset"), None);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        let record = asset(fp, &format!("{prefix}/key{i}"));
+        tasks.push(tokio::spawn(async move { store.create_asset(&record).await }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        created += usize::from(task.await.expect("task").expect("create"));
+    }
+    assert_eq!(created, 1, "one creator wins");
+    let stored = store.asset(&fp).await.expect("asset").expect("exists");
+    assert_eq!(stored.state, asset(fp, "").state);
+    store.set_asset_source(&fp, "elsewhere.png").await.expect("set source");
+    assert_eq!(store.asset(&fp).await.expect("asset").expect("exists").source_key, "elsewhere.png");
+    let rejected_fp = fingerprint(&format!("{prefix}/rejected"));
+    let rejected = AssetRecord {
+        state: AssetState::Rejected { reason: "truncated".into(), message: "ends early".into() },
+        ..asset(rejected_fp, "bad.jpg")
+    };
+    assert!(store.create_asset(&rejected).await.expect("create"));
+    assert_eq!(store.asset(&rejected_fp).await.expect("asset"), Some(rejected));
+
+    // Variants: one claimant among many; stale claims are re-claimable; ready is final.
+    let now = now_ms();
+    let pending = variant(prefix, VariantState::Pending { lease_until_ms: now + 60_000 });
+    assert_eq!(store.variant(&pending.cache_key).await.expect("variant"), None);
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (store, record) = (store.clone(), pending.clone());
+        tasks.push(tokio::spawn(async move { store.claim_variant(&record, now).await }));
+    }
+    let mut claimed = 0;
+    for task in tasks {
+        match task.await.expect("task").expect("claim") {
+            Claim::Claimed => claimed += 1,
+            Claim::Held(current) => assert!(matches!(current.state, VariantState::Pending { .. })),
+        }
+    }
+    assert_eq!(claimed, 1, "one claimant wins");
+    let later = now + 120_000;
+    let retake = VariantRecord { state: VariantState::Pending { lease_until_ms: later + 60_000 }, ..pending.clone() };
+    assert_eq!(
+        store.claim_variant(&retake, later).await.expect("claim"),
+        Claim::Claimed,
+        "an expired lease is re-claimable"
+    );
+
+    let ready = VariantRecord {
+        state: VariantState::Ready { object_key: "ab/cd/x.webp".into(), bytes: 42, render_ms: 7 },
+        ..pending.clone()
+    };
+    assert!(store.finish_variant(&ready).await.expect("finish"));
+    let failed = VariantRecord {
+        state: VariantState::Failed { reason: "corrupt".into(), message: "x".into() },
+        ..pending.clone()
+    };
+    assert!(!store.finish_variant(&failed).await.expect("finish"), "ready never regresses");
+    assert!(!store.finish_variant(&ready).await.expect("finish"), "ready is written once");
+    let far_future = later + 10_000_000;
+    match store.claim_variant(&pending, far_future).await.expect("claim") {
+        Claim::Held(current) => assert_eq!(current.state, ready.state),
+        Claim::Claimed => panic!("a ready variant was claimed again"),
+    }
+    assert_eq!(store.variant(&ready.cache_key).await.expect("variant").map(|v| v.state), Some(ready.state.clone()));
+
+    // Finishing a variant nobody claimed creates its record (a redelivered job after cleanup).
+    let orphan =
+        variant(&format!("{prefix}/orphan"), VariantState::Failed { reason: "corrupt".into(), message: "m".into() });
+    assert!(store.finish_variant(&orphan).await.expect("finish"));
+    assert_eq!(store.variant(&orphan.cache_key).await.expect("variant"), Some(orphan));
+}
+
+fn job(n: u32) -> Job {
+    Job {
+        cache_key: format!("{n:064x}"),
+        fingerprint: format!("{n:064x}"),
+        canonical: "fmt=png".into(),
+        source_key: "k".into(),
+    }
+}
+
+/// Leased queue: delivery hides a job for its lease, redelivers it after, ack removes it; many
+/// receivers never get the same job at once. Needs an empty queue.
+pub async fn leased_queue(queue: Arc<dyn LeasedJobQueue>) {
+    assert_eq!(queue.receive(60_000).await.expect("receive"), None);
+    queue.enqueue(&job(1)).await.expect("enqueue");
+    let first = queue.receive(300).await.expect("receive").expect("a job");
+    assert_eq!((first.job.clone(), first.attempt), (job(1), 1));
+    assert_eq!(queue.receive(60_000).await.expect("receive"), None, "leased jobs are invisible");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let again = queue.receive(60_000).await.expect("receive").expect("redelivered after the lease");
+    assert_eq!((again.id, again.attempt), (first.id, 2));
+    queue.retry_later(again.id, 0).await.expect("retry");
+    let third = queue.receive(60_000).await.expect("receive").expect("visible again");
+    assert_eq!(third.attempt, 3);
+    queue.ack(third.id).await.expect("ack");
+    assert_eq!(queue.receive(0).await.expect("receive"), None, "acknowledged jobs are gone");
+
+    for n in 0..20 {
+        queue.enqueue(&job(100 + n)).await.expect("enqueue");
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let queue = queue.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(d) = queue.receive(60_000).await.expect("receive") {
+                got.push(d.job.cache_key.clone());
+                queue.ack(d.id).await.expect("ack");
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("task"));
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!((before, all.len()), (20, 20), "every job delivered exactly once");
+}
