@@ -16,7 +16,7 @@ cp -r samples "$work/images"
 target/release/catg serve --source "$work/images" --data "$work/data" --listen "127.0.0.1:$catg_port" 2>"$work/catg.log" &
 until curl -sf "http://127.0.0.1:$catg_port/healthz" >/dev/null; do sleep 0.2; done
 path="/chelsea.png?w=400&fmt=webp"
-mkdir -p "$work/www"
+mkdir -p "$work/www"; chmod 755 "$work"  # nginx workers run unprivileged
 curl -sf "http://127.0.0.1:$catg_port$path" -o "$work/www/variant.webp"
 echo "variant: $(stat -c %s "$work/www/variant.webp") bytes"
 cat > "$work/nginx.conf" <<CONF
@@ -37,7 +37,8 @@ http {
 CONF
 mkdir -p "$work/tmp"
 nginx -c "$work/nginx.conf" &
-until curl -sf "http://127.0.0.1:$nginx_port/variant.webp" >/dev/null; do sleep 0.2; done
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$nginx_port/variant.webp" >/dev/null && break; sleep 0.2; done
+curl -sf "http://127.0.0.1:$nginx_port/variant.webp" >/dev/null || { echo "nginx does not serve the file: $(cat "$work/nginx-error.log")" >&2; exit 1; }
 run() { wrk -t2 -c"$connections" -d"${seconds}s" --latency "$1" > "$work/$2.txt"; }
 summary() {
   local f="$work/$1.txt"
