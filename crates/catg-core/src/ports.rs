@@ -108,7 +108,8 @@ pub trait JobQueue: Send + Sync {
 /// A delivered job, invisible to other receivers until its lease ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    pub id: i64,
+    /// Opaque: a row id locally, a receipt handle on SQS.
+    pub id: String,
     pub job: Job,
     /// 1 on first delivery.
     pub attempt: u32,
@@ -118,7 +119,7 @@ pub struct Delivery {
 #[async_trait]
 pub trait LeasedJobQueue: JobQueue {
     async fn receive(&self, lease_ms: u64) -> StoreResult<Option<Delivery>>;
-    async fn ack(&self, id: i64) -> StoreResult<()>;
+    async fn ack(&self, id: &str) -> StoreResult<()>;
     /// Make the job visible again after `delay_ms`.
-    async fn retry_later(&self, id: i64, delay_ms: u64) -> StoreResult<()>;
+    async fn retry_later(&self, id: &str, delay_ms: u64) -> StoreResult<()>;
 }

@@ -49,7 +49,7 @@ pub async fn run_worker(
                 continue;
             }
         };
-        let span = tracing::info_span!("job", id = delivery.id, cache_key = %delivery.job.cache_key, attempt = delivery.attempt);
+        let span = tracing::info_span!("job", id = %delivery.id, cache_key = %delivery.job.cache_key, attempt = delivery.attempt);
         let _guard = span.enter();
         let outcome = renderer.render(&delivery.job).await;
         let done = match &outcome {
@@ -65,7 +65,7 @@ pub async fn run_worker(
             Err(e) if e.is_retryable() && delivery.attempt < config.max_attempts => {
                 tracing::warn!(error = %e, "render failed, will retry");
                 let backoff = 250u64 << delivery.attempt.min(8);
-                if let Err(e) = queue.retry_later(delivery.id, backoff).await {
+                if let Err(e) = queue.retry_later(&delivery.id, backoff).await {
                     tracing::warn!(error = %e, "could not reschedule; the lease will expire instead");
                 }
                 false
@@ -77,7 +77,7 @@ pub async fn run_worker(
             }
         };
         if done {
-            if let Err(e) = queue.ack(delivery.id).await {
+            if let Err(e) = queue.ack(&delivery.id).await {
                 tracing::warn!(error = %e, "ack failed; the job will be redelivered and found done");
             }
         }

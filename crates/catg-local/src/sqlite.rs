@@ -129,6 +129,10 @@ pub struct Counts {
     pub queued: u64,
 }
 
+fn row_id(id: &str) -> StoreResult<i64> {
+    id.parse().map_err(|_| StoreError::Invalid(format!("not a job id: {id:?}")))
+}
+
 fn bad_row(what: &str) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnType(0, what.to_string(), rusqlite::types::Type::Text)
 }
@@ -416,21 +420,23 @@ impl LeasedJobQueue for SqliteStore {
             .await?;
         let Some((id, body, attempts)) = received else { return Ok(None) };
         match serde_json::from_str::<Job>(&body) {
-            Ok(job) => Ok(Some(Delivery { id, job, attempt: attempts as u32 + 1 })),
+            Ok(job) => Ok(Some(Delivery { id: id.to_string(), job, attempt: attempts as u32 + 1 })),
             Err(e) => {
                 // A body we cannot read will never become readable: drop it, loudly.
                 tracing::error!(id, error = %e, "dropping an unreadable job");
-                self.ack(id).await?;
+                self.ack(&id.to_string()).await?;
                 Ok(None)
             }
         }
     }
 
-    async fn ack(&self, id: i64) -> StoreResult<()> {
+    async fn ack(&self, id: &str) -> StoreResult<()> {
+        let id = row_id(id)?;
         self.with(move |c| c.execute("DELETE FROM jobs WHERE id = ?1", [id]).map(|_| ())).await
     }
 
-    async fn retry_later(&self, id: i64, delay_ms: u64) -> StoreResult<()> {
+    async fn retry_later(&self, id: &str, delay_ms: u64) -> StoreResult<()> {
+        let id = row_id(id)?;
         self.with(move |c| {
             c.execute("UPDATE jobs SET visible_at_ms = ?2 WHERE id = ?1", params![id, (now_ms() + delay_ms) as i64])
                 .map(|_| ())

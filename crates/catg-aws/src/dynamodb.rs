@@ -1,0 +1,322 @@
+//! DynamoDB as the manifest: one table, partition key `pk` (`src#<key>`, `ast#<fingerprint>`,
+//! `var#<cache key>`). Every state change is a conditional write — the same conditions the
+//! SQLite adapter expresses in SQL — and reads are strongly consistent. Pending claims carry a
+//! TTL attribute (`expires_at`, epoch seconds) so abandoned claims disappear on their own.
+
+use crate::errors::map;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use catg_core::model::{
+    AssetFacts, AssetRecord, AssetState, Millis, SourceRecord, SourceState, VariantRecord, VariantState,
+};
+use catg_core::ports::{Claim, ManifestStore, StoreError, StoreResult};
+use catg_core::{CacheKey, Fingerprint};
+use catg_image::OutputFormat;
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// How long after its lease a pending claim is deleted by DynamoDB's TTL.
+const PENDING_TTL_GRACE_S: u64 = 24 * 3600;
+
+#[derive(Debug, Clone)]
+pub struct DynamoManifest {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoManifest {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> DynamoManifest {
+        DynamoManifest { client, table: table.into() }
+    }
+
+    async fn get(&self, pk: String) -> StoreResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map("dynamodb get", e))?;
+        Ok(out.item)
+    }
+
+    /// A conditional put: `Ok(false)` when the condition did not hold.
+    async fn put_if(&self, item: Item, condition: &str, values: &[(&str, AttributeValue)]) -> StoreResult<bool> {
+        let mut request =
+            self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
+        if condition.contains("#state") {
+            request = request.expression_attribute_names("#state", "state");
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(*name, value.clone());
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match map("dynamodb put", e) {
+                StoreError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+/// Create the table (tests and local use; the SAM template creates it in AWS).
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> StoreResult<()> {
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+        )
+        .send()
+        .await
+        .map_err(|e| map("dynamodb create table", e))?;
+    Ok(())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn bad(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("dynamodb: malformed item ({what})"))
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str).ok_or_else(|| bad(name))
+}
+
+fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> StoreResult<T> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).ok_or_else(|| bad(name))
+}
+
+fn get_bool(item: &Item, name: &str) -> StoreResult<bool> {
+    item.get(name).and_then(|v| v.as_bool().ok()).copied().ok_or_else(|| bad(name))
+}
+
+fn fingerprint_of(item: &Item, name: &str) -> StoreResult<Fingerprint> {
+    get_s(item, name)?.parse().map_err(|_| bad(name))
+}
+
+fn source_item(r: &SourceRecord) -> Item {
+    HashMap::from([
+        ("pk".into(), s(format!("src#{}", r.key))),
+        ("key".into(), s(&r.key)),
+        ("fingerprint".into(), s(r.fingerprint.to_hex())),
+        ("bytes".into(), n(r.bytes)),
+        ("etag".into(), s(&r.etag)),
+        ("state".into(), s(r.state.as_str())),
+        ("updated_ms".into(), n(r.updated_ms)),
+    ])
+}
+
+fn source_from(item: &Item) -> StoreResult<SourceRecord> {
+    Ok(SourceRecord {
+        key: get_s(item, "key")?.to_string(),
+        fingerprint: fingerprint_of(item, "fingerprint")?,
+        bytes: get_n(item, "bytes")?,
+        etag: get_s(item, "etag")?.to_string(),
+        state: SourceState::parse(get_s(item, "state")?).ok_or_else(|| bad("state"))?,
+        updated_ms: get_n(item, "updated_ms")?,
+    })
+}
+
+fn asset_item(r: &AssetRecord) -> Item {
+    let mut item = HashMap::from([
+        ("pk".into(), s(format!("ast#{}", r.fingerprint))),
+        ("fingerprint".into(), s(r.fingerprint.to_hex())),
+        ("bytes".into(), n(r.bytes)),
+        ("first_seen_ms".into(), n(r.first_seen_ms)),
+        ("source_key".into(), s(&r.source_key)),
+    ]);
+    match &r.state {
+        AssetState::Ready(f) => {
+            item.insert("state".into(), s("ready"));
+            item.insert("format".into(), s(&f.format));
+            item.insert("width".into(), n(f.width));
+            item.insert("height".into(), n(f.height));
+            item.insert("orientation".into(), n(f.orientation));
+            item.insert("has_alpha".into(), AttributeValue::Bool(f.has_alpha));
+            item.insert("frames".into(), n(f.frames));
+        }
+        AssetState::Rejected { reason, message } => {
+            item.insert("state".into(), s("rejected"));
+            item.insert("reason".into(), s(reason));
+            item.insert("message".into(), s(message));
+        }
+    }
+    item
+}
+
+fn asset_from(item: &Item) -> StoreResult<AssetRecord> {
+    let state = match get_s(item, "state")? {
+        "ready" => AssetState::Ready(AssetFacts {
+            format: get_s(item, "format")?.to_string(),
+            width: get_n(item, "width")?,
+            height: get_n(item, "height")?,
+            orientation: get_n(item, "orientation")?,
+            has_alpha: get_bool(item, "has_alpha")?,
+            frames: get_n(item, "frames")?,
+        }),
+        "rejected" => AssetState::Rejected {
+            reason: get_s(item, "reason")?.to_string(),
+            message: get_s(item, "message")?.to_string(),
+        },
+        _ => return Err(bad("state")),
+    };
+    Ok(AssetRecord {
+        fingerprint: fingerprint_of(item, "fingerprint")?,
+        bytes: get_n(item, "bytes")?,
+        state,
+        first_seen_ms: get_n(item, "first_seen_ms")?,
+        source_key: get_s(item, "source_key")?.to_string(),
+    })
+}
+
+fn variant_item(r: &VariantRecord) -> Item {
+    let mut item = HashMap::from([
+        ("pk".into(), s(format!("var#{}", r.cache_key))),
+        ("cache_key".into(), s(r.cache_key.to_hex())),
+        ("fingerprint".into(), s(r.fingerprint.to_hex())),
+        ("canonical".into(), s(&r.canonical)),
+        ("format".into(), s(r.format.as_str())),
+        ("state".into(), s(r.state.name())),
+        ("updated_ms".into(), n(r.updated_ms)),
+    ]);
+    match &r.state {
+        VariantState::Pending { lease_until_ms } => {
+            item.insert("lease_until_ms".into(), n(lease_until_ms));
+            item.insert("expires_at".into(), n(lease_until_ms / 1000 + PENDING_TTL_GRACE_S));
+        }
+        VariantState::Ready { object_key, bytes, render_ms } => {
+            item.insert("object_key".into(), s(object_key));
+            item.insert("bytes".into(), n(bytes));
+            item.insert("render_ms".into(), n(render_ms));
+        }
+        VariantState::Failed { reason, message } => {
+            item.insert("reason".into(), s(reason));
+            item.insert("message".into(), s(message));
+        }
+    }
+    item
+}
+
+fn variant_from(item: &Item) -> StoreResult<VariantRecord> {
+    let state = match get_s(item, "state")? {
+        "pending" => VariantState::Pending { lease_until_ms: get_n(item, "lease_until_ms")? },
+        "ready" => VariantState::Ready {
+            object_key: get_s(item, "object_key")?.to_string(),
+            bytes: get_n(item, "bytes")?,
+            render_ms: get_n(item, "render_ms")?,
+        },
+        "failed" => VariantState::Failed {
+            reason: get_s(item, "reason")?.to_string(),
+            message: get_s(item, "message")?.to_string(),
+        },
+        _ => return Err(bad("state")),
+    };
+    Ok(VariantRecord {
+        cache_key: get_s(item, "cache_key")?.parse::<CacheKey>().map_err(|_| bad("cache_key"))?,
+        fingerprint: fingerprint_of(item, "fingerprint")?,
+        canonical: get_s(item, "canonical")?.to_string(),
+        format: OutputFormat::parse(get_s(item, "format")?).ok_or_else(|| bad("format"))?,
+        state,
+        updated_ms: get_n(item, "updated_ms")?,
+    })
+}
+
+#[async_trait]
+impl ManifestStore for DynamoManifest {
+    async fn source(&self, key: &str) -> StoreResult<Option<SourceRecord>> {
+        self.get(format!("src#{key}")).await?.as_ref().map(source_from).transpose()
+    }
+
+    async fn put_source(&self, record: &SourceRecord) -> StoreResult<()> {
+        // The newest observation wins; an older one (a late, reordered event) changes nothing.
+        self.put_if(
+            source_item(record),
+            "attribute_not_exists(pk) OR updated_ms <= :u",
+            &[(":u", n(record.updated_ms))],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn asset(&self, fingerprint: &Fingerprint) -> StoreResult<Option<AssetRecord>> {
+        self.get(format!("ast#{fingerprint}")).await?.as_ref().map(asset_from).transpose()
+    }
+
+    async fn create_asset(&self, record: &AssetRecord) -> StoreResult<bool> {
+        self.put_if(asset_item(record), "attribute_not_exists(pk)", &[]).await
+    }
+
+    async fn set_asset_source(&self, fingerprint: &Fingerprint, source_key: &str) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("ast#{fingerprint}")))
+            .update_expression("SET source_key = :k")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":k", s(source_key))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match map("dynamodb update", e) {
+                StoreError::Conflict(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn variant(&self, key: &CacheKey) -> StoreResult<Option<VariantRecord>> {
+        self.get(format!("var#{key}")).await?.as_ref().map(variant_from).transpose()
+    }
+
+    async fn claim_variant(&self, record: &VariantRecord, now: Millis) -> StoreResult<Claim> {
+        let claimed = self
+            .put_if(
+                variant_item(record),
+                "attribute_not_exists(pk) OR (#state = :pending AND lease_until_ms < :now)",
+                &[(":pending", s("pending")), (":now", n(now))],
+            )
+            .await?;
+        if claimed {
+            return Ok(Claim::Claimed);
+        }
+        let current = self.variant(&record.cache_key).await?.ok_or_else(|| bad("claimed variant vanished"))?;
+        Ok(Claim::Held(current))
+    }
+
+    async fn finish_variant(&self, record: &VariantRecord) -> StoreResult<bool> {
+        self.put_if(variant_item(record), "attribute_not_exists(pk) OR #state <> :ready", &[(":ready", s("ready"))])
+            .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.client.describe_table().table_name(&self.table).send().await.map_err(|e| map("dynamodb describe", e))?;
+        Ok(())
+    }
+}

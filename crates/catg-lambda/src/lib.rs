@@ -1,0 +1,277 @@
+//! What catg's three Lambda functions do. The binaries in `functions/` are thin: they call
+//! [`Config::from_env`], [`Aws::connect`], then run one of the handlers here under
+//! `lambda_runtime` / `lambda_http`. The handlers take plain event types, so tests drive them
+//! with the real payloads in `events/`.
+
+use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use catg_aws::{s3_client, DynamoManifest, S3ObjectStore, SqsQueue};
+use catg_core::config::{image_limits, recipe_limits, ConfigError};
+use catg_core::model::Job;
+use catg_core::ports::{JobQueue, ManifestStore, ObjectStore};
+use catg_core::{ingest, remove_source, Error, JobRendered, Renderer, Resolver, ResolverConfig};
+use catg_http::HttpState;
+use catg_image::Limits;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the functions read from their environment, read in one place.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source_bucket: String,
+    pub variants_bucket: String,
+    pub table: String,
+    /// Only the resolver queues jobs.
+    pub queue_url: Option<String>,
+    pub wait: Duration,
+    pub key_max_age: Duration,
+    pub resolver: ResolverConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFailure {
+    #[error("missing environment variable {0}")]
+    Missing(&'static str),
+    #[error("{name}={value:?} is not valid: {expected}")]
+    Invalid { name: &'static str, value: String, expected: &'static str },
+    #[error(transparent)]
+    Limit(#[from] ConfigError),
+}
+
+impl Config {
+    /// `CATG_SOURCE_BUCKET`, `CATG_VARIANTS_BUCKET`, `CATG_TABLE` (required); `CATG_QUEUE_URL`
+    /// (resolver); `CATG_WAIT_MS` (default 3000), `CATG_KEY_MAX_AGE` seconds (default 60);
+    /// the `CATG_MAX_*` limits.
+    pub fn from_env() -> Result<Config, ConfigFailure> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigFailure> {
+        let required = |name: &'static str| env(name).filter(|v| !v.is_empty()).ok_or(ConfigFailure::Missing(name));
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigFailure> {
+            match env(name) {
+                None => Ok(default),
+                Some(value) => {
+                    value.trim().parse().map_err(|_| ConfigFailure::Invalid { name, value, expected: "a whole number" })
+                }
+            }
+        };
+        let wait = Duration::from_millis(number("CATG_WAIT_MS", 3000)?);
+        let resolver = ResolverConfig {
+            limits: image_limits(&env)?,
+            recipe_limits: recipe_limits(&env)?,
+            wait,
+            ..ResolverConfig::default()
+        };
+        Ok(Config {
+            source_bucket: required("CATG_SOURCE_BUCKET")?,
+            variants_bucket: required("CATG_VARIANTS_BUCKET")?,
+            table: required("CATG_TABLE")?,
+            queue_url: env("CATG_QUEUE_URL").filter(|v| !v.is_empty()),
+            wait,
+            key_max_age: Duration::from_secs(number("CATG_KEY_MAX_AGE", 60)?),
+            resolver,
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.resolver.limits
+    }
+}
+
+/// The AWS adapters, connected.
+#[derive(Clone)]
+pub struct Aws {
+    pub sources: Arc<S3ObjectStore>,
+    pub variants: Arc<S3ObjectStore>,
+    pub manifest: Arc<DynamoManifest>,
+    pub queue: Option<Arc<SqsQueue>>,
+}
+
+impl std::fmt::Debug for Aws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aws").finish_non_exhaustive()
+    }
+}
+
+impl Aws {
+    pub async fn connect(config: &Config) -> Aws {
+        let sdk = catg_aws::sdk_config().await;
+        let s3 = s3_client(&sdk);
+        Aws {
+            sources: Arc::new(S3ObjectStore::new(s3.clone(), &config.source_bucket)),
+            variants: Arc::new(S3ObjectStore::new(s3, &config.variants_bucket)),
+            manifest: Arc::new(DynamoManifest::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table)),
+            queue: config.queue_url.as_ref().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url))),
+        }
+    }
+
+    pub fn renderer(&self, config: &Config) -> Renderer {
+        Renderer {
+            sources: self.sources.clone(),
+            variants: self.variants.clone(),
+            manifest: self.manifest.clone(),
+            limits: config.limits().clone(),
+        }
+    }
+
+    /// The resolver's HTTP state: the same router `catg serve` runs.
+    pub fn http_state(&self, config: &Config) -> Result<HttpState, ConfigFailure> {
+        let queue: Arc<dyn JobQueue> = self.queue.clone().ok_or(ConfigFailure::Missing("CATG_QUEUE_URL"))?;
+        let resolver = Resolver {
+            sources: self.sources.clone() as Arc<dyn ObjectStore>,
+            variants: self.variants.clone() as Arc<dyn ObjectStore>,
+            manifest: self.manifest.clone() as Arc<dyn ManifestStore>,
+            queue,
+            config: config.resolver.clone(),
+        };
+        Ok(HttpState { resolver, key_max_age: config.key_max_age })
+    }
+}
+
+/// S3 event keys are form-encoded: `+` is a space, then `%XX`.
+pub fn decode_s3_key(raw: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(&raw.replace('+', " ")).decode_utf8().ok().map(|k| k.into_owned())
+}
+
+/// What one S3 event did, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IngestReport {
+    pub ingested: Vec<String>,
+    pub removed: Vec<String>,
+    pub skipped: Vec<String>,
+}
+
+/// The ingest function. A rejected image is recorded and the invocation succeeds; a transient
+/// failure fails the invocation (`Err`) so Lambda retries the whole event, which is safe
+/// because ingest is idempotent.
+pub async fn handle_s3_event(aws: &Aws, limits: &Limits, event: S3Event) -> Result<IngestReport, Error> {
+    let mut report = IngestReport::default();
+    for record in event.records {
+        let Some(key) = record.s3.object.key.as_deref().and_then(decode_s3_key) else {
+            tracing::warn!("an S3 record without a readable key");
+            continue;
+        };
+        let removed_event = record.event_name.as_deref().is_some_and(|n| n.starts_with("ObjectRemoved"));
+        let span = tracing::info_span!("object", key = %key, event = record.event_name.as_deref().unwrap_or(""));
+        let _guard = span.enter();
+        // Events arrive out of order: trust the bucket, not the event name.
+        if removed_event && aws.sources.head(&key).await?.is_none() {
+            remove_source(aws.manifest.as_ref(), &key).await?;
+            report.removed.push(key);
+            continue;
+        }
+        match ingest(aws.sources.as_ref(), aws.manifest.as_ref(), &key, limits).await {
+            Ok(outcome) => {
+                tracing::info!(fingerprint = %outcome.fingerprint(), ?outcome, "ingested");
+                report.ingested.push(key);
+            }
+            // Deleted since the event was sent: the removal event will follow.
+            Err(Error::NotFound(_)) => report.skipped.push(key),
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, "could not ingest");
+                report.skipped.push(key);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The transform function: render each job. Transient failures (and messages that are not
+/// jobs at all) are reported as batch item failures, so SQS retries them and, past the redrive
+/// count, moves them to the dead-letter queue. Everything else is acknowledged.
+pub async fn handle_sqs_event(renderer: &Renderer, event: SqsEvent) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let span = tracing::info_span!("message", message_id = %id);
+        let _guard = span.enter();
+        let job = match serde_json::from_str::<Job>(message.body.as_deref().unwrap_or_default()) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::error!(error = %e, "not a job: leaving it for the dead-letter queue");
+                failures.push(failure(id));
+                continue;
+            }
+        };
+        match renderer.render(&job).await {
+            Ok(JobRendered::Stored { bytes, render_ms }) => {
+                tracing::info!(cache_key = %job.cache_key, bytes, render_ms, "rendered")
+            }
+            Ok(JobRendered::AlreadyDone) => tracing::info!(cache_key = %job.cache_key, "already done"),
+            Ok(JobRendered::Failed { reason }) => {
+                tracing::warn!(cache_key = %job.cache_key, reason, "cannot be rendered")
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(cache_key = %job.cache_key, error = %e, "transient failure: SQS will retry");
+                failures.push(failure(id));
+            }
+            Err(e) => {
+                tracing::error!(cache_key = %job.cache_key, error = %e, "permanent failure: leaving it for the dead-letter queue");
+                failures.push(failure(id));
+            }
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+fn failure(id: String) -> BatchItemFailure {
+    let mut item = BatchItemFailure::default();
+    item.item_identifier = id;
+    item
+}
+
+/// Logs as Lambda wants them: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, plain text otherwise.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).without_time().with_ansi(false);
+    let _ = if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_keys_are_form_decoded() {
+        assert_eq!(decode_s3_key("photos/my+cat.jpg").as_deref(), Some("photos/my cat.jpg"));
+        assert_eq!(decode_s3_key("a%2Bb.jpg").as_deref(), Some("a+b.jpg"));
+        assert_eq!(decode_s3_key("100%25.png").as_deref(), Some("100%.png"));
+        assert_eq!(decode_s3_key("%C3%BCn%C3%AF.png").as_deref(), Some("ünï.png"));
+        assert_eq!(decode_s3_key("%FF.png"), None);
+    }
+
+    #[test]
+    fn config_names_the_missing_variable() {
+        let env = |pairs: &'static [(&str, &str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        };
+        let e = Config::from_lookup(env(&[("CATG_SOURCE_BUCKET", "s")])).expect_err("incomplete");
+        assert_eq!(e.to_string(), "missing environment variable CATG_VARIANTS_BUCKET");
+        let e = Config::from_lookup(env(&[
+            ("CATG_SOURCE_BUCKET", "s"),
+            ("CATG_VARIANTS_BUCKET", "v"),
+            ("CATG_TABLE", "t"),
+            ("CATG_WAIT_MS", "soon"),
+        ]))
+        .expect_err("invalid");
+        assert!(e.to_string().starts_with("CATG_WAIT_MS=\"soon\""));
+        let ok = Config::from_lookup(env(&[
+            ("CATG_SOURCE_BUCKET", "s"),
+            ("CATG_VARIANTS_BUCKET", "v"),
+            ("CATG_TABLE", "t"),
+        ]))
+        .expect("valid");
+        assert_eq!((ok.wait, ok.queue_url), (Duration::from_millis(3000), None));
+    }
+}

@@ -1,0 +1,294 @@
+//! The three handlers, driven by the real event payloads in `events/`, over the wire: S3 and
+//! SQS on moto, DynamoDB on DynamoDB Local (started by the test command). Never skipped.
+
+use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_s3::primitives::ByteStream;
+use catg_core::model::{AssetState, SourceState};
+use catg_core::ports::ManifestStore;
+use catg_lambda::{handle_s3_event, handle_sqs_event, Aws, Config};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+}
+
+fn corpus(file: &str) -> Vec<u8> {
+    let dir = std::env::var_os("CATG_CORPUS").map(PathBuf::from).unwrap_or_else(|| repo("../shared/corpus"));
+    std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("the test corpus is needed ({}): {e}", dir.display()))
+}
+
+fn event(name: &str) -> Value {
+    let text = std::fs::read_to_string(repo("events").join(name)).expect("read event");
+    serde_json::from_str(&text).expect("event is JSON")
+}
+
+fn require_local_stack() {
+    for var in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB"] {
+        assert!(
+            std::env::var_os(var).is_some(),
+            "{var} is not set: run scripts/test (it starts moto and DynamoDB Local)"
+        );
+    }
+}
+
+/// A fresh stack: two buckets, a table, a queue with a dead-letter queue (redrive after 2).
+struct Stack {
+    config: Config,
+    aws: Aws,
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    dlq_url: String,
+}
+
+async fn stack() -> Stack {
+    require_local_stack();
+    let id = format!("{}-{}", std::process::id(), catg_core::model::now_ms() % 1_000_000_000);
+    let sdk = catg_aws::sdk_config().await;
+    let s3 = catg_aws::s3_client(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let (source, variants, table) = (format!("src-{id}"), format!("var-{id}"), format!("catg-{id}"));
+    for bucket in [&source, &variants] {
+        s3.create_bucket().bucket(bucket).send().await.expect("create bucket");
+    }
+    catg_aws::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await.expect("create table");
+    let dlq_url = sqs.create_queue().queue_name(format!("dlq-{id}")).send().await.expect("dlq").queue_url.expect("url");
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("dlq attributes")
+        .attributes
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .expect("dlq arn");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("jobs-{id}"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}).to_string(),
+        )
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "1")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let env = [
+        ("CATG_SOURCE_BUCKET", source),
+        ("CATG_VARIANTS_BUCKET", variants),
+        ("CATG_TABLE", table),
+        ("CATG_QUEUE_URL", queue_url),
+        ("CATG_WAIT_MS", "0".to_string()),
+    ];
+    let config =
+        Config::from_lookup(|name| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("config");
+    let aws = Aws::connect(&config).await;
+    Stack { config, aws, s3, sqs, dlq_url }
+}
+
+impl Stack {
+    async fn put(&self, key: &str, bytes: Vec<u8>) {
+        self.s3
+            .put_object()
+            .bucket(&self.config.source_bucket)
+            .key(key)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .expect("put");
+    }
+
+    /// `events/s3-put.json` (or -delete) for this bucket and a form-encoded key.
+    fn s3_event(&self, template: &str, encoded_key: &str) -> S3Event {
+        let mut value = event(template);
+        let record = &mut value["Records"][0]["s3"];
+        record["bucket"]["name"] = Value::from(self.config.source_bucket.clone());
+        record["bucket"]["arn"] = Value::from(format!("arn:aws:s3:::{}", self.config.source_bucket));
+        record["object"]["key"] = Value::from(encoded_key);
+        serde_json::from_value(value).expect("an S3 event")
+    }
+
+    /// `events/function-url-get.json` for a path and query.
+    async fn get(&self, raw_path: &str, query: &str, accept: &str) -> (u16, axum::http::HeaderMap, Vec<u8>) {
+        let mut value = event("function-url-get.json");
+        value["rawPath"] = Value::from(raw_path);
+        value["rawQueryString"] = Value::from(query);
+        value["requestContext"]["http"]["path"] = Value::from(raw_path);
+        value["headers"]["accept"] = Value::from(accept);
+        let request = lambda_http::request::from_str(&value.to_string()).expect("a Function URL event");
+        let router = catg_http::router(Arc::new(self.aws.http_state(&self.config).expect("state")));
+        let response = router.oneshot(request).await.expect("router");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), 64 << 20).await.expect("body").to_vec();
+        (status, headers, body)
+    }
+
+    /// Receive job messages the way Lambda's SQS poller would and wrap them in
+    /// `events/sqs-batch.json`.
+    async fn sqs_event(&self, queue_url: &str) -> (SqsEvent, Vec<String>) {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        let messages = out.messages.unwrap_or_default();
+        let mut value = event("sqs-batch.json");
+        let template = value["Records"][0].clone();
+        value["Records"] = Value::Array(
+            messages
+                .iter()
+                .map(|m| {
+                    let mut record = template.clone();
+                    record["messageId"] = Value::from(m.message_id().unwrap_or_default());
+                    record["receiptHandle"] = Value::from(m.receipt_handle().unwrap_or_default());
+                    record["body"] = Value::from(m.body().unwrap_or_default());
+                    record
+                })
+                .collect(),
+        );
+        let handles = messages.iter().filter_map(|m| m.receipt_handle().map(str::to_string)).collect();
+        (serde_json::from_value(value).expect("an SQS event"), handles)
+    }
+
+    async fn queue_depth(&self, queue_url: &str) -> usize {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("peek");
+        out.messages.unwrap_or_default().len()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upload_ingest_resolve_transform_resolve() {
+    let stack = stack().await;
+    let key = "photos/my cat+1 ü.jpg";
+    stack.put(key, corpus("jpeg_baseline.jpg")).await;
+
+    // Ingest, from the S3 put event with the key as S3 encodes it.
+    let put = stack.s3_event("s3-put.json", "photos/my+cat%2B1+%C3%BC.jpg");
+    let report = handle_s3_event(&stack.aws, stack.config.limits(), put.clone()).await.expect("ingest");
+    assert_eq!(report.ingested, vec![key.to_string()]);
+    let source = stack.aws.manifest.source(key).await.expect("source").expect("recorded");
+    let asset = stack.aws.manifest.asset(&source.fingerprint).await.expect("asset").expect("recorded");
+    assert!(matches!(asset.state, AssetState::Ready(ref f) if (f.width, f.height) == (320, 240)));
+
+    // A duplicate event changes nothing.
+    handle_s3_event(&stack.aws, stack.config.limits(), put).await.expect("again");
+    assert_eq!(stack.aws.manifest.source(key).await.expect("source"), Some(source.clone()));
+
+    // The resolver: a miss is queued (202), exactly one message.
+    let path = "/photos/my%20cat%2B1%20%C3%BC.jpg";
+    let (status, headers, _) = stack.get(path, "w=200&fmt=webp", "image/webp").await;
+    assert_eq!(status, 202);
+    assert_eq!(headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let (status, _, _) = stack.get(path, "width=200&format=webp", "image/webp").await;
+    assert_eq!(status, 202, "still pending, and not queued twice");
+
+    // The transform, from the SQS batch Lambda would receive.
+    let queue_url = stack.config.queue_url.clone().expect("queue");
+    let (batch, handles) = stack.sqs_event(&queue_url).await;
+    assert_eq!(batch.records.len(), 1, "one job for two requests");
+    let renderer = stack.aws.renderer(&stack.config);
+    let response = handle_sqs_event(&renderer, batch.clone()).await;
+    assert!(response.batch_item_failures.is_empty());
+    for handle in handles {
+        stack.sqs.delete_message().queue_url(&queue_url).receipt_handle(handle).send().await.expect("delete");
+    }
+    // Redelivery of the same batch: acknowledged without rendering again.
+    assert!(handle_sqs_event(&renderer, batch).await.batch_item_failures.is_empty());
+
+    let (status, headers, body) = stack.get(path, "w=200&fmt=webp", "image/webp").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers.get("content-type").and_then(|v| v.to_str().ok()), Some("image/webp"));
+    let img = image::load_from_memory(&body).expect("a WebP");
+    assert_eq!((img.width(), img.height()), (200, 150));
+    let etag = headers.get("etag").cloned().expect("etag");
+
+    // The same bytes under a second key share the asset and the variant: no new job.
+    stack.put("copy.jpg", corpus("jpeg_baseline.jpg")).await;
+    handle_s3_event(&stack.aws, stack.config.limits(), stack.s3_event("s3-put.json", "copy.jpg"))
+        .await
+        .expect("ingest copy");
+    let (status, headers, _) = stack.get("/copy.jpg", "w=200&fmt=webp", "image/webp").await;
+    assert_eq!((status, headers.get("etag")), (200, Some(&etag)));
+    assert_eq!(stack.queue_depth(&queue_url).await, 0);
+
+    // Removal: the delete event marks the key removed; the resolver answers 404.
+    stack.s3.delete_object().bucket(&stack.config.source_bucket).key(key).send().await.expect("delete");
+    let report = handle_s3_event(
+        &stack.aws,
+        stack.config.limits(),
+        stack.s3_event("s3-delete.json", "photos/my+cat%2B1+%C3%BC.jpg"),
+    )
+    .await
+    .expect("remove");
+    assert_eq!(report.removed, vec![key.to_string()]);
+    assert_eq!(stack.aws.manifest.source(key).await.expect("source").map(|s| s.state), Some(SourceState::Removed));
+    assert_eq!(stack.get(path, "w=200&fmt=webp", "image/webp").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hostile_upload_is_recorded_as_rejected_and_the_invocation_succeeds() {
+    let stack = stack().await;
+    stack.put("bomb.png", corpus("png_bomb.png")).await;
+    stack.put("logo.png", corpus("vector.svg")).await;
+    let mut event = stack.s3_event("s3-put.json", "bomb.png");
+    let mut second = event.records[0].clone();
+    second.s3.object.key = Some("logo.png".into());
+    event.records.push(second);
+    let report = handle_s3_event(&stack.aws, stack.config.limits(), event).await.expect("the invocation succeeds");
+    assert_eq!(report.ingested.len(), 2);
+    for (key, reason) in [("bomb.png", "too_many_pixels"), ("logo.png", "unsupported_format")] {
+        let source = stack.aws.manifest.source(key).await.expect("source").expect("recorded");
+        let asset = stack.aws.manifest.asset(&source.fingerprint).await.expect("asset").expect("recorded");
+        assert!(
+            matches!(asset.state, AssetState::Rejected { reason: ref r, .. } if r == reason),
+            "{key}: {:?}",
+            asset.state
+        );
+        let (status, _, body) = stack.get(&format!("/{key}"), "w=10", "*/*").await;
+        assert_eq!(status, 422);
+        assert_eq!(serde_json::from_slice::<Value>(&body).expect("json")["error"]["kind"], reason);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_message_ends_in_the_dead_letter_queue() {
+    let stack = stack().await;
+    let queue_url = stack.config.queue_url.clone().expect("queue");
+    stack.sqs.send_message().queue_url(&queue_url).message_body("{\"not\": \"a job\"}").send().await.expect("send");
+    let renderer = stack.aws.renderer(&stack.config);
+    let mut failures = 0;
+    for _ in 0..20 {
+        let (batch, _) = stack.sqs_event(&queue_url).await;
+        if batch.records.is_empty() {
+            if stack.queue_depth(&stack.dlq_url).await == 1 {
+                assert_eq!(failures, 2, "reported as failed on each of the 2 receives");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        // The function reports it; Lambda's poller leaves it on the queue; SQS redrives it.
+        failures += handle_sqs_event(&renderer, batch).await.batch_item_failures.len();
+    }
+    panic!("the poison message never reached the dead-letter queue");
+}
