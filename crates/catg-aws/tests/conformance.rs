@@ -3,22 +3,8 @@
 //! Without them this fails, naming what to start: it never skips.
 
 use catg_aws::{create_table, s3_client, sdk_config, DynamoManifest, S3ObjectStore, SqsQueue};
+use catg_conformance::{require_local_aws_stack as require_local_stack, unique_name as unique};
 use std::sync::Arc;
-
-fn require_local_stack() {
-    for var in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB"] {
-        assert!(
-            std::env::var_os(var).is_some(),
-            "{var} is not set: these tests run against moto and DynamoDB Local; run scripts/test, or \
-             `infra/local-stack.sh up /tmp/stack.env && source /tmp/stack.env` first"
-        );
-    }
-}
-
-/// A name no other test run uses.
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), catg_core::model::now_ms() % 1_000_000_000)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_object_store_meets_the_contract() {

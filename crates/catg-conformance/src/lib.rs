@@ -13,6 +13,23 @@ use catg_image::OutputFormat;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 
+/// Fail, naming what to start, unless the local AWS stack's endpoints are in the environment.
+/// Tests over the wire never skip.
+pub fn require_local_aws_stack() {
+    for var in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB"] {
+        assert!(
+            std::env::var_os(var).is_some(),
+            "{var} is not set: these tests run against moto and DynamoDB Local; run scripts/test, or \
+             `infra/local-stack.sh up /tmp/stack.env && source /tmp/stack.env` first"
+        );
+    }
+}
+
+/// A resource name no other test run uses.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), now_ms() % 1_000_000_000)
+}
+
 /// Object store: reads, atomic put-if-absent (also under contention), listing, deletion.
 pub async fn object_store(store: Arc<dyn ObjectStore>, prefix: &str) {
     let key = |name: &str| format!("{prefix}/{name}");

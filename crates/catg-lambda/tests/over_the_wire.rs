@@ -27,15 +27,6 @@ fn event(name: &str) -> Value {
     serde_json::from_str(&text).expect("event is JSON")
 }
 
-fn require_local_stack() {
-    for var in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB"] {
-        assert!(
-            std::env::var_os(var).is_some(),
-            "{var} is not set: run scripts/test (it starts moto and DynamoDB Local)"
-        );
-    }
-}
-
 /// A fresh stack: two buckets, a table, a queue with a dead-letter queue (redrive after 2).
 struct Stack {
     config: Config,
@@ -46,8 +37,8 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
-    require_local_stack();
-    let id = format!("{}-{}", std::process::id(), catg_core::model::now_ms() % 1_000_000_000);
+    catg_conformance::require_local_aws_stack();
+    let id = catg_conformance::unique_name("t");
     let sdk = catg_aws::sdk_config().await;
     let s3 = catg_aws::s3_client(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
