@@ -369,3 +369,21 @@ async fn a_manifest_outage_is_503_with_retry_after_and_recovers() {
     assert_eq!(svc.get("/healthz", &[]).await.status, 200);
     svc.embedded.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn files_removed_while_stopped_are_marked_removed_at_the_next_start() {
+    let first = start(&[("kept.png", corpus("png_rgb8.png")), ("gone.png", corpus("png_rgba.png"))], |_| {}).await;
+    assert_eq!(first.get("/gone.png?w=20&fmt=png", &[]).await.status, 200);
+    let (source, data) = (first.source.clone(), first.data.clone());
+    first.embedded.shutdown().await;
+
+    std::fs::remove_file(source.join("gone.png")).expect("remove while stopped");
+    let mut config = EmbeddedConfig::new(&source, &data);
+    config.workers = 1;
+    let reopened = Embedded::open(config).expect("open");
+    let summary = reopened.scan(&|_, _| {}).await.expect("scan");
+    assert_eq!((summary.seen, summary.unchanged, summary.removed), (1, 1, 1));
+    let gone = reopened.store.source("gone.png").await.expect("source").expect("still recorded");
+    assert_eq!(gone.state, catg_core::model::SourceState::Removed);
+    reopened.shutdown().await;
+}

@@ -71,14 +71,24 @@ pub fn catg(args: &[&str], env: &[(&str, &str)]) -> Run {
     run
 }
 
-/// A fresh directory under the system temp dir.
+/// A fresh, empty directory under the system temp dir. Process ids are recycled, so the name
+/// also carries the time, and an existing directory is never reused.
 pub fn tempdir() -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir =
-        std::env::temp_dir().join(format!("catg-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
+    loop {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "catg-test-{}-{nanos:x}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => panic!("create temp dir {}: {e}", dir.display()),
+        }
+    }
 }
 
 /// A response, read whole.

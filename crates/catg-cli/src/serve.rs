@@ -83,6 +83,7 @@ async fn serve(config: EmbeddedConfig, listen: SocketAddr, key_max_age: Duration
         rejected = summary.rejected,
         unchanged = summary.unchanged,
         failed = summary.failed,
+        removed = summary.removed,
         "source folder scanned"
     );
     let example = example_key(&embedded).await.map(|key| format!("{key}?w=400")).unwrap_or_default();

@@ -62,6 +62,8 @@ pub struct ScanSummary {
     pub rejected: u64,
     pub unchanged: u64,
     pub failed: u64,
+    /// Recorded as present, but gone from the folder (deleted while catg was not running).
+    pub removed: u64,
 }
 
 impl Embedded {
@@ -95,7 +97,8 @@ impl Embedded {
         &self.config.resolver.limits
     }
 
-    /// Ingest everything already in the source folder, `workers` at a time.
+    /// Ingest everything already in the source folder, `workers` at a time, and mark removed the
+    /// keys whose files went away while catg was not watching.
     pub async fn scan(&self, progress: &Progress) -> Result<ScanSummary, Error> {
         let mut keys = Vec::new();
         let mut after: Option<String> = None;
@@ -107,6 +110,12 @@ impl Embedded {
         }
         let total = keys.len() as u64;
         let mut summary = ScanSummary { seen: total, ..ScanSummary::default() };
+        let present: std::collections::HashSet<&String> = keys.iter().collect();
+        for key in self.store.present_source_keys().await? {
+            if !present.contains(&key) && remove_source(&self.store, &key).await? {
+                summary.removed += 1;
+            }
+        }
         progress(0, total);
         let parallel = self.config.workers.max(1);
         let mut done = 0u64;

@@ -104,6 +104,16 @@ impl SqliteStore {
         .await
     }
 
+    /// Keys of every source currently recorded as present.
+    pub async fn present_source_keys(&self) -> StoreResult<Vec<String>> {
+        self.with(|c| {
+            let mut statement = c.prepare("SELECT key FROM sources WHERE state = 'present' ORDER BY key")?;
+            let keys = statement.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(keys)
+        })
+        .await
+    }
+
     /// Counts for status output.
     pub async fn counts(&self) -> StoreResult<Counts> {
         self.with(|c| {
