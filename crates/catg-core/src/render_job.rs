@@ -118,7 +118,8 @@ impl Renderer {
     }
 }
 
-fn parse_job(job: &Job) -> Result<(CacheKey, Fingerprint, Recipe), Error> {
+/// The job's key, fingerprint and recipe, checked against each other.
+pub(crate) fn parse_job(job: &Job) -> Result<(CacheKey, Fingerprint, Recipe), Error> {
     let fingerprint: Fingerprint = job.fingerprint.parse().map_err(|_| Error::InvalidJob("bad fingerprint".into()))?;
     let recipe = Recipe::parse(
         &job.canonical,

@@ -86,18 +86,13 @@ pub async fn run_worker(
 
 /// Record a job that cannot succeed, so waiting requests get an answer instead of a timeout.
 async fn give_up(renderer: &Renderer, job: &crate::model::Job, message: &str) {
-    let (Ok(cache_key), Ok(fingerprint), Some(format)) = (
-        job.cache_key.parse::<crate::cache_key::CacheKey>(),
-        job.fingerprint.parse(),
-        job.canonical.split('&').find_map(|p| p.strip_prefix("fmt=")).and_then(catg_image::OutputFormat::parse),
-    ) else {
-        return;
-    };
+    // A job that does not parse names no variant to mark.
+    let Ok((cache_key, fingerprint, recipe)) = crate::render_job::parse_job(job) else { return };
     let record = VariantRecord {
         cache_key,
         fingerprint,
         canonical: job.canonical.clone(),
-        format,
+        format: recipe.resolve(None, false).format,
         state: VariantState::Failed { reason: "render_error".into(), message: message.chars().take(200).collect() },
         updated_ms: now_ms(),
     };
