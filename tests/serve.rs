@@ -206,6 +206,32 @@ async fn two_hundred_concurrent_requests_for_one_missing_variant_render_it_once(
     assert_eq!(svc.variant_files(), 1);
 }
 
+/// The variants bucket's lifecycle rule (or a person) deletes variant objects behind the
+/// manifest's back: the next request renders the variant again instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ready_variant_whose_object_expired_is_rendered_again() {
+    let svc = start(&[("a.jpg", corpus("jpeg_baseline.jpg"))], |_| {}).await;
+    let first = svc.get("/a.jpg?w=64&fmt=png", &[]).await;
+    assert_eq!(first.status, 200);
+    fn remove_files(dir: &Path) {
+        for entry in std::fs::read_dir(dir).expect("read variants").flatten() {
+            if entry.path().is_dir() {
+                remove_files(&entry.path());
+            } else {
+                std::fs::remove_file(entry.path()).expect("remove variant");
+            }
+        }
+    }
+    remove_files(&svc.data.join("variants"));
+    assert_eq!(svc.variant_files(), 0);
+    let again = svc.get("/a.jpg?w=64&fmt=png", &[]).await;
+    assert_eq!(again.status, 200, "{}", String::from_utf8_lossy(&again.body));
+    assert_eq!(again.body, first.body, "the same bytes, rendered again");
+    assert_eq!(svc.jobs_ever_queued().await, 2);
+    assert_eq!(svc.variant_files(), 1);
+    svc.embedded.shutdown().await;
+}
+
 /// Poll `path` until `done` holds (the watcher acts after a short settle delay).
 async fn eventually(svc: &Service, path: &str, done: impl Fn(&Reply) -> bool) -> Reply {
     for _ in 0..100 {
@@ -336,6 +362,10 @@ impl ManifestStore for Switchable {
     async fn finish_variant(&self, record: &VariantRecord) -> StoreResult<bool> {
         self.check()?;
         self.inner.finish_variant(record).await
+    }
+    async fn reclaim_lost_variant(&self, record: &VariantRecord, lost_object_key: &str) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.reclaim_lost_variant(record, lost_object_key).await
     }
     async fn ping(&self) -> StoreResult<()> {
         self.check()?;

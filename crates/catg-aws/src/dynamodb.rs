@@ -315,6 +315,15 @@ impl ManifestStore for DynamoManifest {
             .await
     }
 
+    async fn reclaim_lost_variant(&self, record: &VariantRecord, lost_object_key: &str) -> StoreResult<bool> {
+        self.put_if(
+            variant_item(record),
+            "#state = :ready AND object_key = :lost",
+            &[(":ready", s("ready")), (":lost", s(lost_object_key))],
+        )
+        .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.client.describe_table().table_name(&self.table).send().await.map_err(|e| map("dynamodb describe", e))?;
         Ok(())

@@ -215,6 +215,24 @@ pub async fn manifest(store: Arc<dyn ManifestStore>, prefix: &str) {
     }
     assert_eq!(store.variant(&ready.cache_key).await.expect("variant").map(|v| v.state), Some(ready.state.clone()));
 
+    // A ready variant whose object is gone goes back to pending once, and only while the record
+    // still names that object.
+    let rerender = VariantRecord { updated_ms: far_future, ..pending.clone() };
+    assert!(!store.reclaim_lost_variant(&rerender, "ab/cd/other.webp").await.expect("reclaim"), "another object");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, rerender) = (store.clone(), rerender.clone());
+        tasks.push(tokio::spawn(async move { store.reclaim_lost_variant(&rerender, "ab/cd/x.webp").await }));
+    }
+    let mut reclaimed = 0;
+    for task in tasks {
+        reclaimed += task.await.expect("task").expect("reclaim") as usize;
+    }
+    assert_eq!(reclaimed, 1, "one caller re-claims a lost variant");
+    assert_eq!(store.variant(&ready.cache_key).await.expect("variant").map(|v| v.state), Some(rerender.state.clone()));
+    assert!(!store.reclaim_lost_variant(&rerender, "ab/cd/x.webp").await.expect("reclaim"), "only a ready record");
+    assert!(store.finish_variant(&ready).await.expect("finish"), "the re-render finishes it again");
+
     // Finishing a variant nobody claimed creates its record (a redelivered job after cleanup).
     let orphan =
         variant(&format!("{prefix}/orphan"), VariantState::Failed { reason: "corrupt".into(), message: "m".into() });

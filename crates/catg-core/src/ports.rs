@@ -96,6 +96,11 @@ pub trait ManifestStore: Send + Sync {
     /// Write a finished (`Ready` or `Failed`) variant record, creating it if needed. A `Ready`
     /// record is never overwritten (returns `false`): state never goes backwards.
     async fn finish_variant(&self, record: &VariantRecord) -> StoreResult<bool>;
+    /// The one way back from `Ready`: its object is gone (the variants bucket's lifecycle rule
+    /// expired it, or someone deleted it), so `record` (state `Pending`) replaces the ready record
+    /// that still names `lost_object_key`, and the variant is rendered again. One caller wins
+    /// (`true`); everyone else, and any record in another state, changes nothing.
+    async fn reclaim_lost_variant(&self, record: &VariantRecord, lost_object_key: &str) -> StoreResult<bool>;
     /// A cheap round trip, for health checks.
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::fingerprint::Fingerprint;
 use crate::ingest::ingest;
 use crate::model::{now_ms, AssetState, Job, SourceState, VariantRecord, VariantState};
-use crate::ports::{Claim, JobQueue, ManifestStore, ObjectStore};
+use crate::ports::{Claim, JobQueue, ManifestStore, ObjectStore, StoreError};
 use crate::recipe::{FormatChoice, Recipe, RecipeLimits, ResolvedRecipe};
 use catg_image::{Limits, OutputFormat};
 use std::sync::Arc;
@@ -159,9 +159,21 @@ impl Resolver {
             let now = now_ms();
             match self.manifest.variant(&cache_key).await? {
                 Some(VariantRecord { state: VariantState::Ready { object_key, bytes, .. }, .. }) => {
-                    let body =
-                        if request.want_body { Some(self.variants.get(&object_key, u64::MAX).await?) } else { None };
-                    return Ok(Resolution::Ready(served(body, bytes)));
+                    if !request.want_body {
+                        return Ok(Resolution::Ready(served(None, bytes)));
+                    }
+                    match self.variants.get(&object_key, u64::MAX).await {
+                        Ok(body) => return Ok(Resolution::Ready(served(Some(body), bytes))),
+                        // Expired by the variants bucket's lifecycle rule, or deleted: variants
+                        // are re-renderable, so render it again rather than fail.
+                        Err(StoreError::NotFound(_)) => {
+                            tracing::info!(cache_key = %cache_key, "ready variant's object is gone: rendering again");
+                            let lost = Some(object_key.as_str());
+                            queued =
+                                self.claim(&cache_key, &fingerprint, &resolved, &source_key, lost).await? || queued;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 }
                 Some(VariantRecord { state: VariantState::Failed { reason, message }, .. }) => {
                     return Err(Error::RenderFailed { reason, message });
@@ -169,7 +181,7 @@ impl Resolver {
                 Some(VariantRecord { state: VariantState::Pending { lease_until_ms }, .. }) if lease_until_ms > now => {
                 }
                 // Absent, or a claim whose holder died: claim it; one caller wins.
-                _ => queued = queued || self.claim(&cache_key, &fingerprint, &resolved, &source_key).await?,
+                _ => queued = queued || self.claim(&cache_key, &fingerprint, &resolved, &source_key, None).await?,
             }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(Resolution::Pending { retry_after: Duration::from_secs(1) });
@@ -207,6 +219,7 @@ impl Resolver {
         fingerprint: &Fingerprint,
         resolved: &ResolvedRecipe,
         source_key: &str,
+        lost_object_key: Option<&str>,
     ) -> Result<bool, Error> {
         let now = now_ms();
         let record = VariantRecord {
@@ -217,7 +230,14 @@ impl Resolver {
             state: VariantState::Pending { lease_until_ms: now + self.config.lease.as_millis() as u64 },
             updated_ms: now,
         };
-        match self.manifest.claim_variant(&record, now).await? {
+        let claim = match lost_object_key {
+            None => self.manifest.claim_variant(&record, now).await?,
+            Some(lost) => match self.manifest.reclaim_lost_variant(&record, lost).await? {
+                true => Claim::Claimed,
+                false => Claim::Held(record.clone()),
+            },
+        };
+        match claim {
             Claim::Claimed => {
                 let job = Job {
                     cache_key: cache_key.to_hex(),

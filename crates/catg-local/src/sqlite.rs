@@ -384,6 +384,20 @@ impl ManifestStore for SqliteStore {
         .await
     }
 
+    async fn reclaim_lost_variant(&self, record: &VariantRecord, lost_object_key: &str) -> StoreResult<bool> {
+        let record = record.clone();
+        let lost = lost_object_key.to_string();
+        self.with(move |c| {
+            let p = variant_params(&record);
+            let changed = c.execute(
+                &format!("{VARIANT_UPSERT} WHERE variants.state = 'ready' AND variants.object_key = ?13"),
+                params![p.0, p.1, p.2, p.3, p.4, p.5, p.6, p.7, p.8, p.9, p.10, p.11, lost],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.with(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
