@@ -37,6 +37,9 @@ pub struct ResolverConfig {
     pub lease: Duration,
     /// How often a waiting request looks again.
     pub poll: Duration,
+    /// Only keys under this prefix are images (the deployed stack's `SourcePrefix`): anything
+    /// else in the source bucket is not served, even to a caller who knows its key.
+    pub source_prefix: String,
 }
 
 impl Default for ResolverConfig {
@@ -47,6 +50,7 @@ impl Default for ResolverConfig {
             wait: Duration::from_secs(5),
             lease: Duration::from_secs(60),
             poll: Duration::from_millis(25),
+            source_prefix: String::new(),
         }
     }
 }
@@ -196,6 +200,9 @@ impl Resolver {
             Target::Asset(fingerprint) => Ok((*fingerprint, None)),
             Target::Key(key) => {
                 validate_key(key)?;
+                if !key.starts_with(&self.config.source_prefix) {
+                    return Err(Error::NotFound("no such image".into()));
+                }
                 let record = match self.manifest.source(key).await? {
                     Some(record) => record,
                     // Not seen yet (the upload event may still be on its way): ingest it now

@@ -40,7 +40,8 @@ pub enum ConfigFailure {
 
 impl Config {
     /// `CATG_SOURCE_BUCKET`, `CATG_VARIANTS_BUCKET`, `CATG_TABLE` (required); `CATG_QUEUE_URL`
-    /// (resolver); `CATG_WAIT_MS` (default 3000), `CATG_KEY_MAX_AGE` seconds (default 60);
+    /// (resolver); `CATG_SOURCE_PREFIX` (default none: every key); `CATG_WAIT_MS` (default 3000),
+    /// `CATG_KEY_MAX_AGE` seconds (default 60);
     /// the `CATG_MAX_*` limits.
     pub fn from_env() -> Result<Config, ConfigFailure> {
         Config::from_lookup(|name| std::env::var(name).ok())
@@ -61,6 +62,7 @@ impl Config {
             limits: image_limits(&env)?,
             recipe_limits: recipe_limits(&env)?,
             wait,
+            source_prefix: env("CATG_SOURCE_PREFIX").unwrap_or_default(),
             ..ResolverConfig::default()
         };
         Ok(Config {

@@ -37,6 +37,10 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
+    stack_with(&[]).await
+}
+
+async fn stack_with(extra_env: &[(&'static str, &str)]) -> Stack {
     catg_conformance::require_local_aws_stack();
     let id = catg_conformance::unique_name("t");
     let sdk = catg_aws::sdk_config().await;
@@ -78,8 +82,11 @@ async fn stack() -> Stack {
         ("CATG_QUEUE_URL", queue_url),
         ("CATG_WAIT_MS", "0".to_string()),
     ];
-    let config =
-        Config::from_lookup(|name| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).expect("config");
+    let lookup = |name: &str| {
+        let extra = extra_env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        extra.or_else(|| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+    };
+    let config = Config::from_lookup(lookup).expect("config");
     let aws = Aws::connect(&config).await;
     Stack { config, aws, s3, sqs, dlq_url }
 }
@@ -234,6 +241,18 @@ async fn upload_ingest_resolve_transform_resolve() {
     assert_eq!(report.removed, vec![key.to_string()]);
     assert_eq!(stack.aws.manifest.source(key).await.expect("source").map(|s| s.state), Some(SourceState::Removed));
     assert_eq!(stack.get(path, "w=200&fmt=webp", "image/webp").await.0, 404);
+}
+
+/// The deployed stack's `SourcePrefix`: keys outside it are never served, even when they exist
+/// and a caller knows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_outside_the_source_prefix_are_not_served() {
+    let stack = stack_with(&[("CATG_SOURCE_PREFIX", "public/")]).await;
+    stack.put("private/secret.jpg", corpus("jpeg_baseline.jpg")).await;
+    stack.put("public/cat.jpg", corpus("jpeg_baseline.jpg")).await;
+    assert_eq!(stack.get("/private/secret.jpg", "w=20&fmt=png", "").await.0, 404);
+    assert!(stack.aws.manifest.source("private/secret.jpg").await.expect("source").is_none(), "not even ingested");
+    assert_eq!(stack.get("/public/cat.jpg", "w=20&fmt=png", "").await.0, 202);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
