@@ -6,7 +6,7 @@ mod support;
 use async_trait::async_trait;
 use catg_core::model::{AssetRecord, Millis, SourceRecord, VariantRecord};
 use catg_core::ports::{Claim, ManifestStore, StoreError, StoreResult};
-use catg_core::{CacheKey, Fingerprint, Resolver};
+use catg_core::{CacheKey, Fingerprint, HitCache, HitCacheConfig, Resolver};
 use catg_http::{router, HttpState};
 use catg_local::{Embedded, EmbeddedConfig};
 use std::path::{Path, PathBuf};
@@ -210,7 +210,14 @@ async fn two_hundred_concurrent_requests_for_one_missing_variant_render_it_once(
 /// manifest's back: the next request renders the variant again instead of failing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_ready_variant_whose_object_expired_is_rendered_again() {
-    let svc = start(&[("a.jpg", corpus("jpeg_baseline.jpg"))], |_| {}).await;
+    // Without the hit cache: with it, this process would keep serving the bytes it remembers
+    // (which is right, but hides the path under test).
+    let svc = start_with(
+        &[("a.jpg", corpus("jpeg_baseline.jpg"))],
+        |_| {},
+        |resolver| Resolver { cache: Arc::new(HitCache::disabled()), ..resolver },
+    )
+    .await;
     let first = svc.get("/a.jpg?w=64&fmt=png", &[]).await;
     assert_eq!(first.status, 200);
     fn remove_files(dir: &Path) {
@@ -387,7 +394,16 @@ async fn a_manifest_outage_is_503_with_retry_after_and_recovers() {
         },
     )
     .await;
+    // A variant served once is remembered: at its immutable URL it survives the outage; at its
+    // key URL only until the key's record expires from the cache (a key can change).
+    let first = svc.get("/ok.png?w=40&fmt=png", &[]).await;
+    assert_eq!(first.status, 200);
+    let immutable = first.header("content-location").expect("immutable URL").to_string();
     down.store(true, Ordering::SeqCst);
+    let remembered = svc.get(&immutable, &[]).await;
+    assert_eq!((remembered.status, &remembered.body), (200, &first.body));
+    tokio::time::sleep(HitCacheConfig::default().source_ttl).await;
+    assert_eq!(svc.get("/ok.png?w=40&fmt=png", &[]).await.status, 503, "the key's record expired from the cache");
     let outage = svc.get("/ok.png?w=50", &[]).await;
     assert_eq!(outage.status, 503);
     assert_eq!(outage.header("retry-after"), Some("5"));

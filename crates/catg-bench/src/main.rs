@@ -2,14 +2,27 @@
 //! same op sharp_bench.js runs, in-process; prints one JSON line in sharp_bench's shape.
 //! Ops: webp400 (w=400, WebP q80), jpeg1200 (w=1200, JPEG q80), avif400 (w=400, AVIF at catg's
 //! default quality).
+//!
+//! `catg-bench reference <file> <width> <out.png>`: the ideal variant to measure quality against:
+//! full-resolution decode, orientation, sRGB, then the `image` crate's Lanczos3 in floating point
+//! (an implementation independent of catg's and libvips' resamplers), saved losslessly.
+//!
+//! `catg-bench dssim <reference.png> <candidate>`: the DSSIM of any decodable candidate (JPEG,
+//! PNG, WebP, AVIF) against the reference; sizes may differ by a pixel of rounding, and are then
+//! compared on their common area. Prints `{"dssim": …}`.
 #![allow(unsafe_code)] // getrusage(2) for peak RSS.
 
 use catg_core::{examine, render_variant, Recipe, RecipeLimits};
-use catg_image::{probe, Limits};
+use catg_image::{decode_full, probe, Limits};
 use std::time::Instant;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("reference") if args.len() == 5 => return reference(&args[2], &args[3], &args[4]),
+        Some("dssim") if args.len() == 4 => return dssim(&args[2], &args[3]),
+        _ => {}
+    }
     if args.len() < 4 {
         eprintln!("usage: catg-bench <webp400|jpeg1200|avif400> <file> <iters> [outfile]");
         std::process::exit(1);
@@ -69,4 +82,57 @@ fn main() {
             "maxrss_kb": usage.ru_maxrss,
         })
     );
+}
+
+fn read(file: &str) -> Vec<u8> {
+    std::fs::read(file).unwrap_or_else(|e| {
+        eprintln!("cannot read {file}: {e}");
+        std::process::exit(1);
+    })
+}
+
+/// Full-resolution, oriented, sRGB pixels of any image catg reads, as 8-bit RGB.
+fn decode_rgb(file: &str) -> image::RgbImage {
+    let data = read(file);
+    let limits = Limits { max_pixels: u64::MAX / 4, ..Limits::default() };
+    let probe = probe(&data, &limits).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let pixels = decode_full(&data, &probe, &limits).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let pixels = pixels.flatten([255, 255, 255]);
+    image::RgbImage::from_raw(pixels.width, pixels.height, pixels.data).expect("RGB buffer of the stated size")
+}
+
+fn reference(file: &str, width: &str, out: &str) {
+    let width: u32 = width.parse().unwrap_or_else(|_| panic!("width {width:?}"));
+    let full = decode_rgb(file);
+    let height =
+        ((u64::from(full.height()) * u64::from(width)) as f64 / f64::from(full.width())).round().max(1.0) as u32;
+    let resized = image::imageops::resize(&full, width, height, image::imageops::FilterType::Lanczos3);
+    resized.save_with_format(out, image::ImageFormat::Png).unwrap_or_else(|e| panic!("{out}: {e}"));
+}
+
+fn dssim(reference_file: &str, candidate_file: &str) {
+    let (a, b) = (decode_rgb(reference_file), decode_rgb(candidate_file));
+    let (w, h) = (a.width().min(b.width()), a.height().min(b.height()));
+    assert!(
+        a.width().abs_diff(b.width()) <= 2 && a.height().abs_diff(b.height()) <= 2,
+        "sizes differ: {}x{} vs {}x{}",
+        a.width(),
+        a.height(),
+        b.width(),
+        b.height()
+    );
+    let attr = dssim_core::Dssim::new();
+    let crop = |img: &image::RgbImage| -> Vec<rgb::RGB8> {
+        (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .map(|(x, y)| {
+                let p = img.get_pixel(x, y).0;
+                rgb::RGB8::new(p[0], p[1], p[2])
+            })
+            .collect()
+    };
+    let ia = attr.create_image_rgb(&crop(&a), w as usize, h as usize).expect("dssim image");
+    let ib = attr.create_image_rgb(&crop(&b), w as usize, h as usize).expect("dssim image");
+    let (value, _) = attr.compare(&ia, ib);
+    println!("{}", serde_json::json!({ "dssim": f64::from(value) }));
 }

@@ -4,6 +4,7 @@
 use crate::cache_key::CacheKey;
 use crate::error::Error;
 use crate::fingerprint::Fingerprint;
+use crate::hit_cache::HitCache;
 use crate::ingest::ingest;
 use crate::model::{now_ms, AssetState, Job, SourceState, VariantRecord, VariantState};
 use crate::ports::{Claim, JobQueue, ManifestStore, ObjectStore, StoreError};
@@ -116,6 +117,8 @@ pub struct Resolver {
     pub manifest: Arc<dyn ManifestStore>,
     pub queue: Arc<dyn JobQueue>,
     pub config: ResolverConfig,
+    /// What a hit needs, remembered: see [`HitCache`].
+    pub cache: Arc<HitCache>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -135,7 +138,15 @@ impl Resolver {
             .into());
         }
         let (fingerprint, source_key) = self.locate(&request.target).await?;
-        let asset = self.manifest.asset(&fingerprint).await?.ok_or_else(|| Error::NotFound("no such image".into()))?;
+        let asset = match self.cache.asset(&fingerprint) {
+            Some(asset) => asset,
+            None => {
+                let asset =
+                    self.manifest.asset(&fingerprint).await?.ok_or_else(|| Error::NotFound("no such image".into()))?;
+                self.cache.put_asset(&asset);
+                asset
+            }
+        };
         let facts = match asset.state {
             AssetState::Ready(facts) => facts,
             AssetState::Rejected { reason, message } => return Err(Error::AssetRejected { reason, message }),
@@ -156,6 +167,18 @@ impl Resolver {
         if request.if_none_match.as_deref().is_some_and(|tags| etag_matches(tags, &cache_key)) {
             return Ok(Resolution::NotModified(served(None, 0)));
         }
+        if let Some(hit) = self.cache.variant(&cache_key) {
+            match (request.want_body, hit.body) {
+                (false, _) => return Ok(Resolution::Ready(served(None, hit.bytes))),
+                (true, Some(body)) => return Ok(Resolution::Ready(served(Some(body), hit.bytes))),
+                (true, None) => match self.variants.get(&hit.object_key, u64::MAX).await {
+                    Ok(body) => return Ok(Resolution::Ready(served(Some(body), hit.bytes))),
+                    // Gone since: the manifest path below notices and renders it again.
+                    Err(StoreError::NotFound(_)) => self.cache.forget_variant(&cache_key),
+                    Err(e) => return Err(e.into()),
+                },
+            }
+        }
         let source_key = source_key.unwrap_or(asset.source_key);
         let deadline = tokio::time::Instant::now() + self.config.wait;
         let mut queued = false;
@@ -167,7 +190,10 @@ impl Resolver {
                         return Ok(Resolution::Ready(served(None, bytes)));
                     }
                     match self.variants.get(&object_key, u64::MAX).await {
-                        Ok(body) => return Ok(Resolution::Ready(served(Some(body), bytes))),
+                        Ok(body) => {
+                            self.cache.put_variant(cache_key, &object_key, bytes, Some(&body));
+                            return Ok(Resolution::Ready(served(Some(body), bytes)));
+                        }
                         // Expired by the variants bucket's lifecycle rule, or deleted: variants
                         // are re-renderable, so render it again rather than fail.
                         Err(StoreError::NotFound(_)) => {
@@ -203,14 +229,20 @@ impl Resolver {
                 if !key.starts_with(&self.config.source_prefix) {
                     return Err(Error::NotFound("no such image".into()));
                 }
-                let record = match self.manifest.source(key).await? {
+                let record = match self.cache.source(key) {
                     Some(record) => record,
-                    // Not seen yet (the upload event may still be on its way): ingest it now
-                    // if the object exists.
-                    None => {
-                        ingest(self.sources.as_ref(), self.manifest.as_ref(), key, &self.config.limits).await?;
-                        self.manifest.source(key).await?.ok_or_else(|| Error::NotFound("no such image".into()))?
-                    }
+                    None => match self.manifest.source(key).await? {
+                        Some(record) => {
+                            self.cache.put_source(&record);
+                            record
+                        }
+                        // Not seen yet (the upload event may still be on its way): ingest it
+                        // now if the object exists.
+                        None => {
+                            ingest(self.sources.as_ref(), self.manifest.as_ref(), key, &self.config.limits).await?;
+                            self.manifest.source(key).await?.ok_or_else(|| Error::NotFound("no such image".into()))?
+                        }
+                    },
                 };
                 if record.state == SourceState::Removed {
                     return Err(Error::NotFound("no such image".into()));

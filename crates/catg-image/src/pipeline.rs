@@ -63,6 +63,23 @@ pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
     guarded(|| Ok(decode(data, probe, 0.0, limits)?.pixels.has_transparency()))
 }
 
+/// Decode at full resolution and apply orientation and colour (sRGB), stopping before the resize:
+/// the pixels every variant is made from. For quality references (benchmarks, tests); variants
+/// are rendered with `render`, which decodes only as much as the output needs.
+pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate::pixels::Pixels> {
+    probe.check_limits(limits)?;
+    guarded(|| {
+        let mut frame = decode(data, probe, 1.0, limits)?;
+        // Orient and colour do not consult the geometry; the identity plan stands in for it.
+        let geometry = plan(probe.width(), probe.height(), &Resize::default(), u64::MAX)?;
+        let ctx = Context { geometry: &geometry, oriented_size: (probe.width(), probe.height()) };
+        for step in TRANSFORMS.into_iter().filter(|t| *t != crate::steps::Transform::Resize) {
+            frame = step.apply(frame, &ctx)?;
+        }
+        Ok(frame.pixels)
+    })
+}
+
 /// Run `work`, turning a panic inside a codec into an error.
 fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| {

@@ -9,6 +9,7 @@ use catg_aws::{s3_client, DynamoManifest, S3ObjectStore, SqsQueue};
 use catg_core::config::{image_limits, recipe_limits, ConfigError};
 use catg_core::model::Job;
 use catg_core::ports::{JobQueue, ManifestStore, ObjectStore};
+use catg_core::HitCache;
 use catg_core::{ingest, remove_source, Error, JobRendered, Renderer, Resolver, ResolverConfig};
 use catg_http::HttpState;
 use catg_image::Limits;
@@ -126,6 +127,7 @@ impl Aws {
             manifest: self.manifest.clone() as Arc<dyn ManifestStore>,
             queue,
             config: config.resolver.clone(),
+            cache: Arc::new(HitCache::default()),
         };
         Ok(HttpState { resolver, key_max_age: config.key_max_age })
     }

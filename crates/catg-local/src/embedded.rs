@@ -4,6 +4,7 @@
 
 use crate::{FsObjectStore, SqliteStore};
 use catg_core::ports::{JobQueue, LeasedJobQueue, ManifestStore, ObjectStore, StoreError};
+use catg_core::HitCache;
 use catg_core::{ingest, remove_source, run_worker, Error, Renderer, Resolver, ResolverConfig, WorkerConfig};
 use catg_image::Limits;
 use std::collections::HashMap;
@@ -90,6 +91,7 @@ impl Embedded {
             manifest: Arc::new(self.store.clone()) as Arc<dyn ManifestStore>,
             queue: Arc::new(self.store.clone()) as Arc<dyn JobQueue>,
             config: self.config.resolver.clone(),
+            cache: Arc::new(HitCache::default()),
         }
     }
 

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""catg's pipeline vs sharp (libvips, in-process) vs vipsthumbnail (libvips, one process per
+image), side by side, in one run on this machine.
+
+    bench/bench.py [--photos DIR] [--rounds 3] [--iters 3] [--threads 1] [--only PHOTO...] [--json FILE]
+
+For every photo (JPEG and PNG) in ../shared/photos and every op (400 px WebP q80, 1200 px JPEG
+q80, 400 px AVIF), the three tools run interleaved (catg, sharp, vips, catg, sharp, vips, …) so
+drift hits all of them alike. Each catg/sharp run is one process doing a warm-up and --iters
+timed renders (median); each vips run is one vipsthumbnail process (its time includes process
+start, ~10 ms). The reported time is the median over rounds. Peak RSS is the process's. Quality
+is DSSIM (lower is better) against an ideal reference: full-resolution decode, orientation, sRGB,
+then floating-point Lanczos3 by the `image` crate (independent of both resamplers), and catg's
+output against sharp's. --threads sets every tool's thread count (RAYON_NUM_THREADS for catg's
+AVIF encoder, sharp.concurrency, VIPS_CONCURRENCY).
+
+Prints a table and writes the whole run as JSON (default bench/results/<date>-t<threads>.json).
+Installs sharp with npm into bench/node_modules on first use; needs vipsthumbnail
+(apt-get install libvips-tools).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OPS = {
+    "webp400": {"width": 400, "ext": "webp", "vips": "[Q=80]"},
+    "jpeg1200": {"width": 1200, "ext": "jpg", "vips": "[Q=80,optimize_coding]"},
+    "avif400": {"width": 400, "ext": "avif", "vips": "[Q=50]"},
+}
+
+
+def fail(message):
+    print(f"bench: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def run(cmd, env=None, **kw):
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, **kw)
+    if result.returncode != 0:
+        fail(f"{' '.join(map(str, cmd))} failed:\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def setup():
+    if not shutil.which("node") or not shutil.which("npm"):
+        fail("node and npm are needed for sharp (apt-get install nodejs npm)")
+    if not shutil.which("vipsthumbnail"):
+        fail("vipsthumbnail is needed (apt-get install libvips-tools)")
+    if not (ROOT / "bench/node_modules/sharp").is_dir():
+        print("== installing sharp (npm)", file=sys.stderr)
+        run(["npm", "install", "--no-save", "--silent", "sharp"], cwd=ROOT / "bench")
+    print("== building catg-bench (release)", file=sys.stderr)
+    run(["cargo", "build", "--release", "--locked", "-q", "-p", "catg-bench"], cwd=ROOT)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    return target / "release/catg-bench"
+
+
+def peak_rss_kb_of_children():
+    import resource
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+
+def vips_run(photo, op, out, env):
+    """One vipsthumbnail process: wall time and its own peak RSS (via wait4)."""
+    spec = OPS[op]
+    cmd = ["vipsthumbnail", str(photo), "--size", f"{spec['width']}x", "-o", f"{out}{spec['vips']}"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = (time.perf_counter() - started) * 1e3
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        fail(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-500:]}")
+    return {"median_ms": round(elapsed, 2), "maxrss_kb": usage.ru_maxrss, "out_bytes": Path(out).stat().st_size}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", default=str(ROOT.parent / "shared/photos"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--ops", nargs="*", default=list(OPS))
+    parser.add_argument("--only", nargs="*", help="photo file names to run (default: all)")
+    parser.add_argument("--json", help="where to write the results")
+    args = parser.parse_args()
+
+    photos = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if args.only:
+        photos = [p for p in photos if p.name in args.only]
+    if not photos:
+        fail(f"no photos in {args.photos}")
+    bench = setup()
+    sharp_js = ROOT.parent / "shared/peers/sharp_bench.js"
+    if not sharp_js.is_file():
+        fail(f"{sharp_js} not found")
+    t = str(args.threads)
+    env = {**os.environ, "NODE_PATH": str(ROOT / "bench/node_modules"), "RAYON_NUM_THREADS": t,
+           "VIPS_CONCURRENCY": t, "UV_THREADPOOL_SIZE": t}
+    versions = {
+        "sharp": json.loads(run(["node", "-e", "const s=require('sharp');console.log(JSON.stringify(s.versions))"], env=env)),
+        "vipsthumbnail": run(["vipsthumbnail", "--vips-version"], env=env).strip(),
+        "catg": run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT).strip(),
+    }
+    work = Path(tempfile.mkdtemp(prefix="catg-bench-"))
+    rows = []
+    try:
+        for photo in photos:
+            for op in args.ops:
+                spec = OPS[op]
+                outs = {tool: work / f"{photo.stem}-{op}-{tool}.{spec['ext']}" for tool in ("catg", "sharp", "vips")}
+                samples = {tool: [] for tool in outs}
+                for _ in range(args.rounds):
+                    c = json.loads(run([bench, op, photo, str(args.iters), outs["catg"]], env=env))
+                    s = json.loads(run(["node", sharp_js, op, photo, str(args.iters), t, outs["sharp"]], env=env))
+                    v = vips_run(photo, op, outs["vips"], env)
+                    for tool, r in (("catg", c), ("sharp", s), ("vips", v)):
+                        samples[tool].append(r)
+                row = {"photo": photo.name, "op": op, "threads": args.threads}
+                reference = work / f"{photo.stem}-{op}-ref.png"
+                run([bench, "reference", photo, str(spec["width"]), reference])
+                for tool, runs in samples.items():
+                    row[tool] = {
+                        "ms": round(statistics.median(r["median_ms"] for r in runs), 2),
+                        "rss_mb": round(max(r["maxrss_kb"] for r in runs) / 1024, 1),
+                        "bytes": runs[-1]["out_bytes"],
+                        "dssim_ref": json.loads(run([bench, "dssim", reference, outs[tool]]))["dssim"],
+                    }
+                row["dssim_catg_vs_sharp"] = json.loads(run([bench, "dssim", outs["sharp"], outs["catg"]]))["dssim"]
+                row["time_ratio"] = round(row["catg"]["ms"] / row["sharp"]["ms"], 3)
+                row["rss_ratio"] = round(row["catg"]["rss_mb"] / row["sharp"]["rss_mb"], 3)
+                row["bytes_ratio"] = round(row["catg"]["bytes"] / row["sharp"]["bytes"], 3)
+                rows.append(row)
+                print(f"{photo.name[:34]:34} {op:8}  catg {row['catg']['ms']:7.1f} ms {row['catg']['rss_mb']:6.1f} MB "
+                      f"{row['catg']['bytes']:8d} B dssim {row['catg']['dssim_ref']:.5f} | "
+                      f"sharp {row['sharp']['ms']:7.1f} ms {row['sharp']['rss_mb']:6.1f} MB {row['sharp']['bytes']:8d} B "
+                      f"dssim {row['sharp']['dssim_ref']:.5f} | vips {row['vips']['ms']:7.1f} ms | "
+                      f"ratio {row['time_ratio']:.2f}", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    summary = {}
+    for op in args.ops:
+        r = [row for row in rows if row["op"] == op]
+        summary[op] = {
+            "photos": len(r),
+            "median_time_ratio_vs_sharp": round(statistics.median(x["time_ratio"] for x in r), 3),
+            "median_time_ratio_vs_vipsthumbnail": round(statistics.median(x["catg"]["ms"] / x["vips"]["ms"] for x in r), 3),
+            "median_rss_ratio_vs_sharp": round(statistics.median(x["rss_ratio"] for x in r), 3),
+            "max_rss_ratio_vs_sharp": round(max(x["rss_ratio"] for x in r), 3),
+            "median_bytes_ratio_vs_sharp": round(statistics.median(x["bytes_ratio"] for x in r), 3),
+            "median_dssim_catg": statistics.median(x["catg"]["dssim_ref"] for x in r),
+            "median_dssim_sharp": statistics.median(x["sharp"]["dssim_ref"] for x in r),
+            "median_dssim_vips": statistics.median(x["vips"]["dssim_ref"] for x in r),
+            "photos_where_catg_dssim_le_sharp": sum(x["catg"]["dssim_ref"] <= x["sharp"]["dssim_ref"] for x in r),
+        }
+    machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "system": platform.platform()}
+    result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "machine": machine,
+              "versions": versions, "settings": vars(args), "summary": summary, "rows": rows}
+    out = Path(args.json) if args.json else ROOT / f"bench/results/{datetime.date.today()}-t{args.threads}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=str))
+
+    print(f"\ncatg {versions['catg']} vs sharp {versions['sharp'].get('sharp')} (libvips {versions['sharp'].get('vips')}) "
+          f"vs {versions['vipsthumbnail']}; {machine['cpu']}, {args.threads} thread(s); medians over {len(photos)} photos")
+    print(f"{'op':9} {'time catg/sharp':>15} {'catg/vips':>10} {'RSS catg/sharp (max)':>21} {'bytes catg/sharp':>17} "
+          f"{'DSSIM catg':>11} {'sharp':>9} {'vips':>9} {'catg<=sharp':>12}")
+    for op, s in summary.items():
+        print(f"{op:9} {s['median_time_ratio_vs_sharp']:15.2f} {s['median_time_ratio_vs_vipsthumbnail']:10.2f} "
+              f"{s['median_rss_ratio_vs_sharp']:13.2f} ({s['max_rss_ratio_vs_sharp']:.2f}) {s['median_bytes_ratio_vs_sharp']:17.2f} "
+              f"{s['median_dssim_catg']:11.5f} {s['median_dssim_sharp']:9.5f} {s['median_dssim_vips']:9.5f} "
+              f"{s['photos_where_catg_dssim_le_sharp']:>7}/{s['photos']}")
+    print(f"\nwrote {out}")
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()
