@@ -43,11 +43,11 @@ impl OutputFormat {
     }
 
     /// The quality used when a recipe gives none; `None` for lossless PNG, where it means nothing.
-    /// AVIF's scale is not JPEG's: q60 in ravif is about JPEG q80 by DSSIM.
+    /// AVIF's scale is not JPEG's: ravif q70 at speed 10 matches or beats sharp's AVIF q50 by DSSIM.
     pub fn default_quality(self) -> Option<u8> {
         match self {
             OutputFormat::Jpeg | OutputFormat::Webp => Some(80),
-            OutputFormat::Avif => Some(60),
+            OutputFormat::Avif => Some(70),
             OutputFormat::Png => None,
         }
     }
