@@ -8,7 +8,8 @@ For every photo (JPEG and PNG) in ../shared/photos and every op (400 px WebP q80
 q80, 400 px AVIF), the three tools run interleaved (catg, sharp, vips, catg, sharp, vips, …) so
 drift hits all of them alike. Each catg/sharp run is one process doing a warm-up and --iters
 timed renders (median); each vips run is one vipsthumbnail process (its time includes process
-start, ~10 ms). The reported time is the median over rounds. Peak RSS is the process's. Quality
+start, ~10 ms). The reported time is the median over rounds. Peak RSS is each process's, as GNU
+time reports it. Quality
 is DSSIM (lower is better) against an ideal reference: full-resolution decode, orientation, sRGB,
 then floating-point Lanczos3 by the `image` crate (independent of both resamplers), and catg's
 output against sharp's. --threads sets every tool's thread count (RAYON_NUM_THREADS for catg's
@@ -55,6 +56,8 @@ def run(cmd, env=None, **kw):
 def setup():
     if not shutil.which("node") or not shutil.which("npm"):
         fail("node and npm are needed for sharp (apt-get install nodejs npm)")
+    if not Path("/usr/bin/time").exists():
+        fail("GNU time measures peak RSS (apt-get install time)")
     if not shutil.which("vipsthumbnail"):
         fail("vipsthumbnail is needed (apt-get install libvips-tools)")
     if not (ROOT / "bench/node_modules/sharp").is_dir():
@@ -66,23 +69,31 @@ def setup():
     return target / "release/catg-bench"
 
 
-def peak_rss_kb_of_children():
-    import resource
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def measured(cmd, env):
+    """Run `cmd` under GNU time: its stdout, wall ms, and its own peak RSS in KB. (wait4 from
+    Python would count the pages of the forked Python process, ~13 MB, into small children.)"""
+    started = time.perf_counter()
+    result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", *map(str, cmd)], capture_output=True, text=True, env=env)
+    elapsed = (time.perf_counter() - started) * 1e3
+    if result.returncode != 0:
+        fail(f"{' '.join(map(str, cmd))} failed:\n{result.stderr[-2000:]}")
+    rss = int(result.stderr.strip().splitlines()[-1].split("=")[1])
+    return result.stdout, elapsed, rss
 
 
 def vips_run(photo, op, out, env):
-    """One vipsthumbnail process: wall time and its own peak RSS (via wait4)."""
+    """One vipsthumbnail process: wall time and peak RSS."""
     spec = OPS[op]
-    cmd = ["vipsthumbnail", str(photo), "--size", f"{spec['width']}x", "-o", f"{out}{spec['vips']}"]
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = (time.perf_counter() - started) * 1e3
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        fail(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-500:]}")
-    return {"median_ms": round(elapsed, 2), "maxrss_kb": usage.ru_maxrss, "out_bytes": Path(out).stat().st_size}
+    _, elapsed, rss = measured(["vipsthumbnail", photo, "--size", f"{spec['width']}x", "-o", f"{out}{spec['vips']}"], env)
+    return {"median_ms": round(elapsed, 2), "maxrss_kb": rss, "out_bytes": Path(out).stat().st_size}
+
+
+def tool_run(cmd, env):
+    """catg-bench or sharp_bench.js: their JSON line, with the peak RSS GNU time saw."""
+    stdout, _, rss = measured(cmd, env)
+    result = json.loads(stdout)
+    result["maxrss_kb"] = rss
+    return result
 
 
 def main():
@@ -122,8 +133,8 @@ def main():
                 outs = {tool: work / f"{photo.stem}-{op}-{tool}.{spec['ext']}" for tool in ("catg", "sharp", "vips")}
                 samples = {tool: [] for tool in outs}
                 for _ in range(args.rounds):
-                    c = json.loads(run([bench, op, photo, str(args.iters), outs["catg"]], env=env))
-                    s = json.loads(run(["node", sharp_js, op, photo, str(args.iters), t, outs["sharp"]], env=env))
+                    c = tool_run([bench, op, photo, str(args.iters), outs["catg"]], env)
+                    s = tool_run(["node", sharp_js, op, photo, str(args.iters), t, outs["sharp"]], env)
                     v = vips_run(photo, op, outs["vips"], env)
                     for tool, r in (("catg", c), ("sharp", s), ("vips", v)):
                         samples[tool].append(r)

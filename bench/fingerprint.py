@@ -23,11 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def timed(cmd):
+    """Wall seconds, peak RSS in MB (GNU time: wait4 from Python would count the forked Python's
+    pages into the child), exit code."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, code
+    result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", *map(str, cmd)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - started
+    rss = int(result.stderr.strip().splitlines()[-1].split("=")[1]) / 1024
+    return elapsed, rss, result.returncode
 
 
 def main():
@@ -35,6 +38,8 @@ def main():
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    if not Path("/usr/bin/time").exists():
+        sys.exit("GNU time measures peak RSS (apt-get install time)")
     if not shutil.which("openssl"):
         sys.exit("openssl is needed (apt-get install openssl)")
     subprocess.run(["cargo", "build", "--release", "--locked", "-q", "-p", "catg-cli"], cwd=ROOT, check=True)
@@ -56,6 +61,9 @@ def main():
             if tool == "catg" and code != 2:  # 2: rejected (not_an_image), after hashing it all
                 sys.exit(f"catg inspect exited {code}, expected 2 (not_an_image)")
             results[tool].append((seconds, rss))
+    small = data.with_name("random-1m.bin")
+    small.write_bytes(data.read_bytes()[: 1 << 20]) if not small.exists() else None
+    _, rss_small, _ = timed([catg, "inspect", small])
     gib = args.size_mib / 1024
     summary = {}
     for tool, runs in results.items():
@@ -66,6 +74,7 @@ def main():
     for tool, (rate, rss) in summary.items():
         print(f"  {tool:8} {rate:5.2f} GiB/s  peak RSS {rss:5.1f} MB")
     print(f"  ratio catg/openssl throughput: {summary['catg'][0] / summary['openssl'][0]:.2f}")
+    print(f"  catg peak RSS growth from 1 MiB to {args.size_mib} MiB: {summary['catg'][1] - rss_small:+.1f} MB")
 
 
 if __name__ == "__main__":

@@ -77,11 +77,12 @@ def measure_init(bootstrap, rounds):
 
 
 def peak_rss_mb(cmd):
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{' '.join(map(str, cmd))} failed: {proc.stderr.read().decode()[-500:]}")
-    return usage.ru_maxrss / 1024
+    """Peak RSS under GNU time (wait4 from Python would count the forked Python's pages)."""
+    result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", *map(str, cmd)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(map(str, cmd))} failed: {result.stderr[-500:]}")
+    return int(result.stderr.strip().splitlines()[-1].split("=")[1]) / 1024
 
 
 def main():
