@@ -21,14 +21,14 @@ pub(crate) fn orient(src: &Pixels, orientation: Orientation) -> Result<Pixels> {
     // the inner loop is one add per pixel). For each orientation: (sx, sy) = the stored pixel.
     let (w_, h_) = (w as isize, h as isize);
     let (base, dx, dy) = match orientation {
-        Orientation::Normal => (0, 1, w_),                                  // (x, y)
-        Orientation::FlipHorizontal => (w_ - 1, -1, w_),                    // (w-1-x, y)
-        Orientation::Rotate180 => ((h_ - 1) * w_ + w_ - 1, -1, -w_),        // (w-1-x, h-1-y)
-        Orientation::FlipVertical => ((h_ - 1) * w_, 1, -w_),               // (x, h-1-y)
-        Orientation::Transpose => (0, w_, 1),                               // (y, x)
-        Orientation::Rotate90 => ((h_ - 1) * w_, -w_, 1),                   // (y, h-1-x)
-        Orientation::Transverse => ((h_ - 1) * w_ + w_ - 1, -w_, -1),       // (w-1-y, h-1-x)
-        Orientation::Rotate270 => (w_ - 1, w_, -1),                         // (w-1-y, x)
+        Orientation::Normal => (0, 1, w_),                            // (x, y)
+        Orientation::FlipHorizontal => (w_ - 1, -1, w_),              // (w-1-x, y)
+        Orientation::Rotate180 => ((h_ - 1) * w_ + w_ - 1, -1, -w_),  // (w-1-x, h-1-y)
+        Orientation::FlipVertical => ((h_ - 1) * w_, 1, -w_),         // (x, h-1-y)
+        Orientation::Transpose => (0, w_, 1),                         // (y, x)
+        Orientation::Rotate90 => ((h_ - 1) * w_, -w_, 1),             // (y, h-1-x)
+        Orientation::Transverse => ((h_ - 1) * w_ + w_ - 1, -w_, -1), // (w-1-y, h-1-x)
+        Orientation::Rotate270 => (w_ - 1, w_, -1),                   // (w-1-y, x)
     };
     match src.channels() {
         3 => remap::<3>(&src.data, &mut out.data, ow, oh, base, dx, dy),
