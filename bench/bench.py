@@ -30,8 +30,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from measure import measured, require_gnu_time
 
 ROOT = Path(__file__).resolve().parent.parent
 OPS = {
@@ -56,8 +57,7 @@ def run(cmd, env=None, **kw):
 def setup():
     if not shutil.which("node") or not shutil.which("npm"):
         fail("node and npm are needed for sharp (apt-get install nodejs npm)")
-    if not Path("/usr/bin/time").exists():
-        fail("GNU time measures peak RSS (apt-get install time)")
+    require_gnu_time()
     if not shutil.which("vipsthumbnail"):
         fail("vipsthumbnail is needed (apt-get install libvips-tools)")
     if not (ROOT / "bench/node_modules/sharp").is_dir():
@@ -69,28 +69,24 @@ def setup():
     return target / "release/catg-bench"
 
 
-def measured(cmd, env):
-    """Run `cmd` under GNU time: its stdout, wall ms, and its own peak RSS in KB. (wait4 from
-    Python would count the pages of the forked Python process, ~13 MB, into small children.)"""
-    started = time.perf_counter()
-    result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", *map(str, cmd)], capture_output=True, text=True, env=env)
-    elapsed = (time.perf_counter() - started) * 1e3
+def checked(cmd, env):
+    """`measured`, failing the run if the command fails: (stdout, wall ms, peak RSS KB)."""
+    result, elapsed, rss = measured(cmd, env)
     if result.returncode != 0:
         fail(f"{' '.join(map(str, cmd))} failed:\n{result.stderr[-2000:]}")
-    rss = int(result.stderr.strip().splitlines()[-1].split("=")[1])
-    return result.stdout, elapsed, rss
+    return result.stdout, elapsed * 1e3, rss
 
 
 def vips_run(photo, op, out, env):
     """One vipsthumbnail process: wall time and peak RSS."""
     spec = OPS[op]
-    _, elapsed, rss = measured(["vipsthumbnail", photo, "--size", f"{spec['width']}x", "-o", f"{out}{spec['vips']}"], env)
+    _, elapsed, rss = checked(["vipsthumbnail", photo, "--size", f"{spec['width']}x", "-o", f"{out}{spec['vips']}"], env)
     return {"median_ms": round(elapsed, 2), "maxrss_kb": rss, "out_bytes": Path(out).stat().st_size}
 
 
 def tool_run(cmd, env):
     """catg-bench or sharp_bench.js: their JSON line, with the peak RSS GNU time saw."""
-    stdout, _, rss = measured(cmd, env)
+    stdout, _, rss = checked(cmd, env)
     result = json.loads(stdout)
     result["maxrss_kb"] = rss
     return result

@@ -16,21 +16,17 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from measure import measured, require_gnu_time
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def timed(cmd):
-    """Wall seconds, peak RSS in MB (GNU time: wait4 from Python would count the forked Python's
-    pages into the child), exit code."""
-    started = time.perf_counter()
-    result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", *map(str, cmd)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    elapsed = time.perf_counter() - started
-    rss = int(result.stderr.strip().splitlines()[-1].split("=")[1]) / 1024
-    return elapsed, rss, result.returncode
+    """Wall seconds, peak RSS in MB, exit code."""
+    result, elapsed, rss = measured(cmd)
+    return elapsed, rss / 1024, result.returncode
 
 
 def main():
@@ -38,8 +34,7 @@ def main():
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    if not Path("/usr/bin/time").exists():
-        sys.exit("GNU time measures peak RSS (apt-get install time)")
+    require_gnu_time()
     if not shutil.which("openssl"):
         sys.exit("openssl is needed (apt-get install openssl)")
     subprocess.run(["cargo", "build", "--release", "--locked", "-q", "-p", "catg-cli"], cwd=ROOT, check=True)

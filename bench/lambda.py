@@ -26,6 +26,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from measure import measured, require_gnu_time
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 TOOLS = Path(os.environ.get("CATG_TOOLS", TARGET / "tools"))
@@ -77,18 +79,17 @@ def measure_init(bootstrap, rounds):
 
 
 def peak_rss_mb(cmd):
-    """Peak RSS under GNU time (wait4 from Python would count the forked Python's pages)."""
-    result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", *map(str, cmd)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    result, _, rss = measured(cmd)
     if result.returncode != 0:
         sys.exit(f"{' '.join(map(str, cmd))} failed: {result.stderr[-500:]}")
-    return int(result.stderr.strip().splitlines()[-1].split("=")[1]) / 1024
+    return rss / 1024
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    require_gnu_time()
     env = {**os.environ, "PATH": f"{TOOLS / 'venv/bin'}:{os.environ['PATH']}"}
     for package in ("catg-fn-ingest", "catg-fn-resolver", "catg-fn-transform"):
         # One package per build, as `sam build` does: features resolve per function.

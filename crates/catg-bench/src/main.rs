@@ -38,10 +38,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let data = std::fs::read(file).unwrap_or_else(|e| {
-        eprintln!("cannot read {file}: {e}");
-        std::process::exit(1);
-    });
+    let data = read(file);
     let limits = Limits::default();
     let recipe = Recipe::parse(query, &RecipeLimits::default()).unwrap_or_else(|e| panic!("{e}"));
     // The fingerprint is ingest's work, done once per source; a transform job carries it.
