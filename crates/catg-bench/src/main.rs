@@ -17,6 +17,8 @@ use catg_image::{decode_full, probe, Limits};
 use std::time::Instant;
 
 fn main() {
+    // As every rendering process does (catg serve, the transform Lambda).
+    catg_image::memory::reuse_large_buffers();
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("reference") if args.len() == 5 => return reference(&args[2], &args[3], &args[4]),

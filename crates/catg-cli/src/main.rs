@@ -76,6 +76,7 @@ fn public_message(e: &Error) -> String {
 }
 
 fn main() -> ExitCode {
+    catg_image::memory::reuse_large_buffers();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -1,4 +1,5 @@
-//! catg's image pipeline: sniff → probe → decode → orient → colour → resize → encode.
+//! catg's image pipeline: sniff → probe → decode → colour → resize → orient → encode
+//! (orientation is planned first, applied last, to the fewest pixels).
 //!
 //! Synchronous and free of I/O: it takes bytes and returns bytes, so the same code runs in the
 //! CLI, in `catg serve`'s workers and in the transform Lambda. Every limit is checked against the
@@ -8,6 +9,7 @@ pub mod error;
 pub mod format;
 pub mod geometry;
 pub mod limits;
+pub mod memory;
 pub mod output;
 pub mod pipeline;
 pub mod pixels;
@@ -24,4 +26,4 @@ pub use probe::{probe, Orientation, Probe};
 
 /// Bumped whenever a change to the pipeline changes output pixels or bytes, so that cache keys
 /// (which include it) name new variants instead of serving stale ones.
-pub const PIPELINE_VERSION: u32 = 2;
+pub const PIPELINE_VERSION: u32 = 3;

@@ -70,7 +70,7 @@ pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate:
     probe.check_limits(limits)?;
     guarded(|| {
         let mut frame = decode(data, probe, 1.0, limits)?;
-        // Orient and colour do not consult the geometry; the identity plan stands in for it.
+        // Colour and orient do not consult the geometry; the identity plan stands in for it.
         let geometry = plan(probe.width(), probe.height(), &Resize::default(), u64::MAX)?;
         let ctx = Context { geometry: &geometry, oriented_size: (probe.width(), probe.height()) };
         for step in TRANSFORMS.into_iter().filter(|t| *t != crate::steps::Transform::Resize) {

@@ -12,6 +12,7 @@ use catg_core::ports::{JobQueue, ManifestStore, ObjectStore};
 use catg_core::HitCache;
 use catg_core::{ingest, remove_source, Error, JobRendered, Renderer, Resolver, ResolverConfig};
 use catg_http::HttpState;
+pub use catg_image::memory::reuse_large_buffers;
 use catg_image::Limits;
 use std::sync::Arc;
 use std::time::Duration;

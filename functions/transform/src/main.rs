@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    catg_lambda::reuse_large_buffers();
     init_logging();
     let config = Config::from_env()?;
     let renderer = Arc::new(Aws::connect(&config).await.renderer(&config));

@@ -1,4 +1,4 @@
-//! JPEG header: walk the markers up to the first scan, then count scans.
+//! JPEG header: walk the markers up to the first scan; the probe then counts scans.
 
 use super::{exif, reader::Bytes, still, Probe};
 use crate::error::{ImageError, Result};
@@ -16,15 +16,19 @@ pub(crate) struct JpegHeader {
     pub(crate) orientation: exif::Orientation,
     /// The ICC profile, reassembled from its APP2 chunks in sequence order.
     pub(crate) icc: Option<Vec<u8>>,
-    pub(crate) scans: u32,
+    /// Offset of the first SOS marker.
+    pub(crate) first_scan_at: usize,
 }
 
 pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
     let header = read_header(data, limits, false)?;
+    // Counted here, for ingest to refuse a scan bomb up front; the decoder does not recount,
+    // because libjpeg-turbo enforces the same limit as it goes.
+    let scans = count_scans(&data[header.first_scan_at..], limits.max_jpeg_scans);
     let mut probe = still(InputFormat::Jpeg, header.width, header.height);
     probe.orientation = header.orientation;
     probe.has_icc = header.icc.is_some();
-    probe.jpeg_scans = header.scans;
+    probe.jpeg_scans = scans;
     Ok(probe)
 }
 
@@ -91,8 +95,8 @@ pub(crate) fn read_header(data: &[u8], limits: &Limits, keep_icc: bool) -> Resul
                 if header.width == 0 {
                     return Err(ImageError::corrupt("the JPEG has a scan before its frame header"));
                 }
-                // `pos` is just past this SOS marker; count from the marker itself.
-                header.scans = count_scans(&data[pos - 2..], limits.max_jpeg_scans);
+                // `pos` is just past this SOS marker.
+                header.first_scan_at = pos - 2;
                 break;
             }
             _ => {}
@@ -113,15 +117,14 @@ pub(crate) fn read_header(data: &[u8], limits: &Limits, keep_icc: bool) -> Resul
 /// Count SOS markers from the first scan on. Inside entropy-coded data a 0xFF byte is always
 /// followed by 0x00 (stuffing) or a restart marker, so every `FF DA` pair is a real scan start.
 /// Counting stops one past `limit`: enough to refuse, without walking a huge hostile file.
+/// (memchr's SIMD search: a byte-pair window scan cost 6% of a 400 px render of a 20 MP JPEG.)
 fn count_scans(from_first_scan: &[u8], limit: u32) -> u32 {
     let mut scans = 0;
-    let mut rest = from_first_scan;
-    while let Some(i) = rest.windows(2).position(|w| w == [0xFF, 0xDA]) {
+    for _ in memchr::memmem::find_iter(from_first_scan, &[0xFF, 0xDA]) {
         scans += 1;
         if scans > limit {
             break;
         }
-        rest = &rest[i + 2..];
     }
     scans.max(1)
 }
@@ -165,18 +168,18 @@ mod tests {
         icc.extend_from_slice(b"profile");
         let data = jpeg(&[segment(0xE1, &exif), segment(0xE2, &icc), sof(640, 480, 3)], 7);
         let header = read_header(&data, &Limits::default(), true).expect("valid header");
-        assert_eq!((header.width, header.height, header.scans), (640, 480, 7));
+        assert_eq!((header.width, header.height), (640, 480));
         assert_eq!(header.orientation, exif::Orientation::Rotate90);
         assert_eq!(header.icc.as_deref(), Some(&b"profile"[..]));
         let probe = probe(&data, &Limits::default()).expect("valid");
-        assert_eq!((probe.width(), probe.height()), (480, 640));
+        assert_eq!((probe.width(), probe.height(), probe.jpeg_scans), (480, 640, 7));
     }
 
     #[test]
     fn scan_count_stops_one_past_the_limit() {
         let limits = Limits { max_jpeg_scans: 3, ..Limits::default() };
         let data = jpeg(&[sof(8, 8, 3)], 50);
-        assert_eq!(read_header(&data, &limits, false).expect("header").scans, 4);
+        assert_eq!(probe(&data, &limits).map(|p| p.jpeg_scans).ok(), Some(4));
     }
 
     #[test]

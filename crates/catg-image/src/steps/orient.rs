@@ -1,9 +1,43 @@
 //! Orient: apply the EXIF orientation so the pixels are upright.
+//!
+//! It runs after the resize, on the output-sized image: turning a 10 MP phone photo upright
+//! before shrinking it cost a third of a 1200 px render (two full-size buffers and a transpose).
+//! The geometry is still planned in the orientation users see; the resize maps it onto the
+//! stored axes with [`stored_region`] and [`stored_size`].
 
 use super::Frame;
 use crate::error::Result;
+use crate::geometry::Region;
 use crate::pixels::Pixels;
 use crate::probe::Orientation;
+
+/// The size, in stored axes, of something that is `size` once upright.
+pub(crate) fn stored_size<T>(orientation: Orientation, size: (T, T)) -> (T, T) {
+    if orientation.swaps_axes() {
+        (size.1, size.0)
+    } else {
+        size
+    }
+}
+
+/// The rectangle of a stored image (`stored` = its width and height in stored axes) that
+/// becomes `upright` once the orientation is applied.
+pub(crate) fn stored_region(orientation: Orientation, upright: Region, stored: (f64, f64)) -> Region {
+    let Region { left: l, top: t, width: w, height: h } = upright;
+    let (sw, sh) = stored;
+    // Each arm follows the pixel map in `orient` below: upright (x, y) ← stored (sx, sy).
+    let (left, top, width, height) = match orientation {
+        Orientation::Normal => (l, t, w, h),
+        Orientation::FlipHorizontal => (sw - l - w, t, w, h),
+        Orientation::Rotate180 => (sw - l - w, sh - t - h, w, h),
+        Orientation::FlipVertical => (l, sh - t - h, w, h),
+        Orientation::Transpose => (t, l, h, w),
+        Orientation::Rotate90 => (t, sh - l - w, h, w),
+        Orientation::Transverse => (sw - t - h, sh - l - w, h, w),
+        Orientation::Rotate270 => (sw - t - h, l, h, w),
+    };
+    Region { left, top, width, height }
+}
 
 pub(crate) fn apply(frame: Frame) -> Result<Frame> {
     if frame.orientation == Orientation::Normal {
@@ -71,6 +105,30 @@ mod tests {
 
     fn reds(p: &Pixels) -> Vec<u8> {
         p.data.chunks_exact(3).map(|px| px[0]).collect()
+    }
+
+    /// The crop a resize makes in stored axes, turned upright, is the crop of the upright image.
+    #[test]
+    fn stored_region_commutes_with_orientation() {
+        let (w, h) = (7u32, 5u32);
+        let data = (0..w * h).flat_map(|n| [n as u8, (n >> 8) as u8, 0]).collect();
+        let stored = Pixels::from_vec(w, h, Layout::Rgb8, data).expect("size");
+        let crop = |p: &Pixels, r: Region| {
+            let (l, t, cw, ch) = (r.left as usize, r.top as usize, r.width as usize, r.height as usize);
+            let row = p.width as usize * 3;
+            let data = (t..t + ch).flat_map(|y| p.data[y * row + l * 3..y * row + (l + cw) * 3].to_vec()).collect();
+            Pixels::from_vec(cw as u32, ch as u32, Layout::Rgb8, data).expect("crop")
+        };
+        for value in 1..=8 {
+            let o = Orientation::from_exif(value);
+            let upright = orient(&stored, o).expect("orient");
+            let region = Region { left: 1.0, top: 2.0, width: 2.0, height: 3.0 };
+            let expected = crop(&upright, region);
+            let in_stored = stored_region(o, region, (f64::from(w), f64::from(h)));
+            let got = orient(&crop(&stored, in_stored), o).expect("orient crop");
+            assert_eq!(got, expected, "orientation {value}");
+            assert_eq!(stored_size(o, (upright.width, upright.height)), (w, h));
+        }
     }
 
     #[test]
