@@ -42,6 +42,15 @@ OPS = {
 }
 
 
+def portable(settings):
+    """The run's settings with paths made relative to the repo, so results name no machine."""
+    out = dict(settings)
+    for key in ("photos", "json"):
+        if out.get(key):
+            out[key] = os.path.relpath(os.path.abspath(out[key]), ROOT)
+    return out
+
+
 def fail(message):
     print(f"bench: {message}", file=sys.stderr)
     sys.exit(1)
@@ -180,7 +189,7 @@ def main():
         }
     machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "system": platform.platform()}
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "machine": machine,
-              "versions": versions, "settings": vars(args), "summary": summary, "rows": rows}
+              "versions": versions, "settings": portable(vars(args)), "summary": summary, "rows": rows}
     out = Path(args.json) if args.json else ROOT / f"bench/results/{datetime.date.today()}-t{args.threads}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=str))
