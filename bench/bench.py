@@ -150,6 +150,10 @@ def main():
                     # catg never enlarges unless asked (enlarge=1); sharp does: not comparable.
                     print(f"{photo.name[:34]:34} {op:8}  skipped: narrower than {spec['width']} px", file=sys.stderr)
                     continue
+                if photo.suffix.lower() in (".jpg", ".jpeg"):
+                    # The entropy-decoding floor that catg and sharp share (libjpeg-turbo).
+                    floor = json.loads(run([bench, "jpeg-floor", photo, str(args.iters)], env=env))["floor_ms"]
+                    row["jpeg_floor_ms"] = floor
                 reference = work / f"{photo.stem}-{op}-ref.png"
                 run([bench, "reference", photo, str(spec["width"]), reference])
                 for tool, runs in samples.items():
@@ -187,6 +191,14 @@ def main():
             "median_dssim_vips": statistics.median(x["vips"]["dssim_ref"] for x in r),
             "photos_where_catg_dssim_le_sharp": sum(x["catg"]["dssim_ref"] <= x["sharp"]["dssim_ref"] for x in r),
         }
+        floors = [x for x in r if "jpeg_floor_ms" in x]
+        if floors:
+            # How much of sharp's time any libjpeg-turbo renderer must spend decoding entropy.
+            summary[op]["median_jpeg_floor_ratio_vs_sharp"] = round(
+                statistics.median(x["jpeg_floor_ms"] / x["sharp"]["ms"] for x in floors), 3)
+            summary[op]["median_catg_above_floor_ratio_vs_sharp_above_floor"] = round(statistics.median(
+                (x["catg"]["ms"] - x["jpeg_floor_ms"]) / max(x["sharp"]["ms"] - x["jpeg_floor_ms"], 1e-3)
+                for x in floors), 3)
     machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "system": platform.platform()}
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "machine": machine,
               "versions": versions, "settings": portable(vars(args)), "summary": summary, "rows": rows}
@@ -203,6 +215,11 @@ def main():
               f"{s['median_rss_ratio_vs_sharp']:13.2f} ({s['max_rss_ratio_vs_sharp']:.2f}) {s['median_bytes_ratio_vs_sharp']:17.2f} "
               f"{s['median_dssim_catg']:11.5f} {s['median_dssim_sharp']:9.5f} {s['median_dssim_vips']:9.5f} "
               f"{s['photos_where_catg_dssim_le_sharp']:>7}/{s['photos']}")
+    for op, s in summary.items():
+        if "median_jpeg_floor_ratio_vs_sharp" in s:
+            print(f"{op:9} JPEG inputs: libjpeg-turbo's entropy decoding alone is {s['median_jpeg_floor_ratio_vs_sharp']:.2f}"
+                  f" of sharp's time; above that floor catg takes {s['median_catg_above_floor_ratio_vs_sharp_above_floor']:.2f}"
+                  f" of sharp's time")
     print(f"\nwrote {out}")
 
 

@@ -7,6 +7,11 @@
 //! full-resolution decode, orientation, sRGB, then the `image` crate's Lanczos3 in floating point
 //! (an implementation independent of catg's and libvips' resamplers), saved losslessly.
 //!
+//! `catg-bench jpeg-floor <file.jpg> <iters>`: the least any libjpeg-turbo-based renderer
+//! (catg and sharp alike) spends on this JPEG: a decode at 1/8 scale, which still walks all of
+//! the entropy-coded data but does almost no IDCT, colour conversion or output. Prints
+//! `{"floor_ms": …}` (median).
+//!
 //! `catg-bench dssim <reference.png> <candidate>`: the DSSIM of any decodable candidate (JPEG,
 //! PNG, WebP, AVIF) against the reference; sizes may differ by a pixel of rounding, and are then
 //! compared on their common area. Prints `{"dssim": …}`.
@@ -23,6 +28,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("reference") if args.len() == 5 => return reference(&args[2], &args[3], &args[4]),
         Some("dssim") if args.len() == 4 => return dssim(&args[2], &args[3]),
+        Some("jpeg-floor") if args.len() == 4 => return jpeg_floor(&args[2], &args[3]),
         _ => {}
     }
     if args.len() < 4 {
@@ -81,6 +87,37 @@ fn main() {
             "maxrss_kb": usage.ru_maxrss,
         })
     );
+}
+
+fn jpeg_floor(file: &str, iters: &str) {
+    let data = read(file);
+    let iters: usize = iters.parse().unwrap_or(5);
+    let mut decompressor = turbojpeg::Decompressor::new().expect("turbojpeg");
+    let header = decompressor.read_header(&data).unwrap_or_else(|e| panic!("{file}: {e}"));
+    decompressor.set_scaling_factor(turbojpeg::ScalingFactor::ONE_EIGHTH).expect("scale");
+    let scaled = header.scaled(turbojpeg::ScalingFactor::ONE_EIGHTH);
+    let mut pixels = vec![0u8; scaled.width * scaled.height * 3];
+    let mut decode = || {
+        let image = turbojpeg::Image {
+            pixels: &mut pixels[..],
+            width: scaled.width,
+            pitch: scaled.width * 3,
+            height: scaled.height,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        decompressor.decompress(&data, image).unwrap_or_else(|e| panic!("{file}: {e}"));
+    };
+    decode();
+    let mut times: Vec<f64> = (0..iters.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            decode();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!("{}", serde_json::json!({ "floor_ms": (median * 100.0).round() / 100.0 }));
 }
 
 fn read(file: &str) -> Vec<u8> {
