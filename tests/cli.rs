@@ -177,3 +177,40 @@ fn every_corpus_file_renders_or_is_refused_in_bounded_cpu_and_memory() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn sign_prints_a_url_whose_signature_verifies_and_refuses_to_run_without_keys() {
+    use catg_core::{Recipe, RecipeLimits, SignedTarget, SigningKeys};
+    let spec = "k1:c2lnbmluZy1rZXktZm9yLXRoZS1jbGktdGVzdC0wMTIzNDU2Nzg";
+    let run = catg(
+        &[
+            "sign",
+            "cats/tom cat.jpg",
+            "--recipe",
+            "width=400&fmt=webp",
+            "--expires-in",
+            "600",
+            "--base-url",
+            "https://img.example.com/",
+        ],
+        &[("CATG_SIGNING_KEYS", spec)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    let url = v["url"].as_str().expect("url");
+    let sig = v["sig"].as_str().expect("sig");
+    assert_eq!(url, format!("https://img.example.com/cats/tom%20cat.jpg?width=400&fmt=webp&sig={sig}"));
+    let expires = v["expires"].as_u64().expect("expiry");
+    let now = catg_core::signing::unix_now();
+    assert!((now + 590..=now + 610).contains(&expires), "{expires} vs {now}");
+    let keys = SigningKeys::parse(spec).expect("keys");
+    let recipe = Recipe::parse("w=400&fmt=webp", &RecipeLimits::default()).expect("recipe");
+    assert_eq!(keys.verify(SignedTarget::Key("cats/tom cat.jpg"), &recipe, Some(sig), now), Ok(()));
+
+    let without = catg(&["sign", "a.jpg"], &[("CATG_SIGNING_KEYS", "")]);
+    assert_eq!(without.code, 1);
+    assert!(without.stderr.contains("CATG_SIGNING_KEYS"), "{}", without.stderr);
+    let weak = catg(&["sign", "a.jpg"], &[("CATG_SIGNING_KEYS", "k1:c2hvcnQ")]);
+    assert_eq!(weak.code, 1);
+    assert!(!weak.stderr.contains("c2hvcnQ"), "the secret is never echoed: {}", weak.stderr);
+}

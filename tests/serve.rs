@@ -433,3 +433,65 @@ async fn files_removed_while_stopped_are_marked_removed_at_the_next_start() {
     assert_eq!(gone.state, catg_core::model::SourceState::Removed);
     reopened.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_signing_on_only_signed_urls_render_and_bad_ones_are_403_before_any_store() {
+    use catg_core::{Recipe, RecipeLimits, SignedTarget, SigningKeys};
+    let keys = SigningKeys::parse(
+        "new:bmV3LXNlY3JldC1mb3ItdGhlLXNpZ25pbmctdGVzdC0wMTIz,old:b2xkLXNlY3JldC1mb3ItdGhlLXNpZ25pbmctdGVzdC0wMTIz",
+    )
+    .expect("keys");
+    let old_only = SigningKeys::parse("old:b2xkLXNlY3JldC1mb3ItdGhlLXNpZ25pbmctdGVzdC0wMTIz").expect("old key");
+    let down = Arc::new(AtomicBool::new(false));
+    let switch = down.clone();
+    let verifying = keys.clone();
+    let svc = start_with(
+        &[("cat.png", corpus("png_rgb8.png"))],
+        move |config| config.resolver.signing = Some(verifying),
+        move |mut resolver| {
+            let inner = resolver.manifest.clone();
+            resolver.manifest = Arc::new(Switchable { inner, down: switch });
+            resolver
+        },
+    )
+    .await;
+    let recipe = |q: &str| Recipe::parse(q, &RecipeLimits::default()).expect("recipe");
+    let sig =
+        |k: &SigningKeys, key: &str, q: &str, expires: Option<u64>| k.sign(SignedTarget::Key(key), &recipe(q), expires);
+    let now = catg_core::signing::unix_now();
+
+    // Signed with the current key, or with the retiring one: both render.
+    let good =
+        svc.get(&format!("/cat.png?w=40&fmt=png&sig={}", sig(&keys, "cat.png", "w=40&fmt=png", None)), &[]).await;
+    assert_eq!(good.status, 200, "{}", String::from_utf8_lossy(&good.body));
+    let by_old = sig(&old_only, "cat.png", "w=41&fmt=png", Some(now + 600));
+    assert_eq!(svc.get(&format!("/cat.png?sig={by_old}&width=41&fmt=png"), &[]).await.status, 200);
+    // The immutable URL needs its own signature too.
+    let immutable = good.header("content-location").expect("immutable URL").to_string();
+    assert_eq!(svc.get(&immutable, &[]).await.status, 403);
+
+    // With the manifest down, anything that reached a store would be 503: these are all 403.
+    down.store(true, Ordering::SeqCst);
+    let good_sig = sig(&keys, "cat.png", "w=40&fmt=png", None);
+    let expired = sig(&keys, "cat.png", "w=40&fmt=png", Some(now - 1));
+    for (path, why) in [
+        ("/cat.png?w=40&fmt=png".to_string(), "no signature"),
+        (format!("/cat.png?w=41&fmt=png&sig={good_sig}"), "another recipe"),
+        (format!("/dog.png?w=40&fmt=png&sig={good_sig}"), "another key"),
+        (format!("/cat.png?w=40&fmt=png&sig={expired}"), "expired"),
+        (format!("/cat.png?w=40&fmt=png&sig={}", good_sig.replacen("new.", "gone.", 1)), "unknown key id"),
+        (format!("/cat.png?w=40&fmt=png&sig={good_sig}&sig={good_sig}"), "two signatures"),
+    ] {
+        let reply = svc.get(&path, &[]).await;
+        assert_eq!(reply.status, 403, "{why}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(reply.json()["error"]["kind"], "forbidden", "{why}");
+        assert_eq!(reply.header("cache-control"), Some("no-store"), "{why}");
+    }
+    let expired_reply = svc.get(&format!("/cat.png?w=40&fmt=png&sig={expired}"), &[]).await;
+    assert!(expired_reply.json()["error"]["message"].as_str().unwrap_or("").contains("expired"));
+    // A malformed recipe is still a 400, also before any store.
+    assert_eq!(svc.get(&format!("/cat.png?w=abc&sig={good_sig}"), &[]).await.status, 400);
+    down.store(false, Ordering::SeqCst);
+    assert_eq!(svc.jobs_ever_queued().await, 2, "only the two signed recipes were ever rendered");
+    svc.embedded.shutdown().await;
+}

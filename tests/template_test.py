@@ -68,11 +68,18 @@ def strings(value):
 
 
 def recipe_parameters():
+    """The recipe parser's parameters: {short name: [aliases]}, read from recipe.rs."""
     source = (ROOT / "crates/catg-core/src/recipe.rs").read_text()
-    names = set()
+    names = {}
     for arm in re.findall(r'^\s*((?:"[a-z]+"\s*\|?\s*)+)=>\s*Param::', source, re.M):
-        names.update(re.findall(r'"([a-z]+)"', arm))
+        short, *aliases = re.findall(r'"([a-z]+)"', arm)
+        names[short] = aliases
     return names
+
+
+def signature_parameter():
+    return re.search(r'pub const SIG_PARAM: &str = "([a-z]+)"',
+                     (ROOT / "crates/catg-core/src/signing.rs").read_text()).group(1)
 
 
 def config_variables():
@@ -227,9 +234,11 @@ def main(template_path, translated_path):
 
     cache = resources_of(cfn, "AWS::CloudFront::CachePolicy")[behaviour["CachePolicyId"]["Ref"]]
     key = cache["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]
+    wanted = set(recipe_parameters()) | {signature_parameter()}
     check(key["QueryStringsConfig"]["QueryStringBehavior"] == "whitelist"
-          and set(key["QueryStringsConfig"]["QueryStrings"]) == recipe_parameters(),
-          f"cache key query strings {key['QueryStringsConfig']} vs the recipe's {sorted(recipe_parameters())}")
+          and set(key["QueryStringsConfig"]["QueryStrings"]) == wanted,
+          f"cache key query strings {key['QueryStringsConfig']} vs the recipe's short names + sig {sorted(wanted)}")
+    check(len(key["QueryStringsConfig"]["QueryStrings"]) <= 10, "CloudFront allows 10 query strings per cache policy")
     check(key["HeadersConfig"] == {"HeaderBehavior": "whitelist", "Headers": ["Accept"]}, f"headers {key['HeadersConfig']}")
     check(key["CookiesConfig"] == {"CookieBehavior": "none"}, "cookies in the cache key")
     check(not key["EnableAcceptEncodingGzip"] and not key["EnableAcceptEncodingBrotli"], "encodings split the cache")
@@ -268,11 +277,12 @@ def main(template_path, translated_path):
     check({"DistributionDomain", "SourceBucketName", "VariantsBucketName", "ExampleImageUrl"} <= set(cfn["Outputs"]),
           f"outputs {sorted(cfn['Outputs'])}")
 
-    check_accept_normaliser(raw["Resources"]["AcceptNormaliser"]["Properties"]["FunctionCode"])
+    check_edge_normaliser(raw["Resources"]["EdgeNormaliser"]["Properties"]["FunctionCode"])
 
 
-def check_accept_normaliser(code):
-    """Run the CloudFront Function's code under Node against the negotiation rules."""
+def check_edge_normaliser(code):
+    """Run the CloudFront Function's code under Node against the negotiation rules and the
+    recipe parser's aliases."""
     node = shutil.which("node")
     if not check(node, "node is needed to test the CloudFront Function (apt-get install nodejs)"):
         return
@@ -291,12 +301,19 @@ def check_accept_normaliser(code):
         ({"fmt": {"value": "webp"}}, chrome, None),
         ({"fmt": {"value": "jpeg"}}, safari, None),
     ]
+    # Every alias of the recipe parser becomes its short name; both at once is a 400.
+    aliases = [(alias, short) for short, names in recipe_parameters().items() for alias in names]
+    check(aliases, "no recipe aliases found in recipe.rs")
+    for alias, short in aliases:
+        cases.append(({alias: {"value": "7"}, "sig": {"value": "s"}}, None, None))
+        cases.append(({alias: {"value": "7"}, short: {"value": "8"}}, None, None))
     script = code + """
 const cases = JSON.parse(process.argv[1]);
 const out = cases.map(([qs, accept]) => {
   const headers = accept === null ? {} : { accept: { value: accept } };
   const r = handler({ request: { method: 'GET', uri: '/a.jpg', querystring: qs, headers } });
-  return r.headers.accept ? r.headers.accept.value : null;
+  if (r.statusCode) return { status: r.statusCode, body: JSON.parse(r.body.data) };
+  return { accept: r.headers.accept ? r.headers.accept.value : null, qs: r.querystring };
 });
 console.log(JSON.stringify(out));
 """
@@ -305,8 +322,14 @@ console.log(JSON.stringify(out));
     if not check(result.returncode == 0, f"CloudFront Function failed under node: {result.stderr}"):
         return
     got = json.loads(result.stdout)
-    for (query, accept, want), have in zip(cases, got):
-        check(have == want, f"Accept normaliser: {query} {accept!r} -> {have!r}, want {want!r}")
+    negotiation = len(cases) - 2 * len(aliases)
+    for (query, accept, want), have in zip(cases[:negotiation], got):
+        check(have.get("accept") == want, f"Accept normaliser: {query} {accept!r} -> {have!r}, want {want!r}")
+    for (alias, short), renamed, both in zip(aliases, got[negotiation::2], got[negotiation + 1::2]):
+        check(renamed.get("qs") == {short: {"value": "7"}, "sig": {"value": "s"}},
+              f"alias {alias}: {renamed} (want it renamed to {short}, sig kept)")
+        check(both.get("status") == 400 and both["body"]["error"]["kind"] == "invalid_recipe",
+              f"{alias} and {short} together: {both} (want a 400 invalid_recipe)")
 
 
 if __name__ == "__main__":
@@ -317,4 +340,4 @@ if __name__ == "__main__":
             print(f"  - {f}", file=sys.stderr)
         sys.exit(1)
     print("template checks passed: private encrypted TLS-only buckets, OAC (lambda, sigv4) -> AWS_IAM Function URL, "
-          "scoped CloudFront permissions, DLQs wired, least-privilege roles, cache key = recipe + Accept")
+          "scoped CloudFront permissions, DLQs wired, least-privilege roles, cache key = recipe short names + sig + Accept")

@@ -5,9 +5,11 @@
 //! - a rejected input or invalid recipe: exit 2 and `{"error":{"kind":…,"message":…}}` on stdout;
 //! - anything else (I/O, usage): exit 1 with a message on stderr.
 
-use catg_core::config::{image_limits, process_env, recipe_limits};
-use catg_core::{examine, render_variant, Error, Recipe};
+use catg_core::config::{image_limits, process_env, recipe_limits, signing_keys};
+use catg_core::signing::{unix_now, SIG_PARAM};
+use catg_core::{examine, render_variant, validate_key, Error, Fingerprint, Recipe, SignedTarget};
 use clap::{Parser, Subcommand};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::json;
 use std::fs::File;
 use std::io::{BufReader, Write};
@@ -43,6 +45,22 @@ enum Command {
         /// Where to write the variant.
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
+    },
+    /// Print a signed URL for an image and recipe, signed with the first key in
+    /// CATG_SIGNING_KEYS (what `catg serve` and the resolver check when signing is on).
+    Sign {
+        /// The source key as it appears in the URL path, unencoded ('cats/tom.jpg'), or
+        /// '_/<fingerprint>' for an immutable URL.
+        path: String,
+        /// The recipe, as in a URL query string: 'w=400&fmt=webp'.
+        #[arg(long, default_value = "")]
+        recipe: String,
+        /// The URL stops working this many seconds from now (default: never).
+        #[arg(long)]
+        expires_in: Option<u64>,
+        /// Where catg is served: the CloudFront domain on AWS.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base_url: String,
     },
     /// Serve variants of the images in a folder over HTTP: ingest, resolver and render workers
     /// in one process, with SQLite and a durable queue in the data folder.
@@ -88,6 +106,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect { file } => inspect(&file),
         Command::Render { file, recipe, accept, output } => render(&file, &recipe, accept.as_deref(), &output),
+        Command::Sign { path, recipe, expires_in, base_url } => sign(&path, &recipe, expires_in, &base_url),
         Command::Serve(args) => {
             return match serve::run(args) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -139,6 +158,35 @@ fn inspect(file: &Path) -> Result<serde_json::Value, Failure> {
         "bytes": examined.bytes,
     }))
 }
+
+fn sign(path: &str, query: &str, expires_in: Option<u64>, base_url: &str) -> Result<serde_json::Value, Failure> {
+    let keys = signing_keys(process_env)
+        .map_err(config_failure)?
+        .ok_or_else(|| Failure::Failed("set CATG_SIGNING_KEYS=id:secret (secret: `openssl rand -base64 32`)".into()))?;
+    let query = query.strip_prefix('?').unwrap_or(query);
+    let recipe = Recipe::parse(query, &recipe_limits(process_env).map_err(config_failure)?).map_err(Error::from)?;
+    let expires = expires_in.map(|seconds| unix_now().saturating_add(seconds));
+    let (sig, url_path) = match path.strip_prefix("_/") {
+        Some(hex) => {
+            let fingerprint: Fingerprint =
+                hex.parse().map_err(|_| Failure::Failed(format!("{hex:?} is not a fingerprint (64 hex digits)")))?;
+            let hex = fingerprint.to_hex();
+            (keys.sign(SignedTarget::Asset(&hex), &recipe, expires), format!("_/{hex}"))
+        }
+        None => {
+            validate_key(path)?;
+            let encoded: Vec<String> =
+                path.split('/').map(|segment| utf8_percent_encode(segment, PATH_SEGMENT).to_string()).collect();
+            (keys.sign(SignedTarget::Key(path), &recipe, expires), encoded.join("/"))
+        }
+    };
+    let separator = if query.is_empty() { "" } else { "&" };
+    let url = format!("{}/{url_path}?{query}{separator}{SIG_PARAM}={sig}", base_url.trim_end_matches('/'));
+    Ok(json!({ "url": url, "sig": sig, "expires": expires }))
+}
+
+/// Characters left as they are in a path segment: unreserved ones (RFC 3986).
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 fn render(file: &Path, query: &str, accept: Option<&str>, output: &Path) -> Result<serde_json::Value, Failure> {
     let limits = image_limits(process_env).map_err(config_failure)?;

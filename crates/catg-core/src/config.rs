@@ -3,6 +3,7 @@
 //! that does not parse is an error at start-up, never silently ignored.
 
 use crate::recipe::RecipeLimits;
+use crate::signing::SigningKeys;
 use catg_image::Limits;
 use std::str::FromStr;
 
@@ -56,6 +57,20 @@ pub fn recipe_limits(env: impl Fn(&str) -> Option<String>) -> Result<RecipeLimit
     Ok(l)
 }
 
+/// The URL signing keys, `CATG_SIGNING_KEYS=id:secret[,id:secret…]` (secrets base64, at least
+/// 32 bytes). Unset or empty: signing is off. The first key signs (`catg sign`); all verify.
+pub fn signing_keys(env: impl Fn(&str) -> Option<String>) -> Result<Option<SigningKeys>, ConfigError> {
+    match env("CATG_SIGNING_KEYS").filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(value) => SigningKeys::parse(&value).map(Some).map_err(|_| ConfigError {
+            name: "CATG_SIGNING_KEYS",
+            // Never echo secrets into logs or error messages.
+            value: "(hidden)".into(),
+            expected: "id:secret pairs separated by commas, each secret base64 of at least 32 bytes",
+        }),
+    }
+}
+
 /// Reads the process environment.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -77,6 +92,11 @@ mod tests {
         let r = recipe_limits(env(&[("CATG_ALLOWED_SIZES", "640, 320"), ("CATG_MAX_WIDTH", "2000")])).expect("valid");
         assert_eq!(r.allowed_sizes, Some([320, 640].into()));
         assert_eq!(r.max_width, 2000);
+        assert!(signing_keys(env(&[])).expect("unset").is_none());
+        let keys = signing_keys(env(&[("CATG_SIGNING_KEYS", "k1:c2VjcmV0LWtleS1hLWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI")]));
+        assert!(keys.expect("valid").is_some());
+        let bad = signing_keys(env(&[("CATG_SIGNING_KEYS", "k1:dG9vLXNob3J0")])).expect_err("short secret");
+        assert!(!bad.to_string().contains("dG9vLXNob3J0"), "{bad}");
     }
 
     #[test]

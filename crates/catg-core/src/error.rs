@@ -13,6 +13,10 @@ pub enum Error {
     /// The source image was refused, or rendering failed inside the pipeline.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// Signing is on and the URL's signature is missing, wrong or expired: refused before any
+    /// store is touched.
+    #[error("forbidden: {0}")]
+    Forbidden(#[from] crate::signing::SignatureError),
     /// No such source key or asset.
     #[error("not found: {0}")]
     NotFound(String),
@@ -40,7 +44,7 @@ impl Error {
             Error::InvalidRecipe(_) => Some("invalid_recipe"),
             Error::Image(e) => e.reject_kind().map(RejectKind::as_str),
             Error::AssetRejected { reason, .. } | Error::RenderFailed { reason, .. } => Some(reason),
-            Error::NotFound(_) | Error::InvalidJob(_) | Error::Store(_) | Error::Io(_) => None,
+            Error::NotFound(_) | Error::Forbidden(_) | Error::InvalidJob(_) | Error::Store(_) | Error::Io(_) => None,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod ports;
 pub mod recipe;
 pub mod render_job;
 pub mod resolve;
+pub mod signing;
 pub mod variant;
 pub mod worker;
 
@@ -30,5 +31,6 @@ pub use negotiate::negotiate;
 pub use recipe::{FormatChoice, Recipe, RecipeError, RecipeLimits, ResolvedRecipe};
 pub use render_job::{Rendered as JobRendered, Renderer, IMMUTABLE_CACHE_CONTROL};
 pub use resolve::{validate_key, Request, Resolution, Resolver, ResolverConfig, Served, Target};
+pub use signing::{SignatureError, SignedTarget, SigningKeys};
 pub use variant::{render_variant, Variant};
 pub use worker::{run_worker, WorkerConfig};

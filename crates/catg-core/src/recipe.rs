@@ -127,6 +127,25 @@ fn form_decode(raw: &str) -> Result<String, RecipeError> {
 }
 
 impl Recipe {
+    /// The recipe as a signature covers it: every parameter the request gave, in a fixed order
+    /// under its short name, before any negotiation (`fmt=auto` stays `auto`).
+    /// `w=400&h=-&fit=cover&fmt=auto&q=-&enlarge=0`
+    pub fn signed_form(&self) -> String {
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        let format = match self.format {
+            FormatChoice::Auto => "auto".to_string(),
+            FormatChoice::Fixed(f) => f.to_string(),
+        };
+        format!(
+            "w={}&h={}&fit={}&fmt={format}&q={}&enlarge={}",
+            or_dash(self.width.map(|w| w.to_string())),
+            or_dash(self.height.map(|h| h.to_string())),
+            self.fit.as_str(),
+            or_dash(self.quality.map(|q| q.to_string())),
+            u8::from(self.enlarge)
+        )
+    }
+
     /// Parse a query string (with or without its leading `?`).
     pub fn parse(query: &str, limits: &RecipeLimits) -> Result<Recipe, RecipeError> {
         let query = query.strip_prefix('?').unwrap_or(query);

@@ -9,6 +9,7 @@ use crate::ingest::ingest;
 use crate::model::{now_ms, AssetState, Job, SourceState, VariantRecord, VariantState};
 use crate::ports::{Claim, JobQueue, ManifestStore, ObjectStore, StoreError};
 use crate::recipe::{FormatChoice, Recipe, RecipeLimits, ResolvedRecipe};
+use crate::signing::{split_signature, unix_now, SignedTarget, SigningKeys};
 use catg_image::{Limits, OutputFormat};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,8 @@ pub struct ResolverConfig {
     /// Only keys under this prefix are images (the deployed stack's `SourcePrefix`): anything
     /// else in the source bucket is not served, even to a caller who knows its key.
     pub source_prefix: String,
+    /// When set, every request must carry a valid `sig` (see [`crate::signing`]).
+    pub signing: Option<SigningKeys>,
 }
 
 impl Default for ResolverConfig {
@@ -52,6 +55,7 @@ impl Default for ResolverConfig {
             lease: Duration::from_secs(60),
             poll: Duration::from_millis(25),
             source_prefix: String::new(),
+            signing: None,
         }
     }
 }
@@ -129,7 +133,19 @@ impl std::fmt::Debug for Resolver {
 
 impl Resolver {
     pub async fn resolve(&self, request: &Request) -> Result<Resolution, Error> {
-        let recipe = Recipe::parse(&request.query, &self.config.recipe_limits)?;
+        let (query, sig) = split_signature(&request.query)?;
+        let recipe = Recipe::parse(&query, &self.config.recipe_limits)?;
+        if let Some(keys) = &self.config.signing {
+            let hex;
+            let target = match &request.target {
+                Target::Key(key) => SignedTarget::Key(key),
+                Target::Asset(fingerprint) => {
+                    hex = fingerprint.to_hex();
+                    SignedTarget::Asset(&hex)
+                }
+            };
+            keys.verify(target, &recipe, sig.as_deref(), unix_now())?;
+        }
         let immutable = matches!(request.target, Target::Asset(_));
         if immutable && recipe.format == FormatChoice::Auto {
             return Err(crate::recipe::RecipeError::new(

@@ -135,6 +135,7 @@ fn variant_response(status: StatusCode, served: Served, key_max_age: Duration) -
 pub fn error_response(e: &Error) -> Response {
     let (status, kind, message) = match e {
         Error::InvalidRecipe(r) => (StatusCode::BAD_REQUEST, "invalid_recipe", r.message().to_string()),
+        Error::Forbidden(reason) => (StatusCode::FORBIDDEN, "forbidden", reason.to_string()),
         Error::NotFound(_) | Error::Store(StoreError::NotFound(_)) | Error::Store(StoreError::Invalid(_)) => {
             (StatusCode::NOT_FOUND, "not_found", "no such image".to_string())
         }

@@ -6,7 +6,7 @@
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use catg_aws::{s3_client, DynamoManifest, S3ObjectStore, SqsQueue};
-use catg_core::config::{image_limits, recipe_limits, ConfigError};
+use catg_core::config::{image_limits, recipe_limits, signing_keys, ConfigError};
 use catg_core::model::Job;
 use catg_core::ports::{JobQueue, ManifestStore, ObjectStore};
 use catg_core::HitCache;
@@ -65,6 +65,7 @@ impl Config {
             recipe_limits: recipe_limits(&env)?,
             wait,
             source_prefix: env("CATG_SOURCE_PREFIX").unwrap_or_default(),
+            signing: signing_keys(&env)?,
             ..ResolverConfig::default()
         };
         Ok(Config {

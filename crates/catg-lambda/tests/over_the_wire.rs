@@ -255,6 +255,23 @@ async fn keys_outside_the_source_prefix_are_not_served() {
     assert_eq!(stack.get("/public/cat.jpg", "w=20&fmt=png", "").await.0, 202);
 }
 
+/// `CATG_SIGNING_KEYS` on the resolver: the Function URL event path refuses unsigned and
+/// mis-signed URLs with 403, and takes signed ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_signing_keys_only_signed_urls_are_taken() {
+    let spec = "k1:bGFtYmRhLXNpZ25pbmcta2V5LWZvci10aGUtdGVzdHMtMDEyMzQ1";
+    let stack = stack_with(&[("CATG_SIGNING_KEYS", spec)]).await;
+    stack.put("cat.jpg", corpus("jpeg_baseline.jpg")).await;
+    let keys = catg_core::SigningKeys::parse(spec).expect("keys");
+    let recipe = catg_core::Recipe::parse("w=20&fmt=png", &catg_core::RecipeLimits::default()).expect("recipe");
+    let sig = keys.sign(catg_core::SignedTarget::Key("cat.jpg"), &recipe, None);
+    let (status, _, body) = stack.get("/cat.jpg", "w=20&fmt=png", "").await;
+    assert_eq!(status, 403);
+    assert_eq!(serde_json::from_slice::<Value>(&body).expect("json")["error"]["kind"], "forbidden");
+    assert_eq!(stack.get("/cat.jpg", &format!("w=21&fmt=png&sig={sig}"), "").await.0, 403);
+    assert_eq!(stack.get("/cat.jpg", &format!("w=20&fmt=png&sig={sig}"), "").await.0, 202);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hostile_upload_is_recorded_as_rejected_and_the_invocation_succeeds() {
     let stack = stack().await;

@@ -5,7 +5,7 @@ use crate::error::{ImageError, Result};
 use crate::format::InputFormat;
 use crate::limits::Limits;
 use crate::pixels::{Layout, Pixels};
-use crate::probe::{jpeg, Orientation, Probe};
+use crate::probe::{jpeg, Probe};
 use std::io::Cursor;
 
 /// Decode `data`, whose header gave `probe`. `min_scale` is the smallest scale (relative to the
@@ -23,7 +23,7 @@ pub(crate) fn decode(data: &[u8], probe: &Probe, min_scale: f64, limits: &Limits
 #[cfg(feature = "heif")]
 fn decode_heif(data: &[u8], probe: &Probe) -> Result<Frame> {
     let (pixels, icc) = crate::probe::heif::decode(data, probe)?;
-    Ok(Frame { pixels, orientation: Orientation::Normal, icc, cmyk_inverted: false })
+    Ok(Frame { pixels, orientation: crate::probe::Orientation::Normal, icc, cmyk_inverted: false })
 }
 
 #[cfg(not(feature = "heif"))]
