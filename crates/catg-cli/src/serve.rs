@@ -1,6 +1,6 @@
 //! `catg serve`: configuration from flags and the environment, then the embedded service.
 
-use catg_core::config::{image_limits, process_env, recipe_limits, signing_keys};
+use catg_core::config::{image_limits, process_env, recipe_limits, render_memory_mib, signing_keys};
 use catg_core::ports::ObjectStore;
 use catg_http::{router, HttpState};
 use catg_local::{Embedded, EmbeddedConfig};
@@ -43,6 +43,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     config.resolver.limits = image_limits(process_env).map_err(|e| e.to_string())?;
     config.resolver.recipe_limits = recipe_limits(process_env).map_err(|e| e.to_string())?;
     config.resolver.signing = signing_keys(process_env).map_err(|e| e.to_string())?;
+    config.render_memory_mib = render_memory_mib(process_env).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(serve(config, args.listen, Duration::from_secs(args.key_max_age)))
 }

@@ -28,7 +28,7 @@ fn read<T: FromStr>(
 }
 
 /// The image limits: `CATG_MAX_INPUT_BYTES`, `CATG_MAX_PIXELS`, `CATG_MAX_FRAMES`,
-/// `CATG_MAX_JPEG_SCANS`, `CATG_MAX_ICC_BYTES`, `CATG_MAX_OUTPUT_PIXELS`.
+/// `CATG_MAX_JPEG_SCANS`, `CATG_MAX_ICC_BYTES`, `CATG_MAX_OUTPUT_PIXELS`, `CATG_MAX_RENDER_MS`.
 pub fn image_limits(env: impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
     let mut l = Limits::default();
     read(&env, "CATG_MAX_INPUT_BYTES", "a number of bytes", &mut l.max_input_bytes)?;
@@ -37,6 +37,9 @@ pub fn image_limits(env: impl Fn(&str) -> Option<String>) -> Result<Limits, Conf
     read(&env, "CATG_MAX_JPEG_SCANS", "a number of scans", &mut l.max_jpeg_scans)?;
     read(&env, "CATG_MAX_ICC_BYTES", "a number of bytes", &mut l.max_icc_bytes)?;
     read(&env, "CATG_MAX_OUTPUT_PIXELS", "a number of pixels", &mut l.max_output_pixels)?;
+    let mut render_ms = l.max_render_time.as_millis() as u64;
+    read(&env, "CATG_MAX_RENDER_MS", "a number of milliseconds", &mut render_ms)?;
+    l.max_render_time = std::time::Duration::from_millis(render_ms);
     Ok(l)
 }
 
@@ -55,6 +58,18 @@ pub fn recipe_limits(env: impl Fn(&str) -> Option<String>) -> Result<RecipeLimit
         })?);
     }
     Ok(l)
+}
+
+/// The memory budget for renders running at once in this process, in MiB:
+/// `CATG_RENDER_MEMORY_MB`, else three quarters of a Lambda function's memory
+/// (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`), else 1024.
+pub fn render_memory_mib(env: impl Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
+    let mut mib: u32 = match env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|v| v.trim().parse::<u32>().ok()) {
+        Some(lambda) => (lambda / 4 * 3).max(64),
+        None => 1024,
+    };
+    read(&env, "CATG_RENDER_MEMORY_MB", "a number of MiB", &mut mib)?;
+    Ok(mib)
 }
 
 /// The URL signing keys, `CATG_SIGNING_KEYS=id:secret[,id:secret…]` (secrets base64, at least
@@ -93,6 +108,11 @@ mod tests {
         assert_eq!(r.allowed_sizes, Some([320, 640].into()));
         assert_eq!(r.max_width, 2000);
         assert!(signing_keys(env(&[])).expect("unset").is_none());
+        assert_eq!(render_memory_mib(env(&[])), Ok(1024));
+        assert_eq!(render_memory_mib(env(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1769")])), Ok(1326));
+        assert_eq!(render_memory_mib(env(&[("CATG_RENDER_MEMORY_MB", "300")])), Ok(300));
+        let ms = image_limits(env(&[("CATG_MAX_RENDER_MS", "1500")])).expect("valid").max_render_time;
+        assert_eq!(ms, std::time::Duration::from_millis(1500));
         let keys = signing_keys(env(&[("CATG_SIGNING_KEYS", "k1:c2VjcmV0LWtleS1hLWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI")]));
         assert!(keys.expect("valid").is_some());
         let bad = signing_keys(env(&[("CATG_SIGNING_KEYS", "k1:dG9vLXNob3J0")])).expect_err("short secret");

@@ -384,4 +384,25 @@ mod tests {
         let message = error("fit=a%0Ab");
         assert!(!message.contains('\n'), "{message}");
     }
+
+    /// Every request limit, exactly at its value and one past it.
+    #[test]
+    fn request_limits_hold_at_their_value_and_refuse_one_past_it() {
+        let d = RecipeLimits::default();
+        assert!(parse(&format!("w={}", d.max_width)).is_ok());
+        assert!(parse(&format!("w={}", d.max_width + 1)).is_err());
+        assert!(parse(&format!("h={}", d.max_height)).is_ok());
+        assert!(parse(&format!("h={}", d.max_height + 1)).is_err());
+        let query = "w=400&h=300&fit=contain&fmt=webp&q=80";
+        let at = RecipeLimits { max_query_len: query.len(), ..RecipeLimits::default() };
+        let under = RecipeLimits { max_query_len: query.len() - 1, ..RecipeLimits::default() };
+        assert!(Recipe::parse(query, &at).is_ok());
+        assert!(Recipe::parse(query, &under).expect_err("too long").message().contains("over the limit"));
+        let sizes = RecipeLimits { allowed_sizes: Some([320, 640].into()), ..RecipeLimits::default() };
+        assert!(Recipe::parse("w=640", &sizes).is_ok());
+        assert!(Recipe::parse("w=641", &sizes).is_err());
+        assert!(Recipe::parse("h=319", &sizes).is_err());
+        assert!(crate::validate_key(&"k".repeat(crate::resolve::MAX_KEY_BYTES)).is_ok());
+        assert!(crate::validate_key(&"k".repeat(crate::resolve::MAX_KEY_BYTES + 1)).is_err());
+    }
 }

@@ -7,7 +7,8 @@ use crate::fingerprint::Fingerprint;
 use crate::model::{now_ms, variant_object_key, Job, VariantRecord, VariantState};
 use crate::ports::{ManifestStore, ObjectStore, StoreError};
 use crate::recipe::{FormatChoice, Recipe, RecipeLimits};
-use catg_image::{probe, render_probed, Limits};
+use crate::render_budget::RenderBudget;
+use catg_image::{memory_estimate, probe, render_probed, Limits};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,6 +34,8 @@ pub struct Renderer {
     pub variants: Arc<dyn ObjectStore>,
     pub manifest: Arc<dyn ManifestStore>,
     pub limits: Limits,
+    /// Shared by every render in the process: each waits for room for its estimated peak.
+    pub budget: Arc<RenderBudget>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -67,17 +70,21 @@ impl Renderer {
                 return Ok(Rendered::Failed { reason });
             }
         };
-        let started = Instant::now();
         let limits = self.limits.clone();
         let spec = resolved.render_spec();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let probe = probe(&body, &limits)?;
-            render_probed(&body, &probe, &spec, &limits)
-        })
-        .await
-        .map_err(|e| Error::Io(std::io::Error::other(e)))?;
-        let rendered = match outcome {
-            Ok(rendered) => rendered,
+        let outcome = match probe(&body, &limits) {
+            Err(e) => Err(e),
+            Ok(probed) => {
+                let _room = self.budget.reserve(memory_estimate(&probed, &spec, body.len(), &limits)).await;
+                let started = Instant::now();
+                tokio::task::spawn_blocking(move || render_probed(&body, &probed, &spec, &limits))
+                    .await
+                    .map_err(|e| Error::Io(std::io::Error::other(e)))?
+                    .map(|rendered| (rendered, started.elapsed()))
+            }
+        };
+        let (rendered, render_time) = match outcome {
+            Ok(done) => done,
             Err(e) => match e.reject_kind() {
                 Some(kind) => {
                     let reason = kind.as_str().to_string();
@@ -88,7 +95,7 @@ impl Renderer {
                 None => return Err(Error::Image(e)),
             },
         };
-        let render_ms = started.elapsed().as_millis() as u64;
+        let render_ms = render_time.as_millis() as u64;
         let object_key = variant_object_key(&cache_key, resolved.format);
         self.variants
             .put_if_absent(&object_key, &rendered.bytes, resolved.format.mime_type(), IMMUTABLE_CACHE_CONTROL)

@@ -21,7 +21,9 @@ pub use format::{sniff, InputFormat, SNIFF_LEN};
 pub use geometry::{Fit, Resize};
 pub use limits::Limits;
 pub use output::OutputFormat;
-pub use pipeline::{decode_full, has_transparency, render, render_probed, verify, RenderSpec, Rendered};
+pub use pipeline::{
+    decode_full, has_transparency, memory_estimate, render, render_probed, verify, RenderSpec, Rendered,
+};
 pub use probe::{probe, Orientation, Probe};
 
 /// Bumped whenever a change to the pipeline changes output pixels or bytes, so that cache keys

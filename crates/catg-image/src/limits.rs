@@ -1,5 +1,8 @@
 //! Resource limits, checked against the header *before* any large allocation.
 
+use crate::error::{ImageError, Result};
+use std::time::{Duration, Instant};
+
 /// Every bound the pipeline enforces. Defaults suit a 1–2 GB Lambda or a small server; each is
 /// configurable (see README "Limits").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +20,9 @@ pub struct Limits {
     pub max_icc_bytes: usize,
     /// Largest output (variant) in pixels.
     pub max_output_pixels: u64,
+    /// Longest a render may run. Checked between pipeline steps (a step under way finishes),
+    /// so a pathological input costs at most this plus one step, and is then refused.
+    pub max_render_time: Duration,
 }
 
 impl Default for Limits {
@@ -28,6 +34,59 @@ impl Default for Limits {
             max_jpeg_scans: 256,
             max_icc_bytes: 4 * 1024 * 1024,
             max_output_pixels: 100_000_000,
+            max_render_time: Duration::from_secs(30),
         }
+    }
+}
+
+/// The time budget of one render, started when the render starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    started: Instant,
+    budget: Duration,
+}
+
+impl Deadline {
+    pub(crate) fn start(limits: &Limits) -> Deadline {
+        Deadline { started: Instant::now(), budget: limits.max_render_time }
+    }
+
+    /// Refuse to go on once the budget is spent; `after` names the step just finished.
+    pub(crate) fn check(&self, after: &str) -> Result<()> {
+        if self.started.elapsed() > self.budget {
+            return Err(ImageError::ResourceLimit(format!(
+                "rendering took longer than {} ms (stopped after {after})",
+                self.budget.as_millis()
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{render, OutputFormat, RenderSpec, Resize};
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        image.write_to(&mut out, image::ImageFormat::Png).expect("encode");
+        out.into_inner()
+    }
+
+    #[test]
+    fn a_render_over_its_time_budget_is_refused_between_steps() {
+        let data = png(600, 400);
+        let spec = RenderSpec {
+            resize: Resize { width: Some(100), ..Resize::default() },
+            format: OutputFormat::Png,
+            quality: 80,
+        };
+        assert!(render(&data, &spec, &Limits::default()).is_ok());
+        let no_time = Limits { max_render_time: Duration::ZERO, ..Limits::default() };
+        let refused = render(&data, &spec, &no_time).expect_err("over budget");
+        assert_eq!(refused.reject_kind(), Some(crate::RejectKind::ResourceLimit));
+        assert!(refused.to_string().contains("longer than 0 ms (stopped after decode)"), "{refused}");
     }
 }

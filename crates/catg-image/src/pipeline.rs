@@ -3,7 +3,7 @@
 
 use crate::error::{ImageError, Result};
 use crate::geometry::{plan, Resize};
-use crate::limits::Limits;
+use crate::limits::{Deadline, Limits};
 use crate::output::OutputFormat;
 use crate::probe::{probe, Probe};
 use crate::steps::{decode::decode, encode::encode, Context, TRANSFORMS};
@@ -60,7 +60,12 @@ pub fn has_transparency(data: &[u8], probe: &Probe, limits: &Limits) -> Result<b
 /// variant.
 pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
     probe.check_limits(limits)?;
-    guarded(|| Ok(decode(data, probe, 0.0, limits)?.pixels.has_transparency()))
+    guarded(|| {
+        let deadline = Deadline::start(limits);
+        let frame = decode(data, probe, 0.0, limits)?;
+        deadline.check("decode")?;
+        Ok(frame.pixels.has_transparency())
+    })
 }
 
 /// Decode at full resolution and apply orientation and colour (sRGB), stopping before the resize:
@@ -80,6 +85,30 @@ pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate:
     })
 }
 
+/// A conservative estimate of the memory one render of `probe` per `spec` needs at its peak, in
+/// bytes, for admitting renders against a process-wide memory budget: the source bytes, the
+/// decoded frame (at its shrink-on-load scale) twice over (decoders and the colour step keep a
+/// second copy), a progressive JPEG's whole-image coefficient buffer (2 bytes per sample, 4:4:4
+/// assumed), the output canvas twice (resampler and encoder), and 16 MiB for codec state.
+/// Measured peaks (README "Performance") stay under it.
+pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, limits: &Limits) -> u64 {
+    let stored = u64::from(probe.stored_width) * u64::from(probe.stored_height);
+    let (frame, canvas) = match plan(probe.width(), probe.height(), &spec.resize, limits.max_output_pixels) {
+        Ok(geometry) => {
+            let scale = match probe.format {
+                crate::InputFormat::Jpeg => crate::steps::decode::jpeg_decode_scale(geometry.scale()),
+                _ => 1.0,
+            };
+            let decoded = (stored as f64 * scale * scale).ceil() as u64;
+            (decoded, u64::from(geometry.canvas.0) * u64::from(geometry.canvas.1))
+        }
+        // The render will be refused before it decodes anything.
+        Err(_) => (0, 0),
+    };
+    let coefficients = if probe.jpeg_scans > 1 { stored * 3 * 2 } else { 0 };
+    input_bytes as u64 + 2 * frame * 4 + coefficients + 2 * canvas * 4 + (16 << 20)
+}
+
 /// Run `work`, turning a panic inside a codec into an error.
 fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| {
@@ -90,12 +119,15 @@ fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result<Rendered> {
+    let deadline = Deadline::start(limits);
     let oriented_size = (probe.width(), probe.height());
     let geometry = plan(oriented_size.0, oriented_size.1, &spec.resize, limits.max_output_pixels)?;
     let mut frame = decode(data, probe, geometry.scale(), limits)?;
+    deadline.check("decode")?;
     let ctx = Context { geometry: &geometry, oriented_size };
     for step in TRANSFORMS {
         frame = step.apply(frame, &ctx)?;
+        deadline.check(step.name())?;
     }
     let (width, height) = (frame.pixels.width, frame.pixels.height);
     let bytes = encode(frame.pixels, spec.format, spec.quality)?;

@@ -6,11 +6,11 @@
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use catg_aws::{s3_client, DynamoManifest, S3ObjectStore, SqsQueue};
-use catg_core::config::{image_limits, recipe_limits, signing_keys, ConfigError};
+use catg_core::config::{image_limits, recipe_limits, render_memory_mib, signing_keys, ConfigError};
 use catg_core::model::Job;
 use catg_core::ports::{JobQueue, ManifestStore, ObjectStore};
 use catg_core::HitCache;
-use catg_core::{ingest, remove_source, Error, JobRendered, Renderer, Resolver, ResolverConfig};
+use catg_core::{ingest, remove_source, Error, JobRendered, RenderBudget, Renderer, Resolver, ResolverConfig};
 use catg_http::HttpState;
 pub use catg_image::memory::reuse_large_buffers;
 use catg_image::Limits;
@@ -28,6 +28,8 @@ pub struct Config {
     pub wait: Duration,
     pub key_max_age: Duration,
     pub resolver: ResolverConfig,
+    /// Memory budget for renders running at once (transform), in MiB.
+    pub render_memory_mib: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,7 @@ impl Config {
             wait,
             key_max_age: Duration::from_secs(number("CATG_KEY_MAX_AGE", 60)?),
             resolver,
+            render_memory_mib: render_memory_mib(&env)?,
         })
     }
 
@@ -117,6 +120,7 @@ impl Aws {
             variants: self.variants.clone(),
             manifest: self.manifest.clone(),
             limits: config.limits().clone(),
+            budget: Arc::new(RenderBudget::new(config.render_memory_mib)),
         }
     }
 

@@ -5,7 +5,9 @@
 use crate::{FsObjectStore, SqliteStore};
 use catg_core::ports::{JobQueue, LeasedJobQueue, ManifestStore, ObjectStore, StoreError};
 use catg_core::HitCache;
-use catg_core::{ingest, remove_source, run_worker, Error, Renderer, Resolver, ResolverConfig, WorkerConfig};
+use catg_core::{
+    ingest, remove_source, run_worker, Error, RenderBudget, Renderer, Resolver, ResolverConfig, WorkerConfig,
+};
 use catg_image::Limits;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,8 @@ pub struct EmbeddedConfig {
     pub workers: usize,
     pub resolver: ResolverConfig,
     pub worker: WorkerConfig,
+    /// Memory budget for renders running at once (see `RenderBudget`), in MiB.
+    pub render_memory_mib: u32,
 }
 
 impl EmbeddedConfig {
@@ -31,6 +35,7 @@ impl EmbeddedConfig {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             resolver: ResolverConfig::default(),
             worker: WorkerConfig::default(),
+            render_memory_mib: 1024,
         }
     }
 }
@@ -79,6 +84,7 @@ impl Embedded {
             variants: variants.clone(),
             manifest: Arc::new(store.clone()),
             limits: config.resolver.limits.clone(),
+            budget: Arc::new(RenderBudget::new(config.render_memory_mib)),
         });
         let (shutdown, _) = watch::channel(false);
         Ok(Embedded { config, sources, variants, store, renderer, shutdown, tasks: Vec::new() })

@@ -55,6 +55,13 @@ fn decode_jpeg(data: &[u8], min_scale: f64, limits: &Limits) -> Result<Frame> {
     Ok(Frame { pixels, orientation: header.orientation, icc: header.icc, cmyk_inverted: cmyk && header.adobe })
 }
 
+/// The scale (1/8, 1/4, 1/2 or 1) at which a JPEG is decoded for a render whose geometry can
+/// work from `min_scale`.
+pub(crate) fn jpeg_decode_scale(min_scale: f64) -> f64 {
+    let factor = shrink_on_load_factor(min_scale);
+    factor.num() as f64 / factor.denom() as f64
+}
+
 /// The smallest libjpeg-turbo scale of 1/8, 1/4, 1/2 or 1 that is at least `1.5 × min_scale`.
 fn shrink_on_load_factor(min_scale: f64) -> turbojpeg::ScalingFactor {
     // Measured with bench/bench.py (DSSIM against a float Lanczos3 reference, 16 photos):

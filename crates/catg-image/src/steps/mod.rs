@@ -51,6 +51,14 @@ pub(crate) enum Transform {
 pub(crate) const TRANSFORMS: [Transform; 3] = [Transform::Colour, Transform::Resize, Transform::Orient];
 
 impl Transform {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Transform::Orient => "orient",
+            Transform::Colour => "colour",
+            Transform::Resize => "resize",
+        }
+    }
+
     pub(crate) fn apply(self, frame: Frame, ctx: &Context<'_>) -> Result<Frame> {
         match self {
             Transform::Orient => orient::apply(frame),
