@@ -35,3 +35,25 @@ async fn sqs_job_queue_meets_the_contract() {
     let url = queue.queue_url().expect("queue url").to_string();
     catg_conformance::leased_queue(Arc::new(SqsQueue::new(client, url))).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_and_render_hold_under_concurrency_and_redelivery_on_aws() {
+    require_local_stack();
+    let sdk = sdk_config().await;
+    let s3 = s3_client(&sdk);
+    let (sources, variants) = (unique("catg-src"), unique("catg-var"));
+    for bucket in [&sources, &variants] {
+        s3.create_bucket().bucket(bucket).send().await.expect("create bucket");
+    }
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = unique("catg-usecases");
+    create_table(&dynamo, &table).await.expect("create table");
+    catg_conformance::ingest_and_render(
+        Arc::new(S3ObjectStore::new(s3.clone(), sources)),
+        Arc::new(S3ObjectStore::new(s3, variants)),
+        Arc::new(DynamoManifest::new(dynamo, table)),
+        &catg_conformance::sample_image(),
+        "usecases",
+    )
+    .await;
+}

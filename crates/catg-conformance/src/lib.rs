@@ -25,6 +25,13 @@ pub fn require_local_aws_stack() {
     }
 }
 
+/// A small valid image from the shared corpus (`../shared/corpus` beside the repo).
+pub fn sample_image() -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/png_rgb8.png");
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (the shared corpus must sit beside the repo)", path.display()))
+}
+
 /// A resource name no other test run uses.
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), now_ms() % 1_000_000_000)
@@ -290,4 +297,95 @@ pub async fn leased_queue(queue: Arc<dyn LeasedJobQueue>) {
     let before = all.len();
     all.dedup();
     assert_eq!((before, all.len()), (20, 20), "every job delivered exactly once");
+}
+
+/// The use cases over one adapter family, with real parallelism: the same bytes ingested under
+/// `copies` keys at once are one asset; a duplicate upload event changes nothing; a render job
+/// delivered again after it finished renders nothing and leaves the variant `ready`; nobody can
+/// claim a ready variant back to `pending`. `image` must be a valid image; `sources` and
+/// `variants` may be the same store; keys go under `prefix`.
+pub async fn ingest_and_render(
+    sources: Arc<dyn ObjectStore>,
+    variants: Arc<dyn ObjectStore>,
+    manifest: Arc<dyn ManifestStore>,
+    image: &[u8],
+    prefix: &str,
+) {
+    use catg_core::{ingest, Ingested, JobRendered, Recipe, RecipeLimits, RenderBudget, Renderer};
+    let limits = catg_image::Limits::default();
+    let copies = 8;
+    let keys: Vec<String> = (0..copies).map(|i| format!("{prefix}/uploads/copy-{i}.img")).collect();
+    for key in &keys {
+        sources.put_if_absent(key, image, "application/octet-stream", "no-store").await.expect("put source");
+    }
+    let mut tasks = Vec::new();
+    for key in keys.clone() {
+        let (sources, manifest, limits) = (sources.clone(), manifest.clone(), limits.clone());
+        tasks.push(tokio::spawn(async move { ingest(sources.as_ref(), manifest.as_ref(), &key, &limits).await }));
+    }
+    let mut fingerprints = std::collections::BTreeSet::new();
+    let mut new_assets = 0;
+    for task in tasks {
+        match task.await.expect("ingest task").expect("ingest") {
+            Ingested::Recorded { fingerprint, new_asset, rejected: None } => {
+                fingerprints.insert(fingerprint);
+                new_assets += usize::from(new_asset);
+            }
+            other => panic!("a fresh upload was not recorded as an image: {other:?}"),
+        }
+    }
+    assert_eq!(fingerprints.len(), 1, "identical bytes under {copies} keys are one asset");
+    assert_eq!(new_assets, 1, "exactly one of {copies} concurrent ingests created the asset");
+    let fingerprint = *fingerprints.first().expect("one fingerprint");
+    assert!(manifest.asset(&fingerprint).await.expect("asset").is_some());
+    for key in &keys {
+        let source = manifest.source(key).await.expect("source").expect("every key recorded");
+        assert_eq!(source.fingerprint, fingerprint, "{key}");
+    }
+    // The same upload event again (S3 delivers at least once): nothing changes.
+    let again = ingest(sources.as_ref(), manifest.as_ref(), &keys[0], &limits).await.expect("re-ingest");
+    assert!(matches!(again, Ingested::Unchanged { .. }), "a duplicate event re-recorded the key: {again:?}");
+
+    // A render job, claimed once, delivered twice (the second after the first finished).
+    let recipe = Recipe::parse("w=16&fmt=png", &RecipeLimits::default()).expect("recipe").resolve(None, false);
+    let cache_key = CacheKey::derive(&fingerprint, &recipe);
+    let now = now_ms();
+    let pending = VariantRecord {
+        cache_key,
+        fingerprint,
+        canonical: recipe.canonical(),
+        format: recipe.format,
+        state: VariantState::Pending { lease_until_ms: now + 60_000 },
+        updated_ms: now,
+    };
+    assert!(matches!(manifest.claim_variant(&pending, now).await.expect("claim"), Claim::Claimed));
+    let job = Job {
+        cache_key: cache_key.to_hex(),
+        fingerprint: fingerprint.to_hex(),
+        canonical: recipe.canonical(),
+        source_key: keys[copies - 1].clone(),
+    };
+    let renderer = Renderer {
+        sources: sources.clone(),
+        variants: variants.clone(),
+        manifest: manifest.clone(),
+        limits: limits.clone(),
+        budget: Arc::new(RenderBudget::new(256)),
+    };
+    let first = renderer.render(&job).await.expect("first delivery");
+    assert!(matches!(first, JobRendered::Stored { .. }), "first delivery: {first:?}");
+    let ready = manifest.variant(&cache_key).await.expect("variant").expect("recorded");
+    let VariantState::Ready { object_key, .. } = ready.state.clone() else { panic!("not ready: {:?}", ready.state) };
+    let second = renderer.render(&job).await.expect("second delivery");
+    assert!(matches!(second, JobRendered::AlreadyDone), "a redelivered job rendered again: {second:?}");
+    let later = now_ms() + 120_000;
+    let stale_claim = VariantRecord { state: VariantState::Pending { lease_until_ms: later + 60_000 }, ..pending };
+    assert!(
+        !matches!(manifest.claim_variant(&stale_claim, later).await.expect("claim"), Claim::Claimed),
+        "a ready variant was claimed back to pending"
+    );
+    let after = manifest.variant(&cache_key).await.expect("variant").expect("recorded");
+    assert_eq!(after.state, ready.state, "the ready record changed");
+    let listed = variants.list(&object_key, None, 10).await.expect("list");
+    assert_eq!(listed.len(), 1, "one stored object for the variant");
 }

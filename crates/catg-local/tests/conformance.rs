@@ -28,3 +28,16 @@ async fn sqlite_job_queue_meets_the_contract() {
     let store = Arc::new(SqliteStore::open(&tempdir().join("catg.db")).expect("store"));
     catg_conformance::leased_queue(store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_and_render_hold_under_concurrency_and_redelivery_locally() {
+    let dir = tempdir();
+    catg_conformance::ingest_and_render(
+        Arc::new(FsObjectStore::new(dir.join("images")).expect("sources")),
+        Arc::new(FsObjectStore::new(dir.join("variants")).expect("variants")),
+        Arc::new(SqliteStore::open(&dir.join("catg.db")).expect("store")),
+        &catg_conformance::sample_image(),
+        "usecases",
+    )
+    .await;
+}
