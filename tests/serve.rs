@@ -495,3 +495,80 @@ async fn with_signing_on_only_signed_urls_render_and_bad_ones_are_403_before_any
     assert_eq!(svc.jobs_ever_queued().await, 2, "only the two signed recipes were ever rendered");
     svc.embedded.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconcile_finds_and_repairs_what_the_manifest_and_storage_disagree_on() {
+    use catg_core::model::VariantState;
+    let svc = start(&[("a.png", corpus("png_rgb8.png")), ("b.png", corpus("png_rgba.png"))], |_| {}).await;
+    assert_eq!(svc.get("/a.png?w=10&fmt=png", &[]).await.status, 200);
+    assert_eq!(svc.get("/b.png?w=10&fmt=png", &[]).await.status, 200);
+    // A render that died: a claim long past its lease.
+    let stale = VariantRecord {
+        cache_key: CacheKey([9; 32]),
+        fingerprint: Fingerprint::of(b"some asset"),
+        canonical: "w=11&fit=cover&fmt=png&enlarge=0".into(),
+        format: catg_image::OutputFormat::Png,
+        state: VariantState::Pending { lease_until_ms: 1 },
+        updated_ms: 1,
+    };
+    assert!(matches!(svc.embedded.store.claim_variant(&stale, 2).await.expect("claim"), Claim::Claimed));
+    let (source, data) = (svc.source.clone(), svc.data.clone());
+    let rendered = svc.variant_files();
+    assert_eq!(rendered, 2);
+    svc.embedded.shutdown().await;
+
+    // While catg is stopped: one variant's object is lost, a stray object appears, a source goes.
+    let variants = data.join("variants");
+    let lost = walkdir(&variants).into_iter().next().expect("a variant file");
+    std::fs::remove_file(&lost).expect("remove variant");
+    let orphan = variants.join("ff/ff").join(format!("{}.png", "f".repeat(64)));
+    std::fs::create_dir_all(orphan.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&orphan, b"not named by any record").expect("orphan");
+    std::fs::remove_file(source.join("b.png")).expect("remove source");
+
+    let run = |extra: &[&str]| {
+        let mut args =
+            vec!["reconcile", "--source", source.to_str().expect("utf-8"), "--data", data.to_str().expect("utf-8")];
+        args.extend_from_slice(extra);
+        let run = support::catg(&args, &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.json()
+    };
+    let dry = run(&["--dry-run"]);
+    assert_eq!(
+        (dry["ready_without_object"].as_u64(), dry["stale_claims"].as_u64(), dry["orphan_objects"].as_u64()),
+        (Some(1), Some(1), Some(1)),
+        "{dry}"
+    );
+    assert!(orphan.exists(), "a dry run changes nothing");
+    let fixed = run(&[]);
+    assert_eq!(
+        (fixed["ready_without_object"].as_u64(), fixed["stale_claims"].as_u64(), fixed["orphan_objects"].as_u64()),
+        (Some(1), Some(1), Some(1)),
+        "{fixed}"
+    );
+    assert_eq!(fixed["sources"]["removed"].as_u64(), Some(1), "{fixed}");
+    assert!(!orphan.exists(), "the orphan is deleted");
+    let again = run(&[]);
+    assert_eq!(
+        (again["ready_without_object"].as_u64(), again["stale_claims"].as_u64(), again["orphan_objects"].as_u64()),
+        (Some(0), Some(0), Some(0)),
+        "{again}"
+    );
+    assert_eq!(again["variants_checked"].as_u64(), Some(1), "the healthy variant is kept: {again}");
+    assert_eq!(again["sources"]["removed"].as_u64(), Some(0), "{again}");
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else if !entry.file_name().to_string_lossy().starts_with('.') {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}

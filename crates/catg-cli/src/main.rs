@@ -62,6 +62,20 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         base_url: String,
     },
+    /// Check the data folder against the source folder and the stored variants, repair what
+    /// disagrees (see README "Reconcile") and print what was found as JSON. Run while
+    /// `catg serve` is stopped.
+    Reconcile {
+        /// The folder of source images.
+        #[arg(long, default_value = "./images")]
+        source: PathBuf,
+        /// catg's data folder.
+        #[arg(long, default_value = "./.catg")]
+        data: PathBuf,
+        /// Only report; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Serve variants of the images in a folder over HTTP: ingest, resolver and render workers
     /// in one process, with SQLite and a durable queue in the data folder.
     Serve(serve::ServeArgs),
@@ -107,6 +121,7 @@ fn main() -> ExitCode {
         Command::Inspect { file } => inspect(&file),
         Command::Render { file, recipe, accept, output } => render(&file, &recipe, accept.as_deref(), &output),
         Command::Sign { path, recipe, expires_in, base_url } => sign(&path, &recipe, expires_in, &base_url),
+        Command::Reconcile { source, data, dry_run } => reconcile(&source, &data, dry_run),
         Command::Serve(args) => {
             return match serve::run(args) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -183,6 +198,31 @@ fn sign(path: &str, query: &str, expires_in: Option<u64>, base_url: &str) -> Res
     let separator = if query.is_empty() { "" } else { "&" };
     let url = format!("{}/{url_path}?{query}{separator}{SIG_PARAM}={sig}", base_url.trim_end_matches('/'));
     Ok(json!({ "url": url, "sig": sig, "expires": expires }))
+}
+
+fn reconcile(source: &Path, data: &Path, dry_run: bool) -> Result<serde_json::Value, Failure> {
+    if !data.join("catg.db").is_file() {
+        return Err(Failure::Failed(format!("{} is not a catg data folder (no catg.db)", data.display())));
+    }
+    let mut config = catg_local::EmbeddedConfig::new(source, data);
+    config.resolver.limits = image_limits(process_env).map_err(config_failure)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(config_failure)?;
+    let report = runtime.block_on(async {
+        let embedded = catg_local::Embedded::open(config).map_err(Error::from)?;
+        embedded.reconcile(dry_run).await
+    })?;
+    let sources = report.sources.map(|s| {
+        json!({"seen": s.seen, "new_assets": s.new_assets, "duplicates": s.duplicates, "rejected": s.rejected,
+               "unchanged": s.unchanged, "failed": s.failed, "removed": s.removed})
+    });
+    Ok(json!({
+        "dry_run": report.dry_run,
+        "sources": sources,
+        "variants_checked": report.variants_checked,
+        "ready_without_object": report.ready_without_object,
+        "stale_claims": report.stale_claims,
+        "orphan_objects": report.orphan_objects,
+    }))
 }
 
 /// Characters left as they are in a path segment: unreserved ones (RFC 3986).

@@ -114,6 +114,31 @@ impl SqliteStore {
         .await
     }
 
+    /// Every variant record, for reconciliation.
+    pub async fn variant_records(&self) -> StoreResult<Vec<VariantRecord>> {
+        self.with(|c| {
+            let mut statement = c.prepare(&format!("SELECT {VARIANT_COLUMNS} FROM variants ORDER BY cache_key"))?;
+            let rows = statement.query_map([], variant_from)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Drop a variant record, but only if it is still exactly as `seen` (state and update time):
+    /// a record that moved on since reconciliation looked at it is left alone. The next request
+    /// for the variant claims and renders it afresh. Returns whether it was dropped.
+    pub async fn forget_variant(&self, seen: &VariantRecord) -> StoreResult<bool> {
+        let (key, state, updated) = (seen.cache_key.to_hex(), seen.state.name().to_string(), seen.updated_ms as i64);
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM variants WHERE cache_key = ?1 AND state = ?2 AND updated_ms = ?3",
+                params![key, state, updated],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
     /// Counts for status output.
     pub async fn counts(&self) -> StoreResult<Counts> {
         self.with(|c| {
