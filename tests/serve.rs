@@ -572,3 +572,173 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A bounded mixed workload against `catg serve` with manifest outages injected: uploads (also
+/// of hostile files and duplicates), hits, misses, bad URLs. Clients may see 503 only while a
+/// fault is on and never a 5xx otherwise; afterwards every variant a client was served is still
+/// served, byte for byte, and the manifest agrees with storage (reconcile finds nothing).
+/// `CATG_SOAK_SECONDS` sets the length (default 20); figures are printed for the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn soak_mixed_workload_with_outages_loses_nothing() {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    let seconds: u64 = std::env::var("CATG_SOAK_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let images =
+        ["jpeg_baseline.jpg", "png_rgba.png", "jpeg_exif_orientation_6.jpg", "gif_static.gif", "png_palette_trns.png"];
+    let hostile = ["png_bomb.png", "random_bytes.jpg", "jpeg_truncated.jpg", "vector.svg"];
+    let initial: Vec<(String, PathBuf)> = images.iter().map(|f| (format!("seed/{f}"), corpus(f))).collect();
+    let initial_refs: Vec<(&str, PathBuf)> = initial.iter().map(|(k, p)| (k.as_str(), p.clone())).collect();
+    let down = Arc::new(AtomicBool::new(false));
+    let switch = down.clone();
+    let svc = Arc::new(
+        start_with(
+            &initial_refs,
+            |c| c.resolver.wait = Duration::from_secs(3),
+            move |mut resolver| {
+                let inner = resolver.manifest.clone();
+                resolver.manifest = Arc::new(Switchable { inner, down: switch });
+                resolver
+            },
+        )
+        .await,
+    );
+    let keys: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(initial.iter().map(|(k, _)| k.clone()).collect()));
+    let outcomes: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let served: Arc<Mutex<BTreeMap<String, (String, Vec<u8>)>>> = Arc::default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+
+    // Faults: the manifest is down for 700 ms of every 3 s.
+    let faults = {
+        let down = down.clone();
+        tokio::spawn(async move {
+            let mut injected = 0u64;
+            while std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(2300)).await;
+                down.store(true, Ordering::SeqCst);
+                injected += 1;
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                down.store(false, Ordering::SeqCst);
+            }
+            injected
+        })
+    };
+    let mut clients = Vec::new();
+    for client in 0..6u64 {
+        let (svc, keys, outcomes, served, down) =
+            (svc.clone(), keys.clone(), outcomes.clone(), served.clone(), down.clone());
+        clients.push(tokio::spawn(async move {
+            let mut n = client.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut next = move |m: u64| {
+                n ^= n << 13;
+                n ^= n >> 7;
+                n ^= n << 17;
+                n % m
+            };
+            let mut op = 0u64;
+            while std::time::Instant::now() < deadline {
+                op += 1;
+                let choice = next(100);
+                let (kind, path) = if choice < 10 {
+                    // A new upload: a known image with a unique trailer (new bytes, new asset) or
+                    // an exact duplicate, or a hostile file.
+                    let key = format!("up/c{client}-{op}");
+                    let (file, name) = if choice < 3 {
+                        (corpus(hostile[next(hostile.len() as u64) as usize]), format!("{key}.bin"))
+                    } else {
+                        (corpus(images[next(images.len() as u64) as usize]), format!("{key}.img"))
+                    };
+                    let mut bytes = std::fs::read(&file).expect("corpus file");
+                    if choice >= 6 {
+                        bytes.extend_from_slice(format!("{client}-{op}").as_bytes());
+                    }
+                    let path = svc.source.join(&name);
+                    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+                    let temp = path.with_extension("part");
+                    std::fs::write(&temp, &bytes).expect("write upload");
+                    std::fs::rename(&temp, &path).expect("publish upload");
+                    keys.lock().expect("keys").push(name.clone());
+                    ("upload", format!("/{name}?w=24&fmt=png"))
+                } else if choice < 15 {
+                    ("bad_url", "/seed/png_rgba.png?w=abc&zoom=9".to_string())
+                } else {
+                    let key = {
+                        let k = keys.lock().expect("keys");
+                        k[next(k.len() as u64) as usize].clone()
+                    };
+                    let width = if choice < 60 { 32 } else { 8 + next(120) };
+                    let fmt = ["png", "webp", "jpeg"][next(3) as usize];
+                    (if choice < 60 { "hit" } else { "miss" }, format!("/{key}?w={width}&fmt={fmt}"))
+                };
+                let fault_before = down.load(Ordering::SeqCst);
+                let reply = svc.get(&path, &[]).await;
+                let fault = fault_before || down.load(Ordering::SeqCst);
+                let class = match reply.status {
+                    200 => {
+                        served
+                            .lock()
+                            .expect("served")
+                            .insert(path.clone(), (reply.header("etag").unwrap_or("").to_string(), reply.body.clone()));
+                        "200"
+                    }
+                    202 => "202 pending",
+                    400 => "400 invalid_recipe",
+                    404 => "404 not_found",
+                    422 => "422 rejected",
+                    503 if fault => "503 during a fault",
+                    other => panic!(
+                        "{kind} {path}: unexpected {other} (fault: {fault}): {}",
+                        String::from_utf8_lossy(&reply.body)
+                    ),
+                };
+                if reply.status == 400 {
+                    assert_eq!(kind, "bad_url", "{path}: 400 for a valid URL");
+                }
+                *outcomes.lock().expect("outcomes").entry(format!("{kind}: {class}")).or_default() += 1;
+                if reply.status == 503 {
+                    // A client honouring Retry-After (scaled down: the test's outages are short).
+                    assert_eq!(reply.header("retry-after"), Some("5"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }));
+    }
+    for client in clients {
+        client.await.expect("client");
+    }
+    let injected = faults.await.expect("faults");
+    down.store(false, Ordering::SeqCst);
+
+    // Let the queue drain, then check that nothing was lost and nothing is left dangling.
+    for _ in 0..600 {
+        if svc.embedded.store.counts().await.expect("counts").queued == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(svc.embedded.store.counts().await.expect("counts").queued, 0, "the queue drained");
+    let served = served.lock().expect("served").clone();
+    for (path, (etag, body)) in &served {
+        let again = svc.get(path, &[]).await;
+        assert_eq!(again.status, 200, "{path} was served once and is gone now");
+        assert_eq!((again.header("etag").unwrap_or(""), &again.body), (etag.as_str(), body), "{path} changed");
+    }
+    let report = svc.embedded.reconcile(true).await.expect("reconcile");
+    assert_eq!(
+        (report.ready_without_object, report.stale_claims, report.orphan_objects),
+        (0, 0, 0),
+        "manifest and storage disagree: {report:?}"
+    );
+    let outcomes = outcomes.lock().expect("outcomes").clone();
+    let total: u64 = outcomes.values().sum();
+    let counts = svc.embedded.store.counts().await.expect("counts");
+    eprintln!(
+        "soak: {seconds} s, {total} requests, {injected} manifest outages, {} variants served and re-checked, \
+         {} variants checked by reconcile, manifest {counts:?}; outcomes: {outcomes:#?}",
+        served.len(),
+        report.variants_checked
+    );
+    assert!(
+        outcomes.keys().any(|k| k.starts_with("upload")) && outcomes.keys().any(|k| k.contains("503")),
+        "{outcomes:?}"
+    );
+}
