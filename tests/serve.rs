@@ -604,7 +604,9 @@ async fn soak_mixed_workload_with_outages_loses_nothing() {
     );
     let keys: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(initial.iter().map(|(k, _)| k.clone()).collect()));
     let outcomes: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
-    let served: Arc<Mutex<BTreeMap<String, (String, Vec<u8>)>>> = Arc::default();
+    /// Path → (ETag, body) of every 200 a client got.
+    type Served = BTreeMap<String, (String, Vec<u8>)>;
+    let served: Arc<Mutex<Served>> = Arc::default();
     let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
 
     // Faults: the manifest is down for 700 ms of every 3 s.
