@@ -297,6 +297,65 @@ async fn a_hostile_upload_is_recorded_as_rejected_and_the_invocation_succeeds() 
     }
 }
 
+/// DynamoDB unreachable (its endpoint pointed at a closed port, as when DynamoDB Local is
+/// stopped; the shared servers keep running for the other tests): the resolver answers 503 with
+/// Retry-After, an ingest invocation fails (Lambda retries it, then its DLQ keeps it), a render
+/// job is reported as a batch item failure and stays on the queue. Once DynamoDB answers again,
+/// the same event, the same message and the same request all succeed: nothing was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_manifest_outage_fails_cleanly_everywhere_and_everything_succeeds_after() {
+    let stack = stack().await;
+    stack.put("cat.jpg", corpus("jpeg_baseline.jpg")).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let sdk = catg_aws::sdk_config().await;
+    let dead = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(format!("http://{closed}")).build(),
+    );
+    let down = Stack {
+        config: stack.config.clone(),
+        aws: Aws { manifest: Arc::new(catg_aws::DynamoManifest::new(dead, &stack.config.table)), ..stack.aws.clone() },
+        s3: stack.s3.clone(),
+        sqs: stack.sqs.clone(),
+        dlq_url: stack.dlq_url.clone(),
+    };
+
+    // Ingest during the outage: the invocation fails, retryably; then it succeeds.
+    let put = stack.s3_event("s3-put.json", "cat.jpg");
+    let failed = handle_s3_event(&down.aws, down.config.limits(), put.clone()).await.expect_err("outage");
+    assert!(failed.is_retryable(), "{failed}");
+    handle_s3_event(&stack.aws, stack.config.limits(), put).await.expect("after the outage");
+
+    // The resolver during the outage: 503 + Retry-After, a JSON body without internals.
+    let (status, headers, body) = down.get("/cat.jpg", "w=20&fmt=png", "").await;
+    assert_eq!(status, 503);
+    assert!(headers.get("retry-after").is_some());
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("unavailable") && !body.contains("127.0.0.1") && !body.contains("dispatch"), "{body}");
+
+    // A job queued while up, delivered while down: reported failed, left on the queue.
+    assert_eq!(stack.get("/cat.jpg", "w=20&fmt=png", "").await.0, 202);
+    let queue_url = stack.config.queue_url.clone().expect("queue");
+    let (batch, _) = stack.sqs_event(&queue_url).await;
+    assert_eq!(batch.records.len(), 1);
+    let response = handle_sqs_event(&down.aws.renderer(&down.config), batch).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "the render job is reported, not dropped");
+
+    // After the outage the same message comes back (visibility timeout) and renders.
+    let mut rendered = false;
+    for _ in 0..20 {
+        let (batch, _) = stack.sqs_event(&queue_url).await;
+        if batch.records.is_empty() {
+            continue;
+        }
+        let response = handle_sqs_event(&stack.aws.renderer(&stack.config), batch).await;
+        assert!(response.batch_item_failures.is_empty());
+        rendered = true;
+        break;
+    }
+    assert!(rendered, "the job came back after its visibility timeout");
+    assert_eq!(stack.get("/cat.jpg", "w=20&fmt=png", "").await.0, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_poison_message_ends_in_the_dead_letter_queue() {
     let stack = stack().await;
