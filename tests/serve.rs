@@ -362,6 +362,10 @@ impl ManifestStore for Switchable {
         self.check()?;
         self.inner.variant(key).await
     }
+    async fn release_claim(&self, record: &VariantRecord) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.release_claim(record).await
+    }
     async fn claim_variant(&self, record: &VariantRecord, now: Millis) -> StoreResult<Claim> {
         self.check()?;
         self.inner.claim_variant(record, now).await

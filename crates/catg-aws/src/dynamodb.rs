@@ -324,6 +324,26 @@ impl ManifestStore for DynamoManifest {
         .await
     }
 
+    async fn release_claim(&self, record: &VariantRecord) -> StoreResult<bool> {
+        let VariantState::Pending { lease_until_ms } = record.state else { return Ok(false) };
+        let request = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("var#{}", record.cache_key)))
+            .condition_expression("#state = :pending AND lease_until_ms = :lease")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":lease", n(lease_until_ms));
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match map("dynamodb delete", e) {
+                StoreError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.client.describe_table().table_name(&self.table).send().await.map_err(|e| map("dynamodb describe", e))?;
         Ok(())

@@ -203,6 +203,12 @@ pub async fn manifest(store: Arc<dyn ManifestStore>, prefix: &str) {
         Claim::Claimed,
         "an expired lease is re-claimable"
     );
+    // A claim whose job could not be queued is released, but only by its holder's exact lease.
+    assert!(!store.release_claim(&pending).await.expect("release"), "another lease's release changes nothing");
+    assert!(store.release_claim(&retake).await.expect("release"), "the holder releases its claim");
+    assert_eq!(store.variant(&retake.cache_key).await.expect("variant"), None);
+    assert!(!store.release_claim(&retake).await.expect("release"), "released once");
+    assert_eq!(store.claim_variant(&retake, later).await.expect("claim"), Claim::Claimed, "claimable again at once");
 
     let ready = VariantRecord {
         state: VariantState::Ready { object_key: "ab/cd/x.webp".into(), bytes: 42, render_ms: 7 },
@@ -221,6 +227,7 @@ pub async fn manifest(store: Arc<dyn ManifestStore>, prefix: &str) {
         Claim::Claimed => panic!("a ready variant was claimed again"),
     }
     assert_eq!(store.variant(&ready.cache_key).await.expect("variant").map(|v| v.state), Some(ready.state.clone()));
+    assert!(!store.release_claim(&retake).await.expect("release"), "a ready variant is never released");
 
     // A ready variant whose object is gone goes back to pending once, and only while the record
     // still names that object.

@@ -101,6 +101,10 @@ pub trait ManifestStore: Send + Sync {
     /// that still names `lost_object_key`, and the variant is rendered again. One caller wins
     /// (`true`); everyone else, and any record in another state, changes nothing.
     async fn reclaim_lost_variant(&self, record: &VariantRecord, lost_object_key: &str) -> StoreResult<bool>;
+    /// Give up `record`, a claim this caller won, because its job could not be queued: removed
+    /// only while it is still exactly that claim (pending, same lease), so the next request
+    /// claims again at once instead of waiting out the lease. `true` if it was released.
+    async fn release_claim(&self, record: &VariantRecord) -> StoreResult<bool>;
     /// A cheap round trip, for health checks.
     async fn ping(&self) -> StoreResult<()>;
 }

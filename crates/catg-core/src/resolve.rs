@@ -300,8 +300,15 @@ impl Resolver {
                     canonical: record.canonical.clone(),
                     source_key: source_key.to_string(),
                 };
-                // If this fails the claim simply expires and a later request claims again.
-                self.queue.enqueue(&job).await?;
+                if let Err(e) = self.queue.enqueue(&job).await {
+                    // Nobody will render it: give the claim back so the next request, once the
+                    // queue answers again, claims and queues it at once. If even that fails,
+                    // the claim's lease runs out and a later request takes it over.
+                    if let Err(release) = self.manifest.release_claim(&record).await {
+                        tracing::warn!(cache_key = %cache_key, error = %release, "could not release a claim");
+                    }
+                    return Err(e.into());
+                }
                 tracing::debug!(cache_key = %cache_key, "variant claimed and queued");
                 Ok(true)
             }

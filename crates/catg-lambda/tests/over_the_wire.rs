@@ -356,6 +356,76 @@ async fn a_manifest_outage_fails_cleanly_everywhere_and_everything_succeeds_afte
     assert_eq!(stack.get("/cat.jpg", "w=20&fmt=png", "").await.0, 200);
 }
 
+/// S3, then SQS, unreachable (endpoints pointed at a closed port): ingest fails retryably,
+/// serving a stored variant is 503, a render job is a batch item failure; a miss whose job
+/// cannot be queued is 503 and gives its claim back, so the first request after the queue
+/// recovers queues it at once instead of waiting out the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_and_sqs_outages_fail_cleanly_and_leave_nothing_stuck() {
+    let stack = stack().await;
+    stack.put("dog.jpg", corpus("jpeg_baseline.jpg")).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let sdk = catg_aws::sdk_config().await;
+    let dead_s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk).endpoint_url(format!("http://{closed}")).force_path_style(true).build(),
+    );
+    let dead_sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(format!("http://{closed}")).build(),
+    );
+    let with = |aws: Aws| Stack {
+        config: stack.config.clone(),
+        aws,
+        s3: stack.s3.clone(),
+        sqs: stack.sqs.clone(),
+        dlq_url: stack.dlq_url.clone(),
+    };
+    let s3_down = with(Aws {
+        sources: Arc::new(catg_aws::S3ObjectStore::new(dead_s3.clone(), &stack.config.source_bucket)),
+        variants: Arc::new(catg_aws::S3ObjectStore::new(dead_s3, &stack.config.variants_bucket)),
+        ..stack.aws.clone()
+    });
+    let queue_url = stack.config.queue_url.clone().expect("queue");
+    let sqs_down =
+        with(Aws { queue: Some(Arc::new(catg_aws::SqsQueue::new(dead_sqs, &queue_url))), ..stack.aws.clone() });
+
+    // S3 down: ingest fails retryably; then it succeeds.
+    let put = stack.s3_event("s3-put.json", "dog.jpg");
+    let failed = handle_s3_event(&s3_down.aws, stack.config.limits(), put.clone()).await.expect_err("outage");
+    assert!(failed.is_retryable(), "{failed}");
+    handle_s3_event(&stack.aws, stack.config.limits(), put).await.expect("after the outage");
+
+    // SQS down: a miss cannot be queued: 503, and the claim is given back.
+    let (status, headers, _) = sqs_down.get("/dog.jpg", "w=24&fmt=png", "").await;
+    assert_eq!(status, 503);
+    assert!(headers.get("retry-after").is_some());
+    // Queue back: the very next request claims and queues it (202), rather than waiting out
+    // the 60 s lease of a claim nobody will render.
+    assert_eq!(stack.get("/dog.jpg", "w=24&fmt=png", "").await.0, 202);
+    let (batch, _) = stack.sqs_event(&queue_url).await;
+    assert_eq!(batch.records.len(), 1, "queued once, after the outage");
+
+    // S3 down while rendering: the job is a batch item failure and comes back later.
+    let response = handle_sqs_event(&s3_down.aws.renderer(&s3_down.config), batch).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    let mut rendered = false;
+    for _ in 0..20 {
+        let (batch, _) = stack.sqs_event(&queue_url).await;
+        if !batch.records.is_empty() {
+            assert!(handle_sqs_event(&stack.aws.renderer(&stack.config), batch).await.batch_item_failures.is_empty());
+            rendered = true;
+            break;
+        }
+    }
+    assert!(rendered, "the job came back after its visibility timeout");
+    assert_eq!(stack.get("/dog.jpg", "w=24&fmt=png", "").await.0, 200);
+
+    // S3 down while serving a stored variant: 503, then 200 again.
+    let (status, headers, _) = s3_down.get("/dog.jpg", "w=24&fmt=png", "").await;
+    assert_eq!(status, 503);
+    assert!(headers.get("retry-after").is_some());
+    assert_eq!(stack.get("/dog.jpg", "w=24&fmt=png", "").await.0, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_poison_message_ends_in_the_dead_letter_queue() {
     let stack = stack().await;

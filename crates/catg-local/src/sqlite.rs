@@ -409,6 +409,19 @@ impl ManifestStore for SqliteStore {
         .await
     }
 
+    async fn release_claim(&self, record: &VariantRecord) -> StoreResult<bool> {
+        let VariantState::Pending { lease_until_ms } = record.state else { return Ok(false) };
+        let key = record.cache_key.to_hex();
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM variants WHERE cache_key = ?1 AND state = 'pending' AND lease_until_ms = ?2",
+                params![key, lease_until_ms as i64],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
     async fn reclaim_lost_variant(&self, record: &VariantRecord, lost_object_key: &str) -> StoreResult<bool> {
         let record = record.clone();
         let lost = lost_object_key.to_string();
