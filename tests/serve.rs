@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{corpus_dir, http, place, repo_file, tempdir, Reply};
+use support::{corpus_dir, http, place, repo_file, tempdir, visible_files, Reply};
 
 struct Service {
     embedded: Embedded,
@@ -41,22 +41,7 @@ impl Service {
 
     /// Stored variant objects (temporary files excluded).
     fn variant_files(&self) -> usize {
-        fn walk(dir: &Path) -> usize {
-            std::fs::read_dir(dir).map_or(0, |entries| {
-                entries
-                    .flatten()
-                    .map(|e| {
-                        let name = e.file_name().to_string_lossy().to_string();
-                        if e.path().is_dir() {
-                            walk(&e.path())
-                        } else {
-                            usize::from(!name.starts_with('.'))
-                        }
-                    })
-                    .sum()
-            })
-        }
-        walk(&self.data.join("variants"))
+        visible_files(&self.data.join("variants")).len()
     }
 
     async fn jobs_ever_queued(&self) -> u64 {
@@ -523,7 +508,7 @@ async fn reconcile_finds_and_repairs_what_the_manifest_and_storage_disagree_on()
 
     // While catg is stopped: one variant's object is lost, a stray object appears, a source goes.
     let variants = data.join("variants");
-    let lost = walkdir(&variants).into_iter().next().expect("a variant file");
+    let lost = visible_files(&variants).into_iter().next().expect("a variant file");
     std::fs::remove_file(&lost).expect("remove variant");
     let orphan = variants.join("ff/ff").join(format!("{}.png", "f".repeat(64)));
     std::fs::create_dir_all(orphan.parent().expect("dir")).expect("mkdir");
@@ -561,20 +546,6 @@ async fn reconcile_finds_and_repairs_what_the_manifest_and_storage_disagree_on()
     );
     assert_eq!(again["variants_checked"].as_u64(), Some(1), "the healthy variant is kept: {again}");
     assert_eq!(again["sources"]["removed"].as_u64(), Some(0), "{again}");
-}
-
-fn walkdir(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walkdir(&path));
-        } else if !entry.file_name().to_string_lossy().starts_with('.') {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
 }
 
 /// A bounded mixed workload against `catg serve` with manifest outages injected: uploads (also

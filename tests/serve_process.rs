@@ -4,10 +4,10 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{corpus_dir, http, place, repo_file, tempdir};
+use support::{corpus_dir, http, place, repo_file, tempdir, visible_files};
 
 struct Server {
     child: Child,
@@ -63,22 +63,6 @@ fn until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>)
     }
 }
 
-fn visible_variant_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if !entry.file_name().to_string_lossy().starts_with('.') {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn a_job_killed_mid_render_is_finished_after_restart() {
     let root = tempdir();
@@ -99,7 +83,7 @@ fn a_job_killed_mid_render_is_finished_after_restart() {
         server.child.wait().expect("reap");
         let state: String = db(&data).query_row("SELECT state FROM variants", [], |r| r.get(0)).expect("variant row");
         assert_eq!(state, "pending", "killed before the render finished");
-        assert!(visible_variant_files(&data.join("variants")).is_empty(), "no half-written variant is visible");
+        assert!(visible_files(&data.join("variants")).is_empty(), "no half-written variant is visible");
     }
     let server = serve(&source, &data, &["--wait-ms", "0", "--workers", "1"]);
     let done = until("the variant after restart", Duration::from_secs(120), || {
@@ -108,7 +92,7 @@ fn a_job_killed_mid_render_is_finished_after_restart() {
     });
     assert_eq!(done.header("content-type"), Some("image/avif"));
     assert!(done.body.windows(8).any(|w| w == b"ftypavif"));
-    assert_eq!(visible_variant_files(&data.join("variants")).len(), 1);
+    assert_eq!(visible_files(&data.join("variants")).len(), 1);
     let jobs: (i64, i64) = db(&data)
         .query_row(
             "SELECT (SELECT count(*) FROM jobs), (SELECT seq FROM sqlite_sequence WHERE name = 'jobs')",

@@ -91,7 +91,25 @@ async fn stack_with(extra_env: &[(&'static str, &str)]) -> Stack {
     Stack { config, aws, s3, sqs, dlq_url }
 }
 
+/// An endpoint nothing listens on: a service there is down, as when moto or DynamoDB Local is
+/// stopped, while the shared servers keep answering the other tests.
+fn closed_endpoint() -> String {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    format!("http://{closed}")
+}
+
 impl Stack {
+    /// The same stack seen through other adapters (some of them pointed at a dead endpoint).
+    fn with_aws(&self, aws: Aws) -> Stack {
+        Stack {
+            config: self.config.clone(),
+            aws,
+            s3: self.s3.clone(),
+            sqs: self.sqs.clone(),
+            dlq_url: self.dlq_url.clone(),
+        }
+    }
+
     async fn put(&self, key: &str, bytes: Vec<u8>) {
         self.s3
             .put_object()
@@ -306,18 +324,14 @@ async fn a_hostile_upload_is_recorded_as_rejected_and_the_invocation_succeeds() 
 async fn a_manifest_outage_fails_cleanly_everywhere_and_everything_succeeds_after() {
     let stack = stack().await;
     stack.put("cat.jpg", corpus("jpeg_baseline.jpg")).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
     let sdk = catg_aws::sdk_config().await;
     let dead = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(format!("http://{closed}")).build(),
+        aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(closed_endpoint()).build(),
     );
-    let down = Stack {
-        config: stack.config.clone(),
-        aws: Aws { manifest: Arc::new(catg_aws::DynamoManifest::new(dead, &stack.config.table)), ..stack.aws.clone() },
-        s3: stack.s3.clone(),
-        sqs: stack.sqs.clone(),
-        dlq_url: stack.dlq_url.clone(),
-    };
+    let down = stack.with_aws(Aws {
+        manifest: Arc::new(catg_aws::DynamoManifest::new(dead, &stack.config.table)),
+        ..stack.aws.clone()
+    });
 
     // Ingest during the outage: the invocation fails, retryably; then it succeeds.
     let put = stack.s3_event("s3-put.json", "cat.jpg");
@@ -364,29 +378,21 @@ async fn a_manifest_outage_fails_cleanly_everywhere_and_everything_succeeds_afte
 async fn s3_and_sqs_outages_fail_cleanly_and_leave_nothing_stuck() {
     let stack = stack().await;
     stack.put("dog.jpg", corpus("jpeg_baseline.jpg")).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
     let sdk = catg_aws::sdk_config().await;
     let dead_s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk).endpoint_url(format!("http://{closed}")).force_path_style(true).build(),
+        aws_sdk_s3::config::Builder::from(&sdk).endpoint_url(closed_endpoint()).force_path_style(true).build(),
     );
     let dead_sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(format!("http://{closed}")).build(),
+        aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(closed_endpoint()).build(),
     );
-    let with = |aws: Aws| Stack {
-        config: stack.config.clone(),
-        aws,
-        s3: stack.s3.clone(),
-        sqs: stack.sqs.clone(),
-        dlq_url: stack.dlq_url.clone(),
-    };
-    let s3_down = with(Aws {
+    let s3_down = stack.with_aws(Aws {
         sources: Arc::new(catg_aws::S3ObjectStore::new(dead_s3.clone(), &stack.config.source_bucket)),
         variants: Arc::new(catg_aws::S3ObjectStore::new(dead_s3, &stack.config.variants_bucket)),
         ..stack.aws.clone()
     });
     let queue_url = stack.config.queue_url.clone().expect("queue");
-    let sqs_down =
-        with(Aws { queue: Some(Arc::new(catg_aws::SqsQueue::new(dead_sqs, &queue_url))), ..stack.aws.clone() });
+    let sqs_down = stack
+        .with_aws(Aws { queue: Some(Arc::new(catg_aws::SqsQueue::new(dead_sqs, &queue_url))), ..stack.aws.clone() });
 
     // S3 down: ingest fails retryably; then it succeeds.
     let put = stack.s3_event("s3-put.json", "dog.jpg");
