@@ -72,7 +72,15 @@ impl Renderer {
         };
         let limits = self.limits.clone();
         let spec = resolved.render_spec();
-        let outcome = match probe(&body, &limits) {
+        // The probe walks the whole file (it counts progressive scans): off the async threads.
+        let probe_limits = limits.clone();
+        let (body, probed) = tokio::task::spawn_blocking(move || {
+            let probed = probe(&body, &probe_limits);
+            (body, probed)
+        })
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        let outcome = match probed {
             Err(e) => Err(e),
             Ok(probed) => {
                 let _room = self.budget.reserve(memory_estimate(&probed, &spec, body.len(), &limits)).await;
