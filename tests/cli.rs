@@ -71,7 +71,8 @@ fn auto_format_follows_accept_and_shares_the_explicit_key() {
 
 #[test]
 fn rejections_and_bad_recipes_exit_2_with_a_json_error() {
-    let out = tempdir().join("v").to_string_lossy().into_owned();
+    let dir = tempdir();
+    let out = dir.join("v").to_string_lossy().into_owned();
     let cases = [
         (corpus("vector.svg"), "", "unsupported_format"),
         (corpus("empty.jpg"), "", "empty"),
@@ -97,14 +98,16 @@ fn io_and_usage_failures_exit_1() {
     assert_eq!(catg(&["render", &corpus("jpeg_baseline.jpg")], &[]).code, 1, "missing -o");
     assert_eq!(catg(&["frobnicate"], &[]).code, 1);
     assert_eq!(catg(&["inspect", &corpus("jpeg_baseline.jpg")], &[("CATG_MAX_PIXELS", "many")]).code, 1);
-    let out = tempdir().join("missing-dir/v.jpg").to_string_lossy().into_owned();
+    let dir = tempdir();
+    let out = dir.join("missing-dir/v.jpg").to_string_lossy().into_owned();
     assert_eq!(catg(&["render", &corpus("jpeg_baseline.jpg"), "-o", &out], &[]).code, 1);
     assert_eq!(catg(&["--help"], &[]).code, 0);
 }
 
 #[test]
 fn bombs_are_refused_within_1s_of_cpu_and_100_mb() {
-    let out = tempdir().join("v").to_string_lossy().into_owned();
+    let dir = tempdir();
+    let out = dir.join("v").to_string_lossy().into_owned();
     for bomb in ["png_bomb.png", "gif_bomb_frames.gif", "gif_bomb_screen.gif", "jpeg_sof_huge.jpg"] {
         let run = catg(&["render", &corpus(bomb), "--recipe", "w=100", "-o", &out], &[]);
         assert_eq!(run.code, 2, "{bomb}: {}", run.stdout);
@@ -161,7 +164,8 @@ fn a_1_gib_non_image_is_fingerprinted_in_constant_memory() {
 fn every_corpus_file_renders_or_is_refused_in_bounded_cpu_and_memory() {
     // Each case in its own process, so each one's peak RSS is its own. The bounds are safety
     // nets (a 50 MP source decodes at 1/8 scale for a 200 px variant), not speed checks.
-    let out = tempdir().join("v").to_string_lossy().into_owned();
+    let dir = tempdir();
+    let out = dir.join("v").to_string_lossy().into_owned();
     let manifest = support::manifest();
     let mut failures = Vec::new();
     for entry in manifest["entries"].as_array().expect("entries") {

@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{corpus_dir, http, place, repo_file, tempdir, visible_files, Reply};
+use support::{corpus_dir, http, place, repo_file, tempdir, visible_files, Reply, TestDir};
 
 struct Service {
     embedded: Embedded,
+    /// Holds the folders below; removed when the service is dropped.
+    _root: TestDir,
     base: String,
     source: PathBuf,
     data: PathBuf,
@@ -75,7 +77,7 @@ async fn start_with(
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let state = Arc::new(HttpState { resolver: wrap(embedded.resolver()), key_max_age: Duration::from_secs(60) });
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    Service { embedded, base, source, data }
+    Service { embedded, base, source, data, _root: root }
 }
 
 fn corpus(file: &str) -> PathBuf {

@@ -67,13 +67,35 @@ pub fn catg(args: &[&str], env: &[(&str, &str)]) -> Run {
         cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
         max_rss_mb: usage.ru_maxrss as f64 / 1024.0,
     };
-    let _ = std::fs::remove_dir_all(out_dir);
+    drop(out_dir);
     run
 }
 
-/// A fresh, empty directory under the system temp dir. Process ids are recycled, so the name
-/// also carries the time, and an existing directory is never reused.
-pub fn tempdir() -> PathBuf {
+/// A fresh, empty directory under the system temp dir, removed with its contents when dropped
+/// (thousands of test runs must not fill the disk). Process ids are recycled, so the name also
+/// carries the time, and an existing directory is never reused.
+pub struct TestDir(PathBuf);
+
+impl std::ops::Deref for TestDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TestDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn tempdir() -> TestDir {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     loop {
@@ -84,7 +106,7 @@ pub fn tempdir() -> PathBuf {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         match std::fs::create_dir(&dir) {
-            Ok(()) => return dir,
+            Ok(()) => return TestDir(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => panic!("create temp dir {}: {e}", dir.display()),
         }
