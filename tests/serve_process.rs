@@ -1,5 +1,6 @@
-//! `catg serve` as a real process: surviving `kill -9` mid-render, and a real browser loading
-//! `<img srcset>` from it with its own `Accept` header.
+//! `catg serve` as a real process: surviving `kill -9` mid-render and a full disk, and a real
+//! browser loading `<img srcset>` from it with its own `Accept` header.
+#![allow(unsafe_code)] // setrlimit/prlimit on the child: a full disk without needing root.
 
 mod support;
 
@@ -23,7 +24,13 @@ impl Drop for Server {
 
 /// Start `catg serve` on a free port and wait for its "serving" line.
 fn serve(source: &Path, data: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_catg"))
+    serve_with(source, data, extra, |_| {})
+}
+
+fn serve_with(source: &Path, data: &Path, extra: &[&str], configure: impl FnOnce(&mut Command)) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_catg"));
+    configure(&mut command);
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--source"])
         .arg(source)
         .arg("--data")
@@ -101,6 +108,81 @@ fn a_job_killed_mid_render_is_finished_after_restart() {
         )
         .expect("jobs");
     assert_eq!(jobs, (0, 1), "the one job was redelivered and acknowledged, not queued twice");
+}
+
+/// Every file under `dir`, hidden ones (temporary files) included.
+fn all_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.push(entry.path());
+            }
+        }
+    }
+    out
+}
+
+/// The process may write files up to `bytes` long: past that, write(2) fails with EFBIG, which
+/// is what a full disk looks like to catg (a failed write of a variant or of the manifest).
+fn set_file_size_limit(pid: libc::pid_t, bytes: libc::rlim_t) {
+    let limit = libc::rlimit { rlim_cur: bytes, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: prlimit(2) with a valid struct and no old-limit output.
+    let status = unsafe { libc::prlimit(pid, libc::RLIMIT_FSIZE, &limit, std::ptr::null_mut()) };
+    assert_eq!(status, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn a_full_disk_fails_renders_retryably_and_they_succeed_once_space_returns() {
+    use std::os::unix::process::CommandExt;
+    let root = tempdir();
+    let (source, data) = (root.join("images"), root.join("data"));
+    place(&source, &[("photo.jpg", &repo_file("samples/seeding.jpg"))]);
+    // A 1500 px PNG of a photo is megabytes; the manifest stays far below 1 MiB.
+    let limit: libc::rlim_t = 1 << 20;
+    let server = serve_with(&source, &data, &["--wait-ms", "0", "--workers", "1"], |command| {
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                // Otherwise the first write past the limit kills the process with SIGXFSZ.
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                let limit = libc::rlimit { rlim_cur: limit, rlim_max: libc::RLIM_INFINITY };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    let url = format!("{}/photo.jpg?w=1500&fmt=png", server.base);
+    assert_eq!(http("GET", &url, &[]).status, 202, "queued");
+    // Every attempt fails to store the variant; after the last one the job is dropped and its
+    // claim released, not recorded as a failed variant (that would refuse it forever).
+    until("the render to fail its attempts and let go", Duration::from_secs(60), || {
+        let (jobs, variants): (i64, i64) = db(&data)
+            .query_row("SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM variants)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .ok()?;
+        (jobs == 0 && variants == 0).then_some(())
+    });
+    assert!(all_files(&data.join("variants")).is_empty(), "no variant and no temporary file is left behind");
+    let during = http("GET", &url, &[]);
+    assert_eq!(during.status, 202, "asked again while the disk is full: queued again, not failed");
+
+    set_file_size_limit(server.child.id() as libc::pid_t, libc::RLIM_INFINITY);
+    let done = until("the variant once there is space", Duration::from_secs(60), || {
+        let reply = http("GET", &url, &[]);
+        (reply.status == 200).then_some(reply)
+    });
+    assert_eq!(done.header("content-type"), Some("image/png"));
+    let png = image::load_from_memory(&done.body).expect("a whole PNG");
+    assert_eq!(png.width(), 1500);
+    assert!(done.body.len() as u64 > limit, "the variant really was larger than the limit");
+    assert_eq!(visible_files(&data.join("variants")).len(), 1);
 }
 
 #[test]

@@ -70,6 +70,11 @@ pub async fn run_worker(
                 }
                 false
             }
+            Err(e) if e.is_retryable() => {
+                tracing::error!(error = %e, "render kept failing on an outage; dropping the job until asked again");
+                release_for_later(&renderer, &delivery.job).await;
+                true
+            }
             Err(e) => {
                 tracing::error!(error = %e, "render failed; giving up");
                 give_up(&renderer, &delivery.job, &e.to_string()).await;
@@ -81,6 +86,22 @@ pub async fn run_worker(
                 tracing::warn!(error = %e, "ack failed; the job will be redelivered and found done");
             }
         }
+    }
+}
+
+/// A job that only ever met outages (a full disk, a store that stayed down) is not the
+/// variant's fault: recording it `failed` would refuse it forever. Release its claim instead, so
+/// the next request claims and queues it afresh. If even that fails, the claim's lease ends.
+async fn release_for_later(renderer: &Renderer, job: &crate::model::Job) {
+    let Ok((cache_key, ..)) = crate::render_job::parse_job(job) else { return };
+    match renderer.manifest.variant(&cache_key).await {
+        Ok(Some(record)) if matches!(record.state, VariantState::Pending { .. }) => {
+            if let Err(e) = renderer.manifest.release_claim(&record).await {
+                tracing::warn!(error = %e, "could not release the claim; its lease will end instead");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read the claim; its lease will end instead"),
     }
 }
 
