@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 use catg_core::model::{
     AssetFacts, AssetRecord, AssetState, Millis, SourceRecord, SourceState, VariantRecord, VariantState,
 };
-use catg_core::ports::{Claim, ManifestStore, StoreError, StoreResult};
+use catg_core::ports::{Claim, ManifestStore, Page, StoreError, StoreResult};
 use catg_core::{CacheKey, Fingerprint};
 use catg_image::OutputFormat;
 use std::collections::HashMap;
@@ -62,6 +62,59 @@ impl DynamoManifest {
                 other => Err(other),
             },
         }
+    }
+}
+
+impl DynamoManifest {
+    /// A conditional delete of a variant record: `Ok(false)` when the condition did not hold.
+    async fn delete_if(
+        &self,
+        cache_key: &CacheKey,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> StoreResult<bool> {
+        let mut request = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("var#{cache_key}")))
+            .condition_expression(condition)
+            .expression_attribute_names("#state", "state");
+        for (name, value) in values {
+            request = request.expression_attribute_values(*name, value.clone());
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match map("dynamodb delete", e) {
+                StoreError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// One page of a consistent Scan for items whose `pk` starts with `prefix`. The cursor is the
+    /// last `pk` read (the table's whole key). DynamoDB applies `limit` before the filter, so a
+    /// page can be empty and still have a next one.
+    async fn scan_prefix(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<Item>, Option<String>)> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .filter_expression("begins_with(pk, :prefix)")
+            .expression_attribute_values(":prefix", s(prefix))
+            .limit(limit.clamp(1, 1000) as i32)
+            .set_exclusive_start_key(after.map(|pk| HashMap::from([("pk".to_string(), s(pk))])))
+            .send()
+            .await
+            .map_err(|e| map("dynamodb scan", e))?;
+        let next = out.last_evaluated_key().and_then(|k| k.get("pk")).and_then(|v| v.as_s().ok()).cloned();
+        Ok((out.items.unwrap_or_default(), next))
     }
 }
 
@@ -326,22 +379,31 @@ impl ManifestStore for DynamoManifest {
 
     async fn release_claim(&self, record: &VariantRecord) -> StoreResult<bool> {
         let VariantState::Pending { lease_until_ms } = record.state else { return Ok(false) };
-        let request = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("var#{}", record.cache_key)))
-            .condition_expression("#state = :pending AND lease_until_ms = :lease")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":lease", n(lease_until_ms));
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e) => match map("dynamodb delete", e) {
-                StoreError::Conflict(_) => Ok(false),
-                other => Err(other),
-            },
-        }
+        self.delete_if(
+            &record.cache_key,
+            "#state = :pending AND lease_until_ms = :lease",
+            &[(":pending", s("pending")), (":lease", n(lease_until_ms))],
+        )
+        .await
+    }
+
+    async fn forget_variant(&self, seen: &VariantRecord) -> StoreResult<bool> {
+        self.delete_if(
+            &seen.cache_key,
+            "#state = :state AND updated_ms = :updated",
+            &[(":state", s(seen.state.name())), (":updated", n(seen.updated_ms))],
+        )
+        .await
+    }
+
+    async fn source_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<SourceRecord>> {
+        let (items, next) = self.scan_prefix("src#", after, limit).await?;
+        Ok(Page { items: items.iter().map(source_from).collect::<StoreResult<_>>()?, next })
+    }
+
+    async fn variant_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<VariantRecord>> {
+        let (items, next) = self.scan_prefix("var#", after, limit).await?;
+        Ok(Page { items: items.iter().map(variant_from).collect::<StoreResult<_>>()?, next })
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -3,6 +3,7 @@
 use crate::errors::map;
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
+use catg_core::model::Millis;
 use catg_core::ports::{ObjectMeta, ObjectReader, ObjectStore, PutOutcome, StoreError, StoreResult};
 
 #[derive(Debug, Clone)]
@@ -29,6 +30,10 @@ fn etag(raw: Option<&str>) -> String {
     raw.unwrap_or_default().trim_matches('"').to_string()
 }
 
+fn millis(time: Option<&aws_sdk_s3::primitives::DateTime>) -> Millis {
+    time.and_then(|t| t.to_millis().ok()).map_or(0, |ms| ms.max(0) as Millis)
+}
+
 #[async_trait]
 impl ObjectStore for S3ObjectStore {
     async fn get(&self, key: &str, max_bytes: u64) -> StoreResult<Vec<u8>> {
@@ -47,6 +52,7 @@ impl ObjectStore for S3ObjectStore {
             key: key.to_string(),
             size: out.content_length().unwrap_or(0).max(0) as u64,
             etag: etag(out.e_tag()),
+            modified_ms: millis(out.last_modified()),
         };
         Ok((meta, Box::new(out.body.into_async_read())))
     }
@@ -57,6 +63,7 @@ impl ObjectStore for S3ObjectStore {
                 key: key.to_string(),
                 size: out.content_length().unwrap_or(0).max(0) as u64,
                 etag: etag(out.e_tag()),
+                modified_ms: millis(out.last_modified()),
             })),
             Err(e) => match map("s3 head", e) {
                 StoreError::NotFound(_) => Ok(None),
@@ -108,6 +115,7 @@ impl ObjectStore for S3ObjectStore {
                     key: o.key()?.to_string(),
                     size: o.size().unwrap_or(0).max(0) as u64,
                     etag: etag(o.e_tag()),
+                    modified_ms: millis(o.last_modified()),
                 })
             })
             .take(limit)

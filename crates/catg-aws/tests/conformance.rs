@@ -36,24 +36,34 @@ async fn sqs_job_queue_meets_the_contract() {
     catg_conformance::leased_queue(Arc::new(SqsQueue::new(client, url))).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ingest_and_render_hold_under_concurrency_and_redelivery_on_aws() {
+/// Fresh source and variant buckets and a fresh table: the use-case checks walk whole stores.
+async fn fresh_stores(tag: &str) -> (Arc<S3ObjectStore>, Arc<S3ObjectStore>, Arc<DynamoManifest>) {
     require_local_stack();
     let sdk = sdk_config().await;
     let s3 = s3_client(&sdk);
-    let (sources, variants) = (unique("catg-src"), unique("catg-var"));
+    let (sources, variants) = (unique(&format!("catg-{tag}-src")), unique(&format!("catg-{tag}-var")));
     for bucket in [&sources, &variants] {
         s3.create_bucket().bucket(bucket).send().await.expect("create bucket");
     }
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = unique("catg-usecases");
+    let table = unique(&format!("catg-{tag}"));
     create_table(&dynamo, &table).await.expect("create table");
-    catg_conformance::ingest_and_render(
+    (
         Arc::new(S3ObjectStore::new(s3.clone(), sources)),
         Arc::new(S3ObjectStore::new(s3, variants)),
         Arc::new(DynamoManifest::new(dynamo, table)),
-        &catg_conformance::sample_image(),
-        "usecases",
     )
-    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_and_render_hold_under_concurrency_and_redelivery_on_aws() {
+    let (sources, variants, manifest) = fresh_stores("use").await;
+    catg_conformance::ingest_and_render(sources, variants, manifest, &catg_conformance::sample_image(), "usecases")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconcile_repairs_drift_on_aws() {
+    let (sources, variants, manifest) = fresh_stores("rec").await;
+    catg_conformance::reconcile_repairs_drift(sources, variants, manifest, &catg_conformance::sample_image()).await;
 }

@@ -211,18 +211,7 @@ fn reconcile(source: &Path, data: &Path, dry_run: bool) -> Result<serde_json::Va
         let embedded = catg_local::Embedded::open(config).map_err(Error::from)?;
         embedded.reconcile(dry_run).await
     })?;
-    let sources = report.sources.map(|s| {
-        json!({"seen": s.seen, "new_assets": s.new_assets, "duplicates": s.duplicates, "rejected": s.rejected,
-               "unchanged": s.unchanged, "failed": s.failed, "removed": s.removed})
-    });
-    Ok(json!({
-        "dry_run": report.dry_run,
-        "sources": sources,
-        "variants_checked": report.variants_checked,
-        "ready_without_object": report.ready_without_object,
-        "stale_claims": report.stale_claims,
-        "orphan_objects": report.orphan_objects,
-    }))
+    serde_json::to_value(&report).map_err(config_failure)
 }
 
 /// Characters left as they are in a path segment: unreserved ones (RFC 3986).

@@ -5,7 +5,8 @@
 //! Each check uses keys under a fresh `prefix`, so suites can share a store.
 
 use catg_core::model::{
-    now_ms, AssetFacts, AssetRecord, AssetState, Job, SourceRecord, SourceState, VariantRecord, VariantState,
+    now_ms, variant_object_key, AssetFacts, AssetRecord, AssetState, Job, SourceRecord, SourceState, VariantRecord,
+    VariantState,
 };
 use catg_core::ports::{Claim, LeasedJobQueue, ManifestStore, ObjectStore, PutOutcome, StoreError};
 use catg_core::{CacheKey, Fingerprint};
@@ -251,7 +252,61 @@ pub async fn manifest(store: Arc<dyn ManifestStore>, prefix: &str) {
     let orphan =
         variant(&format!("{prefix}/orphan"), VariantState::Failed { reason: "corrupt".into(), message: "m".into() });
     assert!(store.finish_variant(&orphan).await.expect("finish"));
-    assert_eq!(store.variant(&orphan.cache_key).await.expect("variant"), Some(orphan));
+    assert_eq!(store.variant(&orphan.cache_key).await.expect("variant"), Some(orphan.clone()));
+
+    // Paging: every record is listed exactly once, however small the pages.
+    let mut mine = std::collections::BTreeSet::new();
+    for i in 0..5 {
+        let record = SourceRecord { key: format!("{prefix}/paged/{i}.png"), ..newer.clone() };
+        store.put_source(&record).await.expect("put");
+        mine.insert(record.key);
+    }
+    mine.insert(key.clone());
+    let listed = all_pages(|after| {
+        let store = store.clone();
+        async move { store.source_page(after.as_deref(), 2).await.map(|p| (p.items, p.next)) }
+    })
+    .await;
+    let listed: Vec<String> = listed.into_iter().map(|r| r.key).filter(|k| mine.contains(k)).collect();
+    assert_eq!(listed.len(), mine.len(), "each source record once: {listed:?}");
+    assert_eq!(listed.iter().collect::<std::collections::BTreeSet<_>>().len(), mine.len());
+    let listed = all_pages(|after| {
+        let store = store.clone();
+        async move { store.variant_page(after.as_deref(), 1).await.map(|p| (p.items, p.next)) }
+    })
+    .await;
+    let ours: Vec<&VariantRecord> =
+        listed.iter().filter(|r| r.cache_key == ready.cache_key || r.cache_key == orphan.cache_key).collect();
+    assert_eq!(ours.len(), 2, "each variant record once");
+    assert!(ours.contains(&&orphan), "records come back whole");
+
+    // Forgetting is conditional on the record being exactly as it was seen.
+    let moved_on = VariantRecord { updated_ms: orphan.updated_ms + 1, ..orphan.clone() };
+    assert!(!store.forget_variant(&moved_on).await.expect("forget"), "a record that moved on is kept");
+    let as_ready = VariantRecord { state: ready.state.clone(), ..orphan.clone() };
+    assert!(!store.forget_variant(&as_ready).await.expect("forget"), "another state is kept");
+    assert!(store.forget_variant(&orphan).await.expect("forget"));
+    assert_eq!(store.variant(&orphan.cache_key).await.expect("variant"), None);
+    assert!(!store.forget_variant(&orphan).await.expect("forget"), "forgotten once");
+}
+
+/// Every item of a paged listing, following cursors to the end (bounded, so a cursor that never
+/// ends fails the check instead of hanging it).
+async fn all_pages<T, F, Fut>(mut page: F) -> Vec<T>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = catg_core::ports::StoreResult<(Vec<T>, Option<String>)>>,
+{
+    let (mut out, mut cursor) = (Vec::new(), None);
+    for _ in 0..10_000 {
+        let (items, next) = page(cursor.take()).await.expect("page");
+        out.extend(items);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+    panic!("a listing did not end after 10,000 pages");
 }
 
 fn job(n: u32) -> Job {
@@ -395,4 +450,112 @@ pub async fn ingest_and_render(
     assert_eq!(after.state, ready.state, "the ready record changed");
     let listed = variants.list(&object_key, None, 10).await.expect("list");
     assert_eq!(listed.len(), 1, "one stored object for the variant");
+}
+
+/// Reconcile (`catg_core::reconcile`) over one adapter family, on stores of its own (it walks
+/// everything in them): it finds each kind of drift, a dry run changes nothing, a real run
+/// repairs exactly that and leaves live work alone, and a second run finds nothing.
+pub async fn reconcile_repairs_drift(
+    sources: Arc<dyn ObjectStore>,
+    variants: Arc<dyn ObjectStore>,
+    manifest: Arc<dyn ManifestStore>,
+    image: &[u8],
+) {
+    use catg_core::{reconcile, ReconcileOptions, ReconcileReport};
+    let limits = catg_image::Limits::default();
+    let run = |dry_run: bool, grace_ms: u64| {
+        let (sources, variants, manifest, limits) =
+            (sources.clone(), variants.clone(), manifest.clone(), limits.clone());
+        async move {
+            let options = ReconcileOptions { dry_run, now_ms: now_ms(), grace_ms, deadline: None };
+            reconcile(sources.as_ref(), variants.as_ref(), manifest.as_ref(), &limits, &options, &|_| {})
+                .await
+                .expect("reconcile")
+        }
+    };
+    // Two uploads whose events were lost: only reconcile knows about them.
+    for key in ["kept.png", "deleted.png"] {
+        sources.put_if_absent(key, image, "image/png", "no-store").await.expect("put source");
+    }
+    let dry = run(true, 0).await;
+    assert_eq!((dry.sources_listed, dry.sources_unrecorded), (2, 2), "{dry:?}");
+    assert_eq!(manifest.source("kept.png").await.expect("source"), None, "a dry run records nothing");
+    let first = run(false, 0).await;
+    assert_eq!((first.sources_unrecorded, first.sources_failed), (2, 0), "{first:?}");
+    let kept = manifest.source("kept.png").await.expect("source").expect("ingested by reconcile");
+    assert_eq!(kept.state, SourceState::Present);
+
+    // Drift of every kind.
+    sources.delete("deleted.png").await.expect("delete source");
+    let now = now_ms();
+    let record = |seed: &str, state: VariantState| VariantRecord {
+        cache_key: CacheKey(*Fingerprint::of(seed.as_bytes()).0.first_chunk::<32>().expect("32 bytes")),
+        fingerprint: kept.fingerprint,
+        canonical: format!("w={}&fit=cover&fmt=png&enlarge=0", seed.len()),
+        format: OutputFormat::Png,
+        state,
+        updated_ms: now,
+    };
+    let object_key_of = |seed: &str| {
+        let cache_key = record(seed, VariantState::Failed { reason: String::new(), message: String::new() }).cache_key;
+        variant_object_key(&cache_key, OutputFormat::Png)
+    };
+    let (healthy_key, lost_key, in_flight_key) =
+        (object_key_of("healthy"), object_key_of("lost"), object_key_of("in flight"));
+    let ready = |seed: &str, object_key: &str| {
+        record(seed, VariantState::Ready { object_key: object_key.to_string(), bytes: 3, render_ms: 1 })
+    };
+    let healthy = ready("healthy", &healthy_key);
+    let lost = ready("lost", &lost_key);
+    let in_flight = record("in flight", VariantState::Pending { lease_until_ms: now + 600_000 });
+    let stale = record("stale", VariantState::Pending { lease_until_ms: now - 1 });
+    for object_key in [&healthy_key, &in_flight_key] {
+        variants.put_if_absent(object_key, b"png", "image/png", "immutable").await.expect("put variant");
+    }
+    let orphan_key = variant_object_key(&CacheKey([0xff; 32]), OutputFormat::Png);
+    variants.put_if_absent(&orphan_key, b"named by nothing", "image/png", "immutable").await.expect("put orphan");
+    variants.put_if_absent("not-a-variant.txt", b"junk", "text/plain", "no-store").await.expect("put junk");
+    for finished in [&healthy, &lost] {
+        assert!(manifest.finish_variant(finished).await.expect("finish"));
+    }
+    for claim in [&in_flight, &stale] {
+        assert_eq!(manifest.claim_variant(claim, now - 2).await.expect("claim"), Claim::Claimed);
+    }
+
+    let expect_found = |report: &ReconcileReport, what: &str| {
+        assert!(report.complete, "{what}: {report:?}");
+        assert_eq!(
+            (report.sources_unrecorded, report.sources_removed, report.ready_without_object, report.stale_claims),
+            (0, 1, 1, 1),
+            "{what}: {report:?}"
+        );
+        assert_eq!(report.variants_checked, 4, "{what}: {report:?}");
+        assert_eq!(report.variant_objects_listed, 4, "{what}: {report:?}");
+    };
+    // Within the grace period the unnamed objects are kept: a render may be about to record one.
+    let young = run(true, 3_600_000).await;
+    expect_found(&young, "dry run with grace");
+    assert_eq!((young.orphan_objects, young.young_objects_kept), (0, 2), "{young:?}");
+    let dry = run(true, 0).await;
+    expect_found(&dry, "dry run");
+    assert_eq!(dry.orphan_objects, 2, "{dry:?}");
+    assert!(variants.head(&orphan_key).await.expect("head").is_some(), "a dry run deletes nothing");
+    assert_eq!(manifest.variant(&stale.cache_key).await.expect("variant"), Some(stale.clone()));
+
+    let repaired = run(false, 0).await;
+    expect_found(&repaired, "repair");
+    assert_eq!(repaired.orphan_objects, 2, "{repaired:?}");
+    assert!(variants.head(&orphan_key).await.expect("head").is_none(), "the orphan is deleted");
+    assert!(variants.head("not-a-variant.txt").await.expect("head").is_none(), "junk is deleted");
+    assert_eq!(manifest.variant(&lost.cache_key).await.expect("variant"), None, "the lost variant is forgotten");
+    assert_eq!(manifest.variant(&stale.cache_key).await.expect("variant"), None, "the stale claim is released");
+    assert_eq!(manifest.variant(&healthy.cache_key).await.expect("variant"), Some(healthy), "healthy is kept");
+    assert_eq!(manifest.variant(&in_flight.cache_key).await.expect("variant"), Some(in_flight), "live claim kept");
+    assert!(variants.head(&in_flight_key).await.expect("head").is_some(), "an in-flight render's object is kept");
+    let removed = manifest.source("deleted.png").await.expect("source").expect("record kept");
+    assert_eq!(removed.state, SourceState::Removed);
+
+    let again = run(false, 0).await;
+    assert!(again.complete && !again.found_anything(), "a second run finds nothing: {again:?}");
+    assert_eq!((again.variants_checked, again.variant_objects_listed), (2, 2), "{again:?}");
 }

@@ -39,6 +39,16 @@ pub struct ObjectMeta {
     pub size: u64,
     /// Changes whenever the object's content may have changed.
     pub etag: String,
+    /// When it was last written (0 when the store does not say).
+    pub modified_ms: Millis,
+}
+
+/// One page of a listing, with the cursor of the next (`None`: this was the last). A page may be
+/// empty and still have a next one (DynamoDB filters after it reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +115,14 @@ pub trait ManifestStore: Send + Sync {
     /// only while it is still exactly that claim (pending, same lease), so the next request
     /// claims again at once instead of waiting out the lease. `true` if it was released.
     async fn release_claim(&self, record: &VariantRecord) -> StoreResult<bool>;
+    /// Delete `seen` only while it is still exactly that record (same state, same update time):
+    /// reconciliation drops what it found broken without clobbering a record that moved on
+    /// meanwhile. The next request claims and renders the variant afresh. `true` if dropped.
+    async fn forget_variant(&self, seen: &VariantRecord) -> StoreResult<bool>;
+    /// Source records in no particular order, `limit` at most per page, from cursor `after`.
+    async fn source_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<SourceRecord>>;
+    /// Variant records in no particular order, `limit` at most per page, from cursor `after`.
+    async fn variant_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<VariantRecord>>;
     /// A cheap round trip, for health checks.
     async fn ping(&self) -> StoreResult<()>;
 }

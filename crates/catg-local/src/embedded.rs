@@ -3,11 +3,11 @@
 //! `catg serve` is a thin shell around this; the end-to-end tests drive it directly too.
 
 use crate::{FsObjectStore, SqliteStore};
-use catg_core::model::{variant_object_key, VariantState};
 use catg_core::ports::{JobQueue, LeasedJobQueue, ManifestStore, ObjectStore, StoreError};
 use catg_core::HitCache;
 use catg_core::{
-    ingest, remove_source, run_worker, Error, RenderBudget, Renderer, Resolver, ResolverConfig, WorkerConfig,
+    ingest, reconcile, remove_source, run_worker, Error, ReconcileOptions, ReconcileReport, RenderBudget, Renderer,
+    Resolver, ResolverConfig, WorkerConfig,
 };
 use catg_image::Limits;
 use std::collections::HashMap;
@@ -39,21 +39,6 @@ impl EmbeddedConfig {
             render_memory_mib: 1024,
         }
     }
-}
-
-/// What `reconcile` found (and, unless a dry run, repaired).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReconcileReport {
-    pub dry_run: bool,
-    /// The source folder against the manifest (not run in a dry run).
-    pub sources: Option<ScanSummary>,
-    pub variants_checked: u64,
-    /// `ready` records whose object is gone: forgotten, re-rendered on the next request.
-    pub ready_without_object: u64,
-    /// `pending` claims past their lease (a render that died): forgotten.
-    pub stale_claims: u64,
-    /// Variant objects no record names: deleted.
-    pub orphan_objects: u64,
 }
 
 /// The assembled service.
@@ -168,58 +153,12 @@ impl Embedded {
         Ok(summary)
     }
 
-    /// Bring the manifest and the stored objects back into agreement and say what was found:
-    /// sources as `scan` does (new or changed files ingested, vanished ones marked removed);
-    /// `ready` variants whose object is gone and `pending` claims past their lease forgotten (the
-    /// next request renders them afresh); variant objects no record names deleted. With
-    /// `dry_run`, only counts. Safe beside a running `catg serve`? No: one process owns a data
-    /// folder, so run it while serve is stopped (serve's start-up scan covers the sources).
+    /// Bring the manifest and the stored objects back into agreement (`catg_core::reconcile`).
+    /// One process owns a data folder, so run it while `catg serve` is stopped; then no render
+    /// is in flight and no grace period is needed for fresh variant objects.
     pub async fn reconcile(&self, dry_run: bool) -> Result<ReconcileReport, Error> {
-        let mut report = ReconcileReport { dry_run, ..ReconcileReport::default() };
-        if !dry_run {
-            report.sources = Some(self.scan(&|_, _| {}).await?);
-        }
-        let now = catg_core::model::now_ms();
-        let records = self.store.variant_records().await?;
-        let mut named: std::collections::HashSet<String> = std::collections::HashSet::new();
-        for record in &records {
-            report.variants_checked += 1;
-            let forget = match &record.state {
-                VariantState::Ready { object_key, .. } => {
-                    named.insert(object_key.clone());
-                    let gone = self.variants.head(object_key).await?.is_none();
-                    report.ready_without_object += u64::from(gone);
-                    gone
-                }
-                VariantState::Pending { lease_until_ms } => {
-                    // In flight: its object may already be stored, ahead of the record.
-                    named.insert(variant_object_key(&record.cache_key, record.format));
-                    let stale = *lease_until_ms < now;
-                    report.stale_claims += u64::from(stale);
-                    stale
-                }
-                VariantState::Failed { .. } => false,
-            };
-            if forget && !dry_run {
-                self.store.forget_variant(record).await?;
-            }
-        }
-        let mut after: Option<String> = None;
-        loop {
-            let page = self.variants.list("", after.as_deref(), 1000).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.key.clone());
-            for object in page {
-                if named.contains(&object.key) {
-                    continue;
-                }
-                report.orphan_objects += 1;
-                if !dry_run {
-                    self.variants.delete(&object.key).await?;
-                }
-            }
-        }
-        Ok(report)
+        let options = ReconcileOptions { dry_run, now_ms: catg_core::model::now_ms(), grace_ms: 0, deadline: None };
+        reconcile(self.sources.as_ref(), self.variants.as_ref(), &self.store, self.limits(), &options, &|_| {}).await
     }
 
     /// Start the render workers, first re-queueing jobs a previous process held when it died.

@@ -43,8 +43,13 @@ impl FsObjectStore {
 }
 
 fn meta_of(key: String, metadata: &std::fs::Metadata) -> ObjectMeta {
-    let mtime = metadata.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    ObjectMeta { key, size: metadata.len(), etag: format!("{:x}-{:x}", metadata.len(), mtime) }
+    let mtime = metadata.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).unwrap_or_default();
+    ObjectMeta {
+        key,
+        size: metadata.len(),
+        etag: format!("{:x}-{:x}", metadata.len(), mtime.as_nanos()),
+        modified_ms: mtime.as_millis() as u64,
+    }
 }
 
 fn io_error(key: &str, e: std::io::Error) -> StoreError {

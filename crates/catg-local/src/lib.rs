@@ -6,6 +6,6 @@ pub mod embedded;
 pub mod fs_store;
 pub mod sqlite;
 
-pub use embedded::{Embedded, EmbeddedConfig, ReconcileReport, ScanSummary};
+pub use embedded::{Embedded, EmbeddedConfig, ScanSummary};
 pub use fs_store::FsObjectStore;
 pub use sqlite::{Counts, SqliteStore};

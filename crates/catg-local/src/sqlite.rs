@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use catg_core::model::{
     now_ms, AssetFacts, AssetRecord, AssetState, Job, Millis, SourceRecord, SourceState, VariantRecord, VariantState,
 };
-use catg_core::ports::{Claim, Delivery, JobQueue, LeasedJobQueue, ManifestStore, StoreError, StoreResult};
+use catg_core::ports::{Claim, Delivery, JobQueue, LeasedJobQueue, ManifestStore, Page, StoreError, StoreResult};
 use catg_core::{CacheKey, Fingerprint};
 use catg_image::OutputFormat;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -110,31 +110,6 @@ impl SqliteStore {
             let mut statement = c.prepare("SELECT key FROM sources WHERE state = 'present' ORDER BY key")?;
             let keys = statement.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(keys)
-        })
-        .await
-    }
-
-    /// Every variant record, for reconciliation.
-    pub async fn variant_records(&self) -> StoreResult<Vec<VariantRecord>> {
-        self.with(|c| {
-            let mut statement = c.prepare(&format!("SELECT {VARIANT_COLUMNS} FROM variants ORDER BY cache_key"))?;
-            let rows = statement.query_map([], variant_from)?.collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
-    /// Drop a variant record, but only if it is still exactly as `seen` (state and update time):
-    /// a record that moved on since reconciliation looked at it is left alone. The next request
-    /// for the variant claims and renders it afresh. Returns whether it was dropped.
-    pub async fn forget_variant(&self, seen: &VariantRecord) -> StoreResult<bool> {
-        let (key, state, updated) = (seen.cache_key.to_hex(), seen.state.name().to_string(), seen.updated_ms as i64);
-        self.with(move |c| {
-            c.execute(
-                "DELETE FROM variants WHERE cache_key = ?1 AND state = ?2 AND updated_ms = ?3",
-                params![key, state, updated],
-            )
-            .map(|n| n == 1)
         })
         .await
     }
@@ -420,6 +395,48 @@ impl ManifestStore for SqliteStore {
             .map(|n| n == 1)
         })
         .await
+    }
+
+    async fn forget_variant(&self, seen: &VariantRecord) -> StoreResult<bool> {
+        let (key, state, updated) = (seen.cache_key.to_hex(), seen.state.name().to_string(), seen.updated_ms as i64);
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM variants WHERE cache_key = ?1 AND state = ?2 AND updated_ms = ?3",
+                params![key, state, updated],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn source_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<SourceRecord>> {
+        let after = after.unwrap_or_default().to_string();
+        let items = self
+            .with(move |c| {
+                let mut statement = c.prepare(
+                    "SELECT key, fingerprint, bytes, etag, state, updated_ms FROM sources WHERE key > ?1 ORDER BY key LIMIT ?2",
+                )?;
+                let rows = statement.query_map(params![after, limit as i64], source_from)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        let next = (items.len() == limit).then(|| items.last().map(|r| r.key.clone())).flatten();
+        Ok(Page { items, next })
+    }
+
+    async fn variant_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<VariantRecord>> {
+        let after = after.unwrap_or_default().to_string();
+        let items = self
+            .with(move |c| {
+                let mut statement = c.prepare(&format!(
+                    "SELECT {VARIANT_COLUMNS} FROM variants WHERE cache_key > ?1 ORDER BY cache_key LIMIT ?2"
+                ))?;
+                let rows = statement.query_map(params![after, limit as i64], variant_from)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        let next = (items.len() == limit).then(|| items.last().map(|r| r.cache_key.to_hex())).flatten();
+        Ok(Page { items, next })
     }
 
     async fn reclaim_lost_variant(&self, record: &VariantRecord, lost_object_key: &str) -> StoreResult<bool> {

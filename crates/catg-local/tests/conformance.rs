@@ -30,15 +30,26 @@ async fn sqlite_job_queue_meets_the_contract() {
     catg_conformance::leased_queue(store).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ingest_and_render_hold_under_concurrency_and_redelivery_locally() {
-    let dir = tempdir();
-    catg_conformance::ingest_and_render(
+/// A source folder, a variant folder and a database in `dir`.
+fn fresh_stores(dir: &tempfile::TempDir) -> (Arc<FsObjectStore>, Arc<FsObjectStore>, Arc<SqliteStore>) {
+    (
         Arc::new(FsObjectStore::new(dir.path().join("images")).expect("sources")),
         Arc::new(FsObjectStore::new(dir.path().join("variants")).expect("variants")),
         Arc::new(SqliteStore::open(&dir.path().join("catg.db")).expect("store")),
-        &catg_conformance::sample_image(),
-        "usecases",
     )
-    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_and_render_hold_under_concurrency_and_redelivery_locally() {
+    let dir = tempdir();
+    let (sources, variants, manifest) = fresh_stores(&dir);
+    catg_conformance::ingest_and_render(sources, variants, manifest, &catg_conformance::sample_image(), "usecases")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconcile_repairs_drift_locally() {
+    let dir = tempdir();
+    let (sources, variants, manifest) = fresh_stores(&dir);
+    catg_conformance::reconcile_repairs_drift(sources, variants, manifest, &catg_conformance::sample_image()).await;
 }
