@@ -91,6 +91,23 @@ pub async fn object_store(store: Arc<dyn ObjectStore>, prefix: &str) {
     let page: Vec<String> =
         store.list(&key("list/"), Some(&key("list/a")), 1).await.expect("list").into_iter().map(|m| m.key).collect();
     assert_eq!(page, vec![key("list/b")]);
+    // Byte order across "folders": '-' < '.' < '/', so a.png sorts between a-b.png and a/x.png,
+    // and paging one key at a time from the start visits each once, in that order.
+    for name in ["order/a/x.png", "order/a.png", "order/a-b.png", "order/b/c/d.png", "order/ab.png"] {
+        store.put_if_absent(&key(name), b"x", "image/png", "no-store").await.expect("put");
+    }
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    while let Some(next) = store.list(&key("order/"), after.as_deref(), 1).await.expect("list").pop() {
+        after = Some(next.key.clone());
+        paged.push(next.key);
+        assert!(paged.len() <= 5, "paging does not end: {paged:?}");
+    }
+    let expected: Vec<String> =
+        ["order/a-b.png", "order/a.png", "order/a/x.png", "order/ab.png", "order/b/c/d.png"].map(key).into();
+    assert_eq!(paged, expected);
+    let young = store.head(&key("order/ab.png")).await.expect("head").expect("exists");
+    assert!(young.modified_ms.abs_diff(now_ms()) < 600_000, "modified_ms is when it was written: {young:?}");
 
     store.delete(&k).await.expect("delete");
     assert_eq!(store.head(&k).await.expect("head"), None);

@@ -42,6 +42,58 @@ impl FsObjectStore {
     }
 }
 
+impl FsObjectStore {
+    /// Depth-first in key order, from after `after`, until `limit` keys are found. Entries are
+    /// sorted by name with a `/` after directory names, which is exactly the order of the keys
+    /// beneath them; subtrees wholly before `after` or outside `prefix` are never read, so paging
+    /// through a large store costs one pass, not one pass per page.
+    fn walk_sorted(
+        &self,
+        dir: &Path,
+        dir_key: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        out: &mut Vec<ObjectMeta>,
+    ) -> StoreResult<()> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error(&dir.display().to_string(), e)),
+        };
+        let mut children: Vec<(String, std::fs::DirEntry, bool)> = Vec::new();
+        for entry in entries.flatten() {
+            let Ok(file_type) = entry.file_type() else { continue };
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            if name.starts_with('.') || !(file_type.is_dir() || file_type.is_file()) {
+                continue;
+            }
+            let sort_key = if file_type.is_dir() { format!("{dir_key}{name}/") } else { format!("{dir_key}{name}") };
+            children.push((sort_key, entry, file_type.is_dir()));
+        }
+        children.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, entry, is_dir) in children {
+            if out.len() >= limit {
+                return Ok(());
+            }
+            // Nothing under (or at) this key can match the prefix, or come after `after`.
+            let overlaps_prefix = key.starts_with(prefix) || (is_dir && prefix.starts_with(&key));
+            let before_after = after.is_some_and(|a| key.as_str() <= a && !(is_dir && a.starts_with(&key)));
+            if !overlaps_prefix || before_after {
+                continue;
+            }
+            if is_dir {
+                self.walk_sorted(&entry.path(), &key, prefix, after, limit, out)?;
+            } else if let Some(key) = self.key_of(&entry.path()) {
+                if let Ok(metadata) = entry.metadata() {
+                    out.push(meta_of(key, &metadata));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn meta_of(key: String, metadata: &std::fs::Metadata) -> ObjectMeta {
     let mtime = metadata.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).unwrap_or_default();
     ObjectMeta {
@@ -158,32 +210,7 @@ impl ObjectStore for FsObjectStore {
         let after = after.map(str::to_string);
         blocking(move || {
             let mut out = Vec::new();
-            let mut stack = vec![store.root.clone()];
-            while let Some(dir) = stack.pop() {
-                let entries = match std::fs::read_dir(&dir) {
-                    Ok(entries) => entries,
-                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                    Err(e) => return Err(io_error(&dir.display().to_string(), e)),
-                };
-                for entry in entries.flatten() {
-                    let Ok(file_type) = entry.file_type() else { continue };
-                    let path = entry.path();
-                    if file_type.is_dir() {
-                        if !entry.file_name().to_string_lossy().starts_with('.') {
-                            stack.push(path);
-                        }
-                    } else if file_type.is_file() {
-                        let Some(key) = store.key_of(&path) else { continue };
-                        if key.starts_with(&prefix) && after.as_deref().is_none_or(|a| key.as_str() > a) {
-                            if let Ok(metadata) = entry.metadata() {
-                                out.push(meta_of(key, &metadata));
-                            }
-                        }
-                    }
-                }
-            }
-            out.sort_by(|a, b| a.key.cmp(&b.key));
-            out.truncate(limit);
+            store.walk_sorted(&store.root, "", &prefix, after.as_deref(), limit, &mut out)?;
             Ok(out)
         })
         .await
