@@ -484,7 +484,8 @@ pub async fn reconcile_repairs_drift(
         let (sources, variants, manifest, limits) =
             (sources.clone(), variants.clone(), manifest.clone(), limits.clone());
         async move {
-            let options = ReconcileOptions { dry_run, now_ms: now_ms(), grace_ms, deadline: None };
+            let options =
+                ReconcileOptions { dry_run, source_prefix: String::new(), now_ms: now_ms(), grace_ms, deadline: None };
             reconcile(sources.as_ref(), variants.as_ref(), manifest.as_ref(), &limits, &options, &|_| {})
                 .await
                 .expect("reconcile")

@@ -15,7 +15,7 @@
 
 use crate::error::Error;
 use crate::ingest::{ingest, remove_source, Ingested};
-use crate::model::{variant_object_key, Millis, SourceState, VariantState};
+use crate::model::{variant_object_key, Millis, SourceRecord, SourceState, VariantState};
 use crate::ports::{ManifestStore, ObjectStore};
 use crate::CacheKey;
 use catg_image::Limits;
@@ -28,6 +28,8 @@ const PAGE: usize = 500;
 pub struct ReconcileOptions {
     /// Count only; change nothing.
     pub dry_run: bool,
+    /// Only source keys under this prefix are catg's (empty: all).
+    pub source_prefix: String,
     /// "Now", for leases and the grace period.
     pub now_ms: Millis,
     /// Variant objects younger than this are never deleted as orphans.
@@ -92,7 +94,7 @@ pub async fn reconcile(
         if out_of_time() {
             return Ok(report);
         }
-        let page = sources.list("", after.as_deref(), PAGE).await?;
+        let page = sources.list(&options.source_prefix, after.as_deref(), PAGE).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.key.clone());
         for object in &page {
@@ -125,7 +127,8 @@ pub async fn reconcile(
             return Ok(report);
         }
         let page = manifest.source_page(cursor.as_deref(), PAGE).await?;
-        for record in page.items.iter().filter(|r| r.state == SourceState::Present) {
+        let ours = |r: &&SourceRecord| r.state == SourceState::Present && r.key.starts_with(&options.source_prefix);
+        for record in page.items.iter().filter(ours) {
             if sources.head(&record.key).await?.is_some() {
                 continue;
             }

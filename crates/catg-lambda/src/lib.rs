@@ -1,4 +1,4 @@
-//! What catg's three Lambda functions do. The binaries in `functions/` are thin: they call
+//! What catg's Lambda functions do (ingest, resolver, transform, and the scheduled reconcile). The binaries in `functions/` are thin: they call
 //! [`Config::from_env`], [`Aws::connect`], then run one of the handlers here under
 //! `lambda_runtime` / `lambda_http`. The handlers take plain event types, so tests drive them
 //! with the real payloads in `events/`.
@@ -10,7 +10,10 @@ use catg_core::config::{image_limits, recipe_limits, render_memory_mib, signing_
 use catg_core::model::Job;
 use catg_core::ports::{JobQueue, ManifestStore, ObjectStore};
 use catg_core::HitCache;
-use catg_core::{ingest, remove_source, Error, JobRendered, RenderBudget, Renderer, Resolver, ResolverConfig};
+use catg_core::{
+    ingest, reconcile, remove_source, Error, JobRendered, ReconcileOptions, ReconcileReport, RenderBudget, Renderer,
+    Resolver, ResolverConfig,
+};
 use catg_http::HttpState;
 pub use catg_image::memory::reuse_large_buffers;
 use catg_image::Limits;
@@ -30,6 +33,9 @@ pub struct Config {
     pub resolver: ResolverConfig,
     /// Memory budget for renders running at once (transform), in MiB.
     pub render_memory_mib: u32,
+    /// Reconcile leaves unnamed variant objects younger than this alone: a render may have
+    /// stored one a moment before recording it.
+    pub reconcile_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +51,7 @@ pub enum ConfigFailure {
 impl Config {
     /// `CATG_SOURCE_BUCKET`, `CATG_VARIANTS_BUCKET`, `CATG_TABLE` (required); `CATG_QUEUE_URL`
     /// (resolver); `CATG_SOURCE_PREFIX` (default none: every key); `CATG_WAIT_MS` (default 3000),
-    /// `CATG_KEY_MAX_AGE` seconds (default 60);
+    /// `CATG_KEY_MAX_AGE` seconds (default 60); `CATG_RECONCILE_GRACE_S` (default 3600);
     /// the `CATG_MAX_*` limits.
     pub fn from_env() -> Result<Config, ConfigFailure> {
         Config::from_lookup(|name| std::env::var(name).ok())
@@ -79,6 +85,7 @@ impl Config {
             key_max_age: Duration::from_secs(number("CATG_KEY_MAX_AGE", 60)?),
             resolver,
             render_memory_mib: render_memory_mib(&env)?,
+            reconcile_grace: Duration::from_secs(number("CATG_RECONCILE_GRACE_S", 3600)?),
         })
     }
 
@@ -185,6 +192,49 @@ pub async fn handle_s3_event(aws: &Aws, limits: &Limits, event: S3Event) -> Resu
             }
         }
     }
+    Ok(report)
+}
+
+/// The reconcile function, started by a schedule (`events/scheduled.json`) or by hand: walks
+/// the buckets and the table and repairs what disagrees (`catg_core::reconcile`). An event
+/// with `"dry_run": true` only counts. It stops cleanly a minute before `deadline` (the
+/// invocation's) and says so with `complete: false`; the next run starts over. An outage fails
+/// the invocation, so it shows in the function's error metric.
+pub async fn handle_reconcile(
+    aws: &Aws,
+    config: &Config,
+    event: &serde_json::Value,
+    deadline: std::time::SystemTime,
+) -> Result<ReconcileReport, Error> {
+    let dry_run = event.get("dry_run").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let left = deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    let options = ReconcileOptions {
+        dry_run,
+        source_prefix: config.resolver.source_prefix.clone(),
+        now_ms: catg_core::model::now_ms(),
+        grace_ms: config.reconcile_grace.as_millis() as u64,
+        deadline: Some(tokio::time::Instant::now() + left.saturating_sub(Duration::from_secs(60))),
+    };
+    let progress = |report: &ReconcileReport| tracing::debug!(?report, "reconcile progress");
+    let report = reconcile(
+        aws.sources.as_ref(),
+        aws.variants.as_ref(),
+        aws.manifest.as_ref(),
+        config.limits(),
+        &options,
+        &progress,
+    )
+    .await?;
+    tracing::info!(
+        dry_run = report.dry_run,
+        complete = report.complete,
+        sources_unrecorded = report.sources_unrecorded,
+        sources_removed = report.sources_removed,
+        ready_without_object = report.ready_without_object,
+        stale_claims = report.stale_claims,
+        orphan_objects = report.orphan_objects,
+        "reconciled"
+    );
     Ok(report)
 }
 

@@ -1,4 +1,4 @@
-//! The three handlers, driven by the real event payloads in `events/`, over the wire: S3 and
+//! The handlers (ingest, resolver, transform, reconcile), driven by the real event payloads in `events/`, over the wire: S3 and
 //! SQS on moto, DynamoDB on DynamoDB Local (started by the test command). Never skipped.
 
 use aws_lambda_events::event::s3::S3Event;
@@ -453,4 +453,71 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
         failures += handle_sqs_event(&renderer, batch).await.batch_item_failures.len();
     }
     panic!("the poison message never reached the dead-letter queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_scheduled_reconcile_repairs_lost_events_and_expired_variants() {
+    let stack = stack_with(&[("CATG_RECONCILE_GRACE_S", "0")]).await;
+    stack.put("a.jpg", corpus("jpeg_baseline.jpg")).await;
+    handle_s3_event(&stack.aws, stack.config.limits(), stack.s3_event("s3-put.json", "a.jpg")).await.expect("ingest");
+    let queue_url = stack.config.queue_url.clone().expect("queue");
+    assert_eq!(stack.get("/a.jpg", "w=64&fmt=png", "*/*").await.0, 202);
+    let renderer = stack.aws.renderer(&stack.config);
+    let (batch, _) = stack.sqs_event(&queue_url).await;
+    assert!(handle_sqs_event(&renderer, batch).await.batch_item_failures.is_empty());
+    assert_eq!(stack.get("/a.jpg", "w=64&fmt=png", "*/*").await.0, 200);
+
+    // Drift: the variant expires (the bucket's lifecycle rule), an upload's event is lost, and
+    // something no record names lands in the variants bucket.
+    let listed = stack.s3.list_objects_v2().bucket(&stack.config.variants_bucket).send().await.expect("list");
+    let variant_key = listed.contents()[0].key().expect("key").to_string();
+    stack.s3.delete_object().bucket(&stack.config.variants_bucket).key(&variant_key).send().await.expect("expire");
+    stack.put("missed.png", corpus("png_rgb8.png")).await;
+    let stray = format!("ff/ff/{}.webp", "f".repeat(64));
+    stack
+        .s3
+        .put_object()
+        .bucket(&stack.config.variants_bucket)
+        .key(&stray)
+        .body(ByteStream::from_static(b"stray"))
+        .send()
+        .await
+        .expect("stray");
+
+    let scheduled = event("scheduled.json");
+    let deadline = std::time::SystemTime::now() + Duration::from_secs(900);
+    let run = |payload: Value| {
+        let stack = &stack;
+        async move {
+            let report =
+                catg_lambda::handle_reconcile(&stack.aws, &stack.config, &payload, deadline).await.expect("reconcile");
+            serde_json::to_value(report).expect("the function's result is JSON")
+        }
+    };
+    let dry = run(serde_json::json!({"dry_run": true})).await;
+    let found = |r: &Value| {
+        ["sources_unrecorded", "ready_without_object", "orphan_objects"].map(|k| r[k].as_u64().unwrap_or(99))
+    };
+    assert_eq!((dry["dry_run"].as_bool(), found(&dry)), (Some(true), [1, 1, 1]), "{dry}");
+    assert_eq!(stack.aws.manifest.source("missed.png").await.expect("source"), None, "a dry run changes nothing");
+
+    let repaired = run(scheduled.clone()).await;
+    assert_eq!((repaired["dry_run"].as_bool(), found(&repaired)), (Some(false), [1, 1, 1]), "{repaired}");
+    assert_eq!(repaired["complete"].as_bool(), Some(true), "{repaired}");
+    let missed = stack.aws.manifest.source("missed.png").await.expect("source").expect("ingested by reconcile");
+    assert_eq!(missed.state, SourceState::Present);
+    let stray_left = stack.s3.head_object().bucket(&stack.config.variants_bucket).key(&stray).send().await;
+    assert!(stray_left.is_err(), "the stray object is deleted");
+    // The expired variant is rendered again on the next request, not served as missing.
+    assert_eq!(stack.get("/a.jpg", "w=64&fmt=png", "*/*").await.0, 202);
+    assert_eq!(stack.queue_depth(&queue_url).await, 1);
+
+    let again = run(scheduled.clone()).await;
+    assert_eq!(found(&again), [0, 0, 0], "{again}");
+
+    // Out of time: it stops before starting a pass and says so.
+    let late = catg_lambda::handle_reconcile(&stack.aws, &stack.config, &scheduled, std::time::SystemTime::now())
+        .await
+        .expect("reconcile");
+    assert!(!late.complete && late.sources_listed == 0, "{late:?}");
 }

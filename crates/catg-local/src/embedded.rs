@@ -157,7 +157,13 @@ impl Embedded {
     /// One process owns a data folder, so run it while `catg serve` is stopped; then no render
     /// is in flight and no grace period is needed for fresh variant objects.
     pub async fn reconcile(&self, dry_run: bool) -> Result<ReconcileReport, Error> {
-        let options = ReconcileOptions { dry_run, now_ms: catg_core::model::now_ms(), grace_ms: 0, deadline: None };
+        let options = ReconcileOptions {
+            dry_run,
+            source_prefix: String::new(),
+            now_ms: catg_core::model::now_ms(),
+            grace_ms: 0,
+            deadline: None,
+        };
         reconcile(self.sources.as_ref(), self.variants.as_ref(), &self.store, self.limits(), &options, &|_| {}).await
     }
 
