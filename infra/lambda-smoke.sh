@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke test of the three compiled functions under a real Lambda Runtime API emulator:
+# Smoke test of the four compiled functions under a real Lambda Runtime API emulator:
 # `cargo lambda watch` runs them, `cargo lambda invoke --data-file` sends the payloads from
 # events/ (bucket and key filled in), against moto and DynamoDB Local. Run by scripts/test.
 set -euo pipefail
@@ -81,4 +81,8 @@ echo "== resolver (hit)" >&2
 invoke_streaming resolver "$work/get.json" >"$work/hit.out" 2>&1 || fail "resolver: $(cat "$work/hit.out")"
 grep -aq "^HTTP/1.1 200" "$work/hit.out" && grep -aqi '^content-type: image/webp' "$work/hit.out" && grep -aq 'WEBPVP8' "$work/hit.out" \
   || fail "expected the WebP: $(head -c 600 "$work/hit.out" | tr -c "[:print:]\n" .)"
-echo "lambda smoke: ingest, resolver (202 then 200 image/webp) and transform answered through the Runtime API" >&2
+echo "== reconcile (scheduled)" >&2
+invoke reconcile events/scheduled.json >"$work/reconcile.out" 2>&1 || fail "reconcile: $(cat "$work/reconcile.out")"
+jq -e '.complete == true and .dry_run == false and .variants_checked == 1 and .orphan_objects == 0' "$work/reconcile.out" >/dev/null \
+  || fail "reconcile: $(cat "$work/reconcile.out")"
+echo "lambda smoke: ingest, resolver (202 then 200 image/webp), transform and reconcile answered through the Runtime API" >&2

@@ -169,7 +169,8 @@ def main(template_path, translated_path):
 
     # ---------------------------------------------------------------- functions and IAM
     functions = resources_of(cfn, "AWS::Lambda::Function")
-    check(set(functions) == {"IngestFunction", "ResolverFunction", "TransformFunction"}, f"functions {sorted(functions)}")
+    check(set(functions) == {"IngestFunction", "ResolverFunction", "TransformFunction", "ReconcileFunction"},
+          f"functions {sorted(functions)}")
     variables = config_variables()
     roles_used = []
     for name, f in functions.items():
@@ -184,7 +185,20 @@ def main(template_path, translated_path):
             check(var in variables, f"{name}: {var} is not read by the code")
         sam = raw["Resources"][name]["Metadata"]
         check(sam.get("BuildMethod") == "rust-cargolambda", f"{name}: not built with cargo-lambda")
-    check(len(set(roles_used)) == 3, f"functions share roles: {roles_used}")
+    check(len(set(roles_used)) == 4, f"functions share roles: {roles_used}")
+    # Reconcile runs on its schedule, one run at a time, with time to finish its pass.
+    rules = resources_of(cfn, "AWS::Events::Rule")
+    check([refs(t["Arn"]) for r in rules.values() for t in r["Properties"]["Targets"]] == [{"ReconcileFunction"}],
+          "the schedule does not start the reconcile function")
+    check(all(refs(r["Properties"]["ScheduleExpression"]) == {"ReconcileSchedule"} for r in rules.values()),
+          "the reconcile schedule is not the parameter")
+    reconcile = functions["ReconcileFunction"]["Properties"]
+    check(reconcile.get("ReservedConcurrentExecutions") == 1, "two reconciles could run at once")
+    check(reconcile.get("Timeout") == 900, "reconcile has less than Lambda's 15 minutes")
+    events_permissions = [p["Properties"] for p in resources_of(cfn, "AWS::Lambda::Permission").values()
+                          if p["Properties"]["Principal"] == "events.amazonaws.com"]
+    check(len(events_permissions) == 1 and refs(events_permissions[0]["SourceArn"]) == set(rules),
+          "EventBridge may invoke the function from any rule")
     check("DeadLetterConfig" in functions["IngestFunction"]["Properties"], "failed ingest events are dropped")
 
     for name, role in resources_of(cfn, "AWS::IAM::Role").items():

@@ -575,5 +575,18 @@ pub async fn reconcile_repairs_drift(
 
     let again = run(false, 0).await;
     assert!(again.complete && !again.found_anything(), "a second run finds nothing: {again:?}");
+
+    // Out of time: it stops before the next page and says so.
+    let options = ReconcileOptions {
+        dry_run: true,
+        source_prefix: String::new(),
+        now_ms: now_ms(),
+        grace_ms: 0,
+        deadline: Some(tokio::time::Instant::now()),
+    };
+    let late = reconcile(sources.as_ref(), variants.as_ref(), manifest.as_ref(), &limits, &options, &|_| {})
+        .await
+        .expect("reconcile");
+    assert!(!late.complete && late.sources_listed == 0, "{late:?}");
     assert_eq!((again.variants_checked, again.variant_objects_listed), (2, 2), "{again:?}");
 }

@@ -197,7 +197,7 @@ pub async fn handle_s3_event(aws: &Aws, limits: &Limits, event: S3Event) -> Resu
 
 /// The reconcile function, started by a schedule (`events/scheduled.json`) or by hand: walks
 /// the buckets and the table and repairs what disagrees (`catg_core::reconcile`). An event
-/// with `"dry_run": true` only counts. It stops cleanly a minute before `deadline` (the
+/// with `"dry_run": true` only counts. It stops cleanly shortly before `deadline` (the
 /// invocation's) and says so with `complete: false`; the next run starts over. An outage fails
 /// the invocation, so it shows in the function's error metric.
 pub async fn handle_reconcile(
@@ -207,13 +207,24 @@ pub async fn handle_reconcile(
     deadline: std::time::SystemTime,
 ) -> Result<ReconcileReport, Error> {
     let dry_run = event.get("dry_run").and_then(serde_json::Value::as_bool).unwrap_or(false);
-    let left = deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    // A deadline already past is not one a real invocation gets (cargo lambda's emulator sends
+    // its timeout, 600 s, as if it were a time): run without a deadline, as the CLI does.
+    let deadline = match deadline.duration_since(std::time::SystemTime::now()) {
+        Ok(left) => {
+            // Time to finish the page in hand and report: a minute, or a tenth of a short timeout.
+            Some(tokio::time::Instant::now() + left.saturating_sub((left / 10).min(Duration::from_secs(60))))
+        }
+        Err(_) => {
+            tracing::warn!(?deadline, "the invocation's deadline has passed already; running without one");
+            None
+        }
+    };
     let options = ReconcileOptions {
         dry_run,
         source_prefix: config.resolver.source_prefix.clone(),
         now_ms: catg_core::model::now_ms(),
         grace_ms: config.reconcile_grace.as_millis() as u64,
-        deadline: Some(tokio::time::Instant::now() + left.saturating_sub(Duration::from_secs(60))),
+        deadline,
     };
     let progress = |report: &ReconcileReport| tracing::debug!(?report, "reconcile progress");
     let report = reconcile(
