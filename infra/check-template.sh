@@ -73,7 +73,9 @@ echo "== native code in the functions (must build from source, statically)" >&2
 # into the binary. A new one (say, a system libheif) would link a library provided.al2023 does
 # not have: review it, then add it here.
 allowed="aws-lc-sys lcms2-sys libwebp-sys turbojpeg-sys"
-found=$(cargo tree --locked -p catg-fn-ingest -p catg-fn-resolver -p catg-fn-transform -e normal,build --prefix none \
+packages=()
+for dir in functions/*/; do packages+=(-p "catg-fn-$(basename "$dir")"); done
+found=$(cargo tree --locked "${packages[@]}" -e normal,build --prefix none \
   | awk '{print $1}' | grep -E -- '-sys$' | sort -u | tr '\n' ' ')
 for crate in $found; do
   [[ " $allowed " == *" $crate "* ]] || { echo "the Lambda functions now depend on $crate: does it link a system library?" >&2; exit 1; }

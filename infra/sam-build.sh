@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `sam build` of the three functions exactly as a user runs it (x86_64, cargo-lambda + zig from
-# PyPI, settings from samconfig.toml), then checks what it produced: three x86-64 `bootstrap`
+# `sam build` of the four functions exactly as a user runs it (x86_64, cargo-lambda + zig from
+# PyPI, settings from samconfig.toml), then checks what it produced: four x86-64 `bootstrap`
 # executables that need nothing provided.al2023 lacks (glibc <= 2.34, no other shared library),
 # each well under Lambda's 50 MB zipped / 250 MB unzipped limits.
 #
@@ -25,7 +25,7 @@ echo "sam build: $(($(date +%s) - started)) s" >&2
 
 fail() { echo "sam-build: $*" >&2; exit 1; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-for fn in IngestFunction ResolverFunction TransformFunction; do
+for fn in IngestFunction ResolverFunction TransformFunction ReconcileFunction; do
   bootstrap=".aws-sam/build/$fn/bootstrap"
   [[ -x "$bootstrap" ]] || fail "$bootstrap is missing"
   readelf -h "$bootstrap" | grep -q "Advanced Micro Devices X86-64" || fail "$bootstrap is not x86-64"
@@ -42,4 +42,4 @@ for fn in IngestFunction ResolverFunction TransformFunction; do
   ((zipped < 50 * 1024 * 1024)) || fail "$fn zips to $zipped bytes, over Lambda's 50 MB"
   printf '%-17s %6.1f MB, %5.1f MB zipped, glibc >= %s\n' "$fn" "$(echo "$size / 1048576" | bc -l)" "$(echo "$zipped / 1048576" | bc -l)" "$glibc" >&2
 done
-echo "sam-build: three bootstraps ready in .aws-sam/build; deploy with: sam deploy --guided" >&2
+echo "sam-build: four bootstraps ready in .aws-sam/build; deploy with: sam deploy --guided" >&2
