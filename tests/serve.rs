@@ -714,7 +714,7 @@ async fn soak_mixed_workload_with_outages_loses_nothing() {
         assert_eq!(again.status, 200, "{path} was served once and is gone now");
         assert_eq!((again.header("etag").unwrap_or(""), &again.body), (etag.as_str(), body), "{path} changed");
     }
-    let report = svc.embedded.reconcile(true).await.expect("reconcile");
+    let report = svc.embedded.reconcile(true, &|_| {}).await.expect("reconcile");
     assert_eq!(
         (report.ready_without_object, report.stale_claims, report.orphan_objects),
         (0, 0, 0),

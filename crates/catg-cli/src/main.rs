@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::json;
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::{BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -207,10 +207,24 @@ fn reconcile(source: &Path, data: &Path, dry_run: bool) -> Result<serde_json::Va
     let mut config = catg_local::EmbeddedConfig::new(source, data);
     config.resolver.limits = image_limits(process_env).map_err(config_failure)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(config_failure)?;
+    // A running count on a terminal: a large store takes a while (about 15,000 variants a second).
+    let spinner = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let progress = |r: &catg_core::ReconcileReport| {
+        spinner.set_message(format!(
+            "reconciling: {} sources, {} variant records, {} variant objects checked",
+            r.sources_listed, r.variants_checked, r.variant_objects_listed
+        ));
+        spinner.tick();
+    };
     let report = runtime.block_on(async {
         let embedded = catg_local::Embedded::open(config).map_err(Error::from)?;
-        embedded.reconcile(dry_run).await
+        embedded.reconcile(dry_run, &progress).await
     })?;
+    spinner.finish_and_clear();
     serde_json::to_value(&report).map_err(config_failure)
 }
 

@@ -156,15 +156,14 @@ impl Embedded {
     /// Bring the manifest and the stored objects back into agreement (`catg_core::reconcile`).
     /// One process owns a data folder, so run it while `catg serve` is stopped; then no render
     /// is in flight and no grace period is needed for fresh variant objects.
-    pub async fn reconcile(&self, dry_run: bool) -> Result<ReconcileReport, Error> {
-        let options = ReconcileOptions {
-            dry_run,
-            source_prefix: String::new(),
-            now_ms: catg_core::model::now_ms(),
-            grace_ms: 0,
-            deadline: None,
-        };
-        reconcile(self.sources.as_ref(), self.variants.as_ref(), &self.store, self.limits(), &options, &|_| {}).await
+    pub async fn reconcile(
+        &self,
+        dry_run: bool,
+        progress: &(dyn Fn(&ReconcileReport) + Send + Sync),
+    ) -> Result<ReconcileReport, Error> {
+        let now_ms = catg_core::model::now_ms();
+        let options = ReconcileOptions { dry_run, source_prefix: String::new(), now_ms, grace_ms: 0, deadline: None };
+        reconcile(self.sources.as_ref(), self.variants.as_ref(), &self.store, self.limits(), &options, progress).await
     }
 
     /// Start the render workers, first re-queueing jobs a previous process held when it died.
