@@ -734,3 +734,73 @@ async fn soak_mixed_workload_with_outages_loses_nothing() {
         "{outcomes:?}"
     );
 }
+
+/// Log lines written by this test process, as JSON (installed once, for every test in it).
+fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        #[derive(Clone)]
+        struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("logs").extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink(logs.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_writer(move || sink.clone())
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+        logs
+    })
+    .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_request_is_one_json_log_line_with_its_outcome_and_no_query() {
+    let logs = captured_logs();
+    let svc = start(&[("logged-cat.png", corpus("png_rgb8.png"))], |_| {}).await;
+    let fresh = svc.get("/logged-cat.png?w=24&fmt=png", &[]).await;
+    assert_eq!(fresh.status, 200);
+    let etag = fresh.header("etag").expect("etag").to_string();
+    assert_eq!(svc.get("/logged-cat.png?width=24&format=png", &[]).await.status, 200);
+    assert_eq!(svc.get("/logged-cat.png?w=24&fmt=png", &[("if-none-match", etag.as_str())]).await.status, 304);
+    assert_eq!(svc.get("/logged-cat.png?w=24&password=hunter2", &[]).await.status, 400);
+    assert_eq!(svc.get("/logged-cat-missing.png?w=24", &[]).await.status, 404);
+    svc.embedded.shutdown().await;
+
+    let text = String::from_utf8(logs.lock().expect("logs").clone()).expect("UTF-8 logs");
+    let answered: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("every log line is JSON"))
+        .filter(|line| {
+            line["fields"]["message"] == "answered"
+                && line["span"]["target"].as_str().is_some_and(|t| t.starts_with("logged-cat"))
+        })
+        .collect();
+    let seen: Vec<(u64, &str)> = answered
+        .iter()
+        .map(|line| (line["fields"]["status"].as_u64().unwrap_or(0), line["fields"]["outcome"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(200, "wait_hit"), (200, "hit"), (304, "not_modified"), (400, "invalid_recipe"), (404, "not_found")],
+        "one line per request, in order: {text}"
+    );
+    let first = &answered[0]["span"];
+    assert_eq!(first["name"], "request");
+    assert_eq!(first["method"], "GET");
+    assert_eq!(first["cache_key"].as_str(), Some(etag.trim_matches('"')), "{first}");
+    assert_eq!(first["recipe"], "w=24&fit=cover&fmt=png&enlarge=0", "the canonical recipe: {first}");
+    assert_eq!(first["fingerprint"].as_str().map(str::len), Some(64), "{first}");
+    assert!(answered.iter().all(|line| line["fields"]["ms"].as_f64().is_some_and(|ms| ms >= 0.0)));
+    assert!(!text.contains("hunter2") && !text.contains("password"), "a query never reaches the logs");
+}

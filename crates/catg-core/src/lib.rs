@@ -34,7 +34,7 @@ pub use recipe::{FormatChoice, Recipe, RecipeError, RecipeLimits, ResolvedRecipe
 pub use reconcile::{reconcile, ReconcileOptions, ReconcileReport};
 pub use render_budget::RenderBudget;
 pub use render_job::{Rendered as JobRendered, Renderer, IMMUTABLE_CACHE_CONTROL};
-pub use resolve::{validate_key, Request, Resolution, Resolver, ResolverConfig, Served, Target};
+pub use resolve::{validate_key, Request, Resolution, Resolver, ResolverConfig, Served, ServedFrom, Target};
 pub use signing::{SignatureError, SignedTarget, SigningKeys};
 pub use variant::{render_variant, Variant};
 pub use worker::{run_worker, WorkerConfig};

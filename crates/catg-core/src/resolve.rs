@@ -81,6 +81,8 @@ pub struct Request {
 /// A variant that can be served.
 #[derive(Debug, Clone)]
 pub struct Served {
+    /// Where the bytes came from: what the request log and metrics call hit or wait-hit.
+    pub from: ServedFrom,
     pub cache_key: CacheKey,
     pub fingerprint: Fingerprint,
     pub canonical: String,
@@ -91,6 +93,26 @@ pub struct Served {
     pub immutable: bool,
     pub body: Option<Vec<u8>>,
     pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServedFrom {
+    /// The resolver's in-process cache: no store touched for the record.
+    Cache,
+    /// Ready in the manifest at the first look: a hit.
+    Store,
+    /// Rendered while the request waited: a miss that still answered 200.
+    Render,
+}
+
+impl ServedFrom {
+    /// The outcome's name in logs and metrics.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            ServedFrom::Cache | ServedFrom::Store => "hit",
+            ServedFrom::Render => "wait_hit",
+        }
+    }
 }
 
 impl Served {
@@ -169,7 +191,8 @@ impl Resolver {
         };
         let resolved = recipe.resolve(request.accept.as_deref(), facts.has_alpha);
         let cache_key = CacheKey::derive(&fingerprint, &resolved);
-        let served = |body: Option<Vec<u8>>, bytes: u64| Served {
+        let served = |from: ServedFrom, body: Option<Vec<u8>>, bytes: u64| Served {
+            from,
             cache_key,
             fingerprint,
             canonical: resolved.canonical(),
@@ -181,14 +204,14 @@ impl Resolver {
         };
         // The ETag is the cache key: if the client holds it, it holds these exact bytes.
         if request.if_none_match.as_deref().is_some_and(|tags| etag_matches(tags, &cache_key)) {
-            return Ok(Resolution::NotModified(served(None, 0)));
+            return Ok(Resolution::NotModified(served(ServedFrom::Cache, None, 0)));
         }
         if let Some(hit) = self.cache.variant(&cache_key) {
             match (request.want_body, hit.body) {
-                (false, _) => return Ok(Resolution::Ready(served(None, hit.bytes))),
-                (true, Some(body)) => return Ok(Resolution::Ready(served(Some(body), hit.bytes))),
+                (false, _) => return Ok(Resolution::Ready(served(ServedFrom::Cache, None, hit.bytes))),
+                (true, Some(body)) => return Ok(Resolution::Ready(served(ServedFrom::Cache, Some(body), hit.bytes))),
                 (true, None) => match self.variants.get(&hit.object_key, u64::MAX).await {
-                    Ok(body) => return Ok(Resolution::Ready(served(Some(body), hit.bytes))),
+                    Ok(body) => return Ok(Resolution::Ready(served(ServedFrom::Cache, Some(body), hit.bytes))),
                     // Gone since: the manifest path below notices and renders it again.
                     Err(StoreError::NotFound(_)) => self.cache.forget_variant(&cache_key),
                     Err(e) => return Err(e.into()),
@@ -198,17 +221,18 @@ impl Resolver {
         let source_key = source_key.unwrap_or(asset.source_key);
         let deadline = tokio::time::Instant::now() + self.config.wait;
         let mut queued = false;
+        let mut from = ServedFrom::Store;
         loop {
             let now = now_ms();
             match self.manifest.variant(&cache_key).await? {
                 Some(VariantRecord { state: VariantState::Ready { object_key, bytes, .. }, .. }) => {
                     if !request.want_body {
-                        return Ok(Resolution::Ready(served(None, bytes)));
+                        return Ok(Resolution::Ready(served(from, None, bytes)));
                     }
                     match self.variants.get(&object_key, u64::MAX).await {
                         Ok(body) => {
                             self.cache.put_variant(cache_key, &object_key, bytes, Some(&body));
-                            return Ok(Resolution::Ready(served(Some(body), bytes)));
+                            return Ok(Resolution::Ready(served(from, Some(body), bytes)));
                         }
                         // Expired by the variants bucket's lifecycle rule, or deleted: variants
                         // are re-renderable, so render it again rather than fail.
@@ -232,6 +256,7 @@ impl Resolver {
             if tokio::time::Instant::now() >= deadline {
                 return Ok(Resolution::Pending { retry_after: Duration::from_secs(1) });
             }
+            from = ServedFrom::Render;
             tokio::time::sleep(self.config.poll).await;
         }
     }

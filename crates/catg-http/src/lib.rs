@@ -19,6 +19,7 @@ use catg_core::{Error, Fingerprint, Request, Resolution, Resolver, Served, Targe
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Everything the router needs.
 pub struct HttpState {
@@ -83,6 +84,17 @@ async fn serve(
     headers: &HeaderMap,
 ) -> Response {
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    // One span per request. The raw query is never logged (it may carry a signature); the
+    // canonical recipe is, once it is known.
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        target = %match &target { Target::Key(key) => key.clone(), Target::Asset(fp) => format!("_/{fp}") },
+        fingerprint = tracing::field::Empty,
+        cache_key = tracing::field::Empty,
+        recipe = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
     let request = Request {
         target,
         query: query.unwrap_or_default(),
@@ -90,7 +102,25 @@ async fn serve(
         if_none_match: text(header::IF_NONE_MATCH),
         want_body: method != Method::HEAD,
     };
-    match state.resolver.resolve(&request).await {
+    let resolution = state.resolver.resolve(&request).instrument(span.clone()).await;
+    let record = |served: &catg_core::Served| {
+        span.record("fingerprint", tracing::field::display(&served.fingerprint));
+        span.record("cache_key", tracing::field::display(&served.cache_key));
+        span.record("recipe", served.canonical.as_str());
+    };
+    let outcome: String = match &resolution {
+        Ok(Resolution::Ready(served)) => {
+            record(served);
+            served.from.outcome().into()
+        }
+        Ok(Resolution::NotModified(served)) => {
+            record(served);
+            "not_modified".into()
+        }
+        Ok(Resolution::Pending { .. }) => "queued".into(),
+        Err(e) => error_parts(e).1.into(),
+    };
+    let response = match resolution {
         Ok(Resolution::Ready(served)) => variant_response(StatusCode::OK, served, state.key_max_age),
         Ok(Resolution::NotModified(served)) => variant_response(StatusCode::NOT_MODIFIED, served, state.key_max_age),
         Ok(Resolution::Pending { retry_after }) => (
@@ -103,7 +133,16 @@ async fn serve(
         )
             .into_response(),
         Err(e) => error_response(&e),
-    }
+    };
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            outcome = outcome.as_str(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "answered"
+        )
+    });
+    response
 }
 
 fn variant_response(status: StatusCode, served: Served, key_max_age: Duration) -> Response {
@@ -133,7 +172,22 @@ fn variant_response(status: StatusCode, served: Served, key_max_age: Duration) -
 /// The one mapping from core errors to HTTP. Bodies say what is wrong with the request, never
 /// how catg is built (no paths, no stack traces, no store messages).
 pub fn error_response(e: &Error) -> Response {
-    let (status, kind, message) = match e {
+    let (status, kind, message) = error_parts(e);
+    let mut response = (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(json!({"error": {"kind": kind, "message": message}})),
+    )
+        .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+/// Status, public error kind and public message for an error.
+fn error_parts(e: &Error) -> (StatusCode, &str, String) {
+    match e {
         Error::InvalidRecipe(r) => (StatusCode::BAD_REQUEST, "invalid_recipe", r.message().to_string()),
         Error::Forbidden(reason) => (StatusCode::FORBIDDEN, "forbidden", reason.to_string()),
         Error::NotFound(_) | Error::Store(StoreError::NotFound(_)) | Error::Store(StoreError::Invalid(_)) => {
@@ -149,15 +203,5 @@ pub fn error_response(e: &Error) -> Response {
             tracing::warn!(error = %e, "request failed for want of storage");
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage is unavailable; retry shortly".to_string())
         }
-    };
-    let mut response = (
-        status,
-        [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(json!({"error": {"kind": kind, "message": message}})),
-    )
-        .into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
-    response
 }
