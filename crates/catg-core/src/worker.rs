@@ -2,11 +2,12 @@
 //! worker dies is redelivered when its lease ends.
 
 use crate::model::{now_ms, VariantRecord, VariantState};
-use crate::ports::LeasedJobQueue;
+use crate::ports::{Delivery, LeasedJobQueue};
 use crate::render_job::{Rendered, Renderer};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
+use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -50,41 +51,46 @@ pub async fn run_worker(
             }
         };
         let span = tracing::info_span!("job", id = %delivery.id, cache_key = %delivery.job.cache_key, attempt = delivery.attempt);
-        let _guard = span.enter();
-        let outcome = renderer.render(&delivery.job).await;
-        let done = match &outcome {
-            Ok(Rendered::Stored { bytes, render_ms }) => {
-                tracing::info!(bytes, render_ms, "variant rendered");
-                true
+        // Attached to the future, not entered: a guard held across `.await` would leak the span
+        // into other tasks on this thread.
+        handle_delivery(queue.as_ref(), &renderer, &config, &delivery).instrument(span).await;
+    }
+}
+
+/// Render one delivered job, then acknowledge it or schedule its retry.
+async fn handle_delivery(queue: &dyn LeasedJobQueue, renderer: &Renderer, config: &WorkerConfig, delivery: &Delivery) {
+    let done = match &renderer.render(&delivery.job).await {
+        Ok(Rendered::Stored { bytes, render_ms }) => {
+            tracing::info!(bytes, render_ms, "variant rendered");
+            true
+        }
+        Ok(Rendered::AlreadyDone) => true,
+        Ok(Rendered::Failed { reason }) => {
+            tracing::info!(reason, "variant failed permanently");
+            true
+        }
+        Err(e) if e.is_retryable() && delivery.attempt < config.max_attempts => {
+            tracing::warn!(error = %e, "render failed, will retry");
+            let backoff = 250u64 << delivery.attempt.min(8);
+            if let Err(e) = queue.retry_later(&delivery.id, backoff).await {
+                tracing::warn!(error = %e, "could not reschedule; the lease will expire instead");
             }
-            Ok(Rendered::AlreadyDone) => true,
-            Ok(Rendered::Failed { reason }) => {
-                tracing::info!(reason, "variant failed permanently");
-                true
-            }
-            Err(e) if e.is_retryable() && delivery.attempt < config.max_attempts => {
-                tracing::warn!(error = %e, "render failed, will retry");
-                let backoff = 250u64 << delivery.attempt.min(8);
-                if let Err(e) = queue.retry_later(&delivery.id, backoff).await {
-                    tracing::warn!(error = %e, "could not reschedule; the lease will expire instead");
-                }
-                false
-            }
-            Err(e) if e.is_retryable() => {
-                tracing::error!(error = %e, "render kept failing on an outage; dropping the job until asked again");
-                release_for_later(&renderer, &delivery.job).await;
-                true
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "render failed; giving up");
-                give_up(&renderer, &delivery.job, &e.to_string()).await;
-                true
-            }
-        };
-        if done {
-            if let Err(e) = queue.ack(&delivery.id).await {
-                tracing::warn!(error = %e, "ack failed; the job will be redelivered and found done");
-            }
+            false
+        }
+        Err(e) if e.is_retryable() => {
+            tracing::error!(error = %e, "render kept failing on an outage; dropping the job until asked again");
+            release_for_later(renderer, &delivery.job).await;
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "render failed; giving up");
+            give_up(renderer, &delivery.job, &e.to_string()).await;
+            true
+        }
+    };
+    if done {
+        if let Err(e) = queue.ack(&delivery.id).await {
+            tracing::warn!(error = %e, "ack failed; the job will be redelivered and found done");
         }
     }
 }

@@ -19,6 +19,7 @@ pub use catg_image::memory::reuse_large_buffers;
 use catg_image::Limits;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Everything the functions read from their environment, read in one place.
 #[derive(Debug, Clone)]
@@ -169,30 +170,44 @@ pub async fn handle_s3_event(aws: &Aws, limits: &Limits, event: S3Event) -> Resu
             tracing::warn!("an S3 record without a readable key");
             continue;
         };
-        let removed_event = record.event_name.as_deref().is_some_and(|n| n.starts_with("ObjectRemoved"));
-        let span = tracing::info_span!("object", key = %key, event = record.event_name.as_deref().unwrap_or(""));
-        let _guard = span.enter();
-        // Events arrive out of order: trust the bucket, not the event name.
-        if removed_event && aws.sources.head(&key).await?.is_none() {
-            remove_source(aws.manifest.as_ref(), &key).await?;
-            report.removed.push(key);
-            continue;
-        }
-        match ingest(aws.sources.as_ref(), aws.manifest.as_ref(), &key, limits).await {
-            Ok(outcome) => {
-                tracing::info!(fingerprint = %outcome.fingerprint(), ?outcome, "ingested");
-                report.ingested.push(key);
-            }
-            // Deleted since the event was sent: the removal event will follow.
-            Err(Error::NotFound(_)) => report.skipped.push(key),
-            Err(e) if e.is_retryable() => return Err(e),
-            Err(e) => {
-                tracing::error!(error = %e, "could not ingest");
-                report.skipped.push(key);
-            }
-        }
+        let event_name = record.event_name.as_deref().unwrap_or("");
+        // A span per object, attached to the future (a guard held across `.await` would leak
+        // into whatever else runs on the thread meanwhile).
+        let span = tracing::info_span!("object", key = %key, event = event_name);
+        let removed_event = event_name.starts_with("ObjectRemoved");
+        ingest_record(aws, limits, key, removed_event, &mut report).instrument(span).await?;
     }
     Ok(report)
+}
+
+async fn ingest_record(
+    aws: &Aws,
+    limits: &Limits,
+    key: String,
+    removed_event: bool,
+    report: &mut IngestReport,
+) -> Result<(), Error> {
+    // Events arrive out of order: trust the bucket, not the event name.
+    if removed_event && aws.sources.head(&key).await?.is_none() {
+        remove_source(aws.manifest.as_ref(), &key).await?;
+        tracing::info!("removed");
+        report.removed.push(key);
+        return Ok(());
+    }
+    match ingest(aws.sources.as_ref(), aws.manifest.as_ref(), &key, limits).await {
+        Ok(outcome) => {
+            tracing::info!(fingerprint = %outcome.fingerprint(), ?outcome, "ingested");
+            report.ingested.push(key);
+        }
+        // Deleted since the event was sent: the removal event will follow.
+        Err(Error::NotFound(_)) => report.skipped.push(key),
+        Err(e) if e.is_retryable() => return Err(e),
+        Err(e) => {
+            tracing::error!(error = %e, "could not ingest");
+            report.skipped.push(key);
+        }
+    }
+    Ok(())
 }
 
 /// The reconcile function, started by a schedule (`events/scheduled.json`) or by hand: walks
@@ -257,36 +272,47 @@ pub async fn handle_sqs_event(renderer: &Renderer, event: SqsEvent) -> SqsBatchR
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
         let span = tracing::info_span!("message", message_id = %id);
-        let _guard = span.enter();
-        let job = match serde_json::from_str::<Job>(message.body.as_deref().unwrap_or_default()) {
-            Ok(job) => job,
-            Err(e) => {
-                tracing::error!(error = %e, "not a job: leaving it for the dead-letter queue");
-                failures.push(failure(id));
-                continue;
-            }
-        };
-        match renderer.render(&job).await {
-            Ok(JobRendered::Stored { bytes, render_ms }) => {
-                tracing::info!(cache_key = %job.cache_key, bytes, render_ms, "rendered")
-            }
-            Ok(JobRendered::AlreadyDone) => tracing::info!(cache_key = %job.cache_key, "already done"),
-            Ok(JobRendered::Failed { reason }) => {
-                tracing::warn!(cache_key = %job.cache_key, reason, "cannot be rendered")
-            }
-            Err(e) if e.is_retryable() => {
-                tracing::warn!(cache_key = %job.cache_key, error = %e, "transient failure: SQS will retry");
-                failures.push(failure(id));
-            }
-            Err(e) => {
-                tracing::error!(cache_key = %job.cache_key, error = %e, "permanent failure: leaving it for the dead-letter queue");
-                failures.push(failure(id));
-            }
+        if !render_message(renderer, message.body.as_deref().unwrap_or_default()).instrument(span).await {
+            failures.push(failure(id));
         }
     }
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     response
+}
+
+/// One job message; `false` if SQS should deliver it again (or, past the redrive count, move
+/// it to the dead-letter queue).
+async fn render_message(renderer: &Renderer, body: &str) -> bool {
+    let job = match serde_json::from_str::<Job>(body) {
+        Ok(job) => job,
+        Err(e) => {
+            tracing::error!(error = %e, "not a job: leaving it for the dead-letter queue");
+            return false;
+        }
+    };
+    match renderer.render(&job).await {
+        Ok(JobRendered::Stored { bytes, render_ms }) => {
+            tracing::info!(cache_key = %job.cache_key, bytes, render_ms, "rendered");
+            true
+        }
+        Ok(JobRendered::AlreadyDone) => {
+            tracing::info!(cache_key = %job.cache_key, "already done");
+            true
+        }
+        Ok(JobRendered::Failed { reason }) => {
+            tracing::warn!(cache_key = %job.cache_key, reason, "cannot be rendered");
+            true
+        }
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(cache_key = %job.cache_key, error = %e, "transient failure: SQS will retry");
+            false
+        }
+        Err(e) => {
+            tracing::error!(cache_key = %job.cache_key, error = %e, "permanent failure: leaving it for the dead-letter queue");
+            false
+        }
+    }
 }
 
 fn failure(id: String) -> BatchItemFailure {
