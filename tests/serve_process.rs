@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{corpus_dir, http, place, repo_file, tempdir, visible_files};
+use support::{all_files, corpus_dir, http, place, repo_file, tempdir, visible_files};
 
 struct Server {
     child: Child,
@@ -108,22 +108,6 @@ fn a_job_killed_mid_render_is_finished_after_restart() {
         )
         .expect("jobs");
     assert_eq!(jobs, (0, 1), "the one job was redelivered and acknowledged, not queued twice");
-}
-
-/// Every file under `dir`, hidden ones (temporary files) included.
-fn all_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if entry.path().is_dir() {
-                stack.push(entry.path());
-            } else {
-                out.push(entry.path());
-            }
-        }
-    }
-    out
 }
 
 /// The process may write files up to `bytes` long: past that, write(2) fails with EFBIG, which

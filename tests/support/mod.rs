@@ -172,6 +172,15 @@ pub fn repo_file(relative: &str) -> PathBuf {
 /// Every file under `dir` (recursively) that readers can see, sorted: dot-files are temporary
 /// names a writer has not published yet.
 pub fn visible_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    files_under(dir, false)
+}
+
+/// Every file under `dir`, hidden ones (temporary files) included, sorted.
+pub fn all_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    files_under(dir, true)
+}
+
+fn files_under(dir: &std::path::Path, hidden_too: bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -179,7 +188,7 @@ pub fn visible_files(dir: &std::path::Path) -> Vec<PathBuf> {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if !entry.file_name().to_string_lossy().starts_with('.') {
+            } else if hidden_too || !entry.file_name().to_string_lossy().starts_with('.') {
                 out.push(path);
             }
         }
