@@ -2,11 +2,16 @@
 //! panic inside a codec turned into an error.
 
 use crate::error::{ImageError, Result};
+use crate::format::InputFormat;
 use crate::geometry::{plan, Resize};
 use crate::limits::{Deadline, Limits};
 use crate::output::OutputFormat;
 use crate::probe::{probe, Probe};
-use crate::steps::{decode::decode, encode::encode, Context, TRANSFORMS};
+use crate::steps::{
+    decode::{decode, jpeg_rows},
+    encode::encode,
+    stream, Context, Transform, TRANSFORMS,
+};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A concrete render request: everything resolved (no `auto` format, quality chosen).
@@ -86,27 +91,27 @@ pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate:
 }
 
 /// A conservative estimate of the memory one render of `probe` per `spec` needs at its peak, in
-/// bytes, for admitting renders against a process-wide memory budget: the source bytes, the
-/// decoded frame (at its shrink-on-load scale) twice over (decoders and the colour step keep a
-/// second copy), a progressive JPEG's whole-image coefficient buffer (2 bytes per sample, 4:4:4
-/// assumed), the output canvas twice (resampler and encoder), and 16 MiB for codec state.
+/// bytes, for admitting renders against a process-wide memory budget: the source bytes; the
+/// decoded pixels (at the shrink-on-load scale): for JPEG, which streams, a window of at most
+/// 512 rows, otherwise the whole frame twice over (decoders and the colour step keep a second
+/// copy); a progressive JPEG's whole-image coefficient buffer (2 bytes per sample, 4:4:4
+/// assumed); the output canvas twice (resampler and encoder); and 16 MiB for codec state.
 /// Measured peaks (README "Performance") stay under it.
 pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, limits: &Limits) -> u64 {
     let stored = u64::from(probe.stored_width) * u64::from(probe.stored_height);
-    let (frame, canvas) = match plan(probe.width(), probe.height(), &spec.resize, limits.max_output_pixels) {
+    let jpeg = probe.format == InputFormat::Jpeg;
+    let (decoded, canvas) = match plan(probe.width(), probe.height(), &spec.resize, limits.max_output_pixels) {
         Ok(geometry) => {
-            let scale = match probe.format {
-                crate::InputFormat::Jpeg => crate::steps::decode::jpeg_decode_scale(geometry.scale()),
-                _ => 1.0,
-            };
-            let decoded = (stored as f64 * scale * scale).ceil() as u64;
-            (decoded, u64::from(geometry.canvas.0) * u64::from(geometry.canvas.1))
+            let scale = if jpeg { crate::steps::decode::jpeg_decode_scale(geometry.scale()) } else { 1.0 };
+            let (width, height) = (probe.stored_width as f64 * scale, probe.stored_height as f64 * scale);
+            let held = if jpeg { width.ceil() * height.ceil().min(512.0) } else { 2.0 * width.ceil() * height.ceil() };
+            (held as u64, u64::from(geometry.canvas.0) * u64::from(geometry.canvas.1))
         }
         // The render will be refused before it decodes anything.
         Err(_) => (0, 0),
     };
     let coefficients = if probe.jpeg_scans > 1 { stored * 3 * 2 } else { 0 };
-    input_bytes as u64 + 2 * frame * 4 + coefficients + 2 * canvas * 4 + (16 << 20)
+    input_bytes as u64 + decoded * 4 + coefficients + 2 * canvas * 4 + (16 << 20)
 }
 
 /// Run `work`, turning a panic inside a codec into an error.
@@ -122,14 +127,92 @@ fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result
     let deadline = Deadline::start(limits);
     let oriented_size = (probe.width(), probe.height());
     let geometry = plan(oriented_size.0, oriented_size.1, &spec.resize, limits.max_output_pixels)?;
-    let mut frame = decode(data, probe, geometry.scale(), limits)?;
-    deadline.check("decode")?;
     let ctx = Context { geometry: &geometry, oriented_size };
-    for step in TRANSFORMS {
-        frame = step.apply(frame, &ctx)?;
-        deadline.check(step.name())?;
-    }
+    let mut frame = if probe.format == InputFormat::Jpeg {
+        // JPEG hands out rows: decode, colour and resize run band by band (steps/stream.rs).
+        let (rows, header) = jpeg_rows(data, geometry.scale(), limits)?;
+        stream::decode_colour_resize(rows, header, &ctx, &deadline)?
+    } else {
+        let mut frame = decode(data, probe, geometry.scale(), limits)?;
+        deadline.check("decode")?;
+        for step in TRANSFORMS.into_iter().filter(|t| *t != Transform::Orient) {
+            frame = step.apply(frame, &ctx)?;
+            deadline.check(step.name())?;
+        }
+        frame
+    };
+    frame = Transform::Orient.apply(frame, &ctx)?;
     let (width, height) = (frame.pixels.width, frame.pixels.height);
     let bytes = encode(frame.pixels, spec.format, spec.quality)?;
     Ok(Rendered { bytes, format: spec.format, width, height })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::Fit;
+    use std::path::PathBuf;
+
+    /// The same render the way every other format goes: the whole frame decoded, then each step.
+    fn render_whole_frame(data: &[u8], probe: &Probe, resize: &Resize, limits: &Limits) -> crate::pixels::Pixels {
+        let oriented_size = (probe.width(), probe.height());
+        let geometry = plan(oriented_size.0, oriented_size.1, resize, limits.max_output_pixels).expect("plan");
+        let ctx = Context { geometry: &geometry, oriented_size };
+        let mut frame = decode(data, probe, geometry.scale(), limits).expect("decode");
+        for step in TRANSFORMS {
+            frame = step.apply(frame, &ctx).expect("step");
+        }
+        frame.pixels
+    }
+
+    /// Streaming a JPEG band by band gives the pixels the whole-frame path gives, for every JPEG
+    /// in the shared corpus that renders (orientations, CMYK, YCCK, ICC, progressive, grey,
+    /// extreme aspect) and fits that crop, letterbox and shrink on load.
+    #[test]
+    fn streamed_jpeg_renders_match_the_whole_frame_path() {
+        let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+        let limits = Limits::default();
+        let mut checked = 0;
+        let mut names: Vec<_> = std::fs::read_dir(&corpus)
+            .unwrap_or_else(|e| panic!("{}: {e} (the shared corpus is needed)", corpus.display()))
+            .map(|entry| entry.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+            .collect();
+        names.sort();
+        for path in names {
+            let data = std::fs::read(&path).expect("read");
+            let Ok(probe) = probe(&data, &limits) else { continue };
+            let small = u64::from(probe.width()) * u64::from(probe.height()) <= 4_000_000;
+            if probe.format != InputFormat::Jpeg || !small || verify(&data, &probe, &limits).is_err() {
+                continue;
+            }
+            let (w, h) = (probe.width(), probe.height());
+            let sizes = [
+                Resize { width: Some((w / 3).max(1)), height: None, fit: Fit::Contain, enlarge: false },
+                Resize { width: Some((w / 2).max(1)), height: Some((h / 4).max(1)), fit: Fit::Cover, enlarge: false },
+                Resize {
+                    width: Some((w * 2 / 3).max(1)),
+                    height: Some((h / 2).max(1)),
+                    fit: Fit::Contain,
+                    enlarge: false,
+                },
+                Resize { width: Some((w / 9).max(1)), height: Some((h / 7).max(1)), fit: Fit::Fill, enlarge: false },
+                Resize { width: Some(w * 2), height: None, fit: Fit::Contain, enlarge: true },
+            ];
+            for resize in sizes {
+                let spec = RenderSpec { resize, format: OutputFormat::Png, quality: 80 };
+                let streamed = render_probed(&data, &probe, &spec, &limits).expect("render");
+                let whole = render_whole_frame(&data, &probe, &resize, &limits);
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                assert_eq!((streamed.width, streamed.height), (whole.width, whole.height), "{name} {resize:?}");
+                let decoded = image::load_from_memory(&streamed.bytes).expect("png").into_rgb8().into_raw();
+                let worst = decoded.iter().zip(&whole.data).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0);
+                // Each call to the resampler picks its fixed-point precision from its own weights, so
+                // a group of rows may round a step differently from the whole frame.
+                assert!(worst <= 2, "{name} {resize:?}: streamed and whole-frame pixels differ by {worst}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 50, "only {checked} JPEG renders were compared");
+    }
 }

@@ -7,25 +7,100 @@ use crate::pixels::{Layout, Pixels};
 use lcms2::{ColorSpaceSignature, Flags, InfoType, Intent, Locale, PixelFormat, Profile, Transform};
 
 pub(crate) fn apply(frame: Frame) -> Result<Frame> {
-    // A profile that does not parse, or does not match the pixels, is ignored rather than
-    // rejected: damaged metadata must not make a good image unservable.
-    let profile = frame.icc.as_deref().and_then(|icc| Profile::new_icc(icc).ok());
-    let pixels = match frame.pixels.layout {
-        Layout::Cmyk8 => {
-            let profile = profile.filter(|p| p.color_space() == ColorSpaceSignature::CmykData);
-            match profile {
-                Some(p) => cmyk_with_profile(&frame.pixels, &p, frame.cmyk_inverted)?,
-                None => naive_cmyk(&frame.pixels, frame.cmyk_inverted),
+    let to_srgb = ToSrgb::new(frame.pixels.layout, frame.icc.as_deref(), frame.cmyk_inverted)?;
+    Ok(Frame { pixels: to_srgb.convert(frame.pixels)?, icc: None, cmyk_inverted: false, ..frame })
+}
+
+/// The conversion of one image's pixels to sRGB, prepared once (parsing a profile and building
+/// a transform costs far more than converting a band of rows) and applied to the whole frame or
+/// band by band.
+pub(crate) enum ToSrgb {
+    Already,
+    NaiveCmyk { inverted: bool },
+    Cmyk(Transform<[u8; 4], [u8; 3]>),
+    Rgb(Transform<[u8; 3], [u8; 3]>),
+    Rgba(Transform<[u8; 4], [u8; 4]>),
+}
+
+impl ToSrgb {
+    pub(crate) fn new(layout: Layout, icc: Option<&[u8]>, cmyk_inverted: bool) -> Result<ToSrgb> {
+        // A profile that does not parse, or does not match the pixels, is ignored rather than
+        // rejected: damaged metadata must not make a good image unservable.
+        let profile = icc.and_then(|icc| Profile::new_icc(icc).ok());
+        let srgb = Profile::new_srgb();
+        Ok(match layout {
+            Layout::Cmyk8 => match profile.filter(|p| p.color_space() == ColorSpaceSignature::CmykData) {
+                Some(p) => {
+                    // Adobe's CMYK JPEGs store 255 for "no ink"; lcms calls that layout CMYK_8_REV.
+                    let format = if cmyk_inverted { PixelFormat::CMYK_8_REV } else { PixelFormat::CMYK_8 };
+                    ToSrgb::Cmyk(
+                        Transform::new(&p, format, &srgb, PixelFormat::RGB_8, Intent::Perceptual).map_err(cms_error)?,
+                    )
+                }
+                None => ToSrgb::NaiveCmyk { inverted: cmyk_inverted },
+            },
+            Layout::Rgb8 | Layout::Rgba8 => {
+                match profile.filter(|p| p.color_space() == ColorSpaceSignature::RgbData && !is_srgb(p)) {
+                    None => ToSrgb::Already,
+                    Some(p) if layout == Layout::Rgba8 => ToSrgb::Rgba(
+                        Transform::new_flags(
+                            &p,
+                            PixelFormat::RGBA_8,
+                            &srgb,
+                            PixelFormat::RGBA_8,
+                            Intent::RelativeColorimetric,
+                            Flags::COPY_ALPHA,
+                        )
+                        .map_err(cms_error)?,
+                    ),
+                    Some(p) => ToSrgb::Rgb(
+                        Transform::new(&p, PixelFormat::RGB_8, &srgb, PixelFormat::RGB_8, Intent::RelativeColorimetric)
+                            .map_err(cms_error)?,
+                    ),
+                }
+            }
+        })
+    }
+
+    /// Convert rows of samples (of the layout given to `new`) and append them to `out`; CMYK
+    /// becomes RGB.
+    pub(crate) fn append_converted(&self, rows: &[u8], out: &mut Vec<u8>) {
+        let at = out.len();
+        match self {
+            ToSrgb::Already => out.extend_from_slice(rows),
+            ToSrgb::NaiveCmyk { inverted } => {
+                out.extend(rows.chunks_exact(4).flat_map(|p| naive_cmyk_pixel(p, *inverted)))
+            }
+            ToSrgb::Cmyk(t) => {
+                out.resize(at + rows.len() / 4 * 3, 0);
+                t.transform_pixels(bytemuck::cast_slice(rows), bytemuck::cast_slice_mut(&mut out[at..]));
+            }
+            ToSrgb::Rgb(t) => {
+                out.extend_from_slice(rows);
+                t.transform_in_place(bytemuck::cast_slice_mut(&mut out[at..]));
+            }
+            ToSrgb::Rgba(t) => {
+                out.extend_from_slice(rows);
+                t.transform_in_place(bytemuck::cast_slice_mut(&mut out[at..]));
             }
         }
-        Layout::Rgb8 | Layout::Rgba8 => {
-            match profile.filter(|p| p.color_space() == ColorSpaceSignature::RgbData && !is_srgb(p)) {
-                Some(p) => rgb_with_profile(frame.pixels, &p)?,
-                None => frame.pixels,
+    }
+
+    /// Convert `pixels` (of the layout given to `new`); CMYK becomes RGB.
+    pub(crate) fn convert(&self, mut pixels: Pixels) -> Result<Pixels> {
+        match self {
+            ToSrgb::Already => {}
+            ToSrgb::NaiveCmyk { inverted } => return Ok(naive_cmyk(&pixels, *inverted)),
+            ToSrgb::Cmyk(t) => {
+                let mut out = Pixels::new(pixels.width, pixels.height, Layout::Rgb8)?;
+                t.transform_pixels(bytemuck::cast_slice(&pixels.data), bytemuck::cast_slice_mut(&mut out.data));
+                return Ok(out);
             }
+            ToSrgb::Rgb(t) => t.transform_in_place(bytemuck::cast_slice_mut(&mut pixels.data)),
+            ToSrgb::Rgba(t) => t.transform_in_place(bytemuck::cast_slice_mut(&mut pixels.data)),
         }
-    };
-    Ok(Frame { pixels, icc: None, cmyk_inverted: false, ..frame })
+        Ok(pixels)
+    }
 }
 
 /// Converting sRGB to sRGB costs a full pass for nothing.
@@ -37,55 +112,17 @@ fn cms_error(e: lcms2::Error) -> ImageError {
     ImageError::Internal(format!("colour transform: {e}"))
 }
 
-fn rgb_with_profile(mut pixels: Pixels, profile: &Profile) -> Result<Pixels> {
-    let srgb = Profile::new_srgb();
-    match pixels.layout {
-        Layout::Rgba8 => {
-            let t: Transform<[u8; 4], [u8; 4]> = Transform::new_flags(
-                profile,
-                PixelFormat::RGBA_8,
-                &srgb,
-                PixelFormat::RGBA_8,
-                Intent::RelativeColorimetric,
-                Flags::COPY_ALPHA,
-            )
-            .map_err(cms_error)?;
-            t.transform_in_place(bytemuck::cast_slice_mut(&mut pixels.data));
-        }
-        _ => {
-            let t: Transform<[u8; 3], [u8; 3]> =
-                Transform::new(profile, PixelFormat::RGB_8, &srgb, PixelFormat::RGB_8, Intent::RelativeColorimetric)
-                    .map_err(cms_error)?;
-            t.transform_in_place(bytemuck::cast_slice_mut(&mut pixels.data));
-        }
-    }
-    Ok(pixels)
-}
-
-fn cmyk_with_profile(src: &Pixels, profile: &Profile, inverted: bool) -> Result<Pixels> {
-    let srgb = Profile::new_srgb();
-    // Adobe's CMYK JPEGs store 255 for "no ink"; lcms calls that layout CMYK_8_REV.
-    let format = if inverted { PixelFormat::CMYK_8_REV } else { PixelFormat::CMYK_8 };
-    let t: Transform<[u8; 4], [u8; 3]> =
-        Transform::new(profile, format, &srgb, PixelFormat::RGB_8, Intent::Perceptual).map_err(cms_error)?;
-    let mut out = Pixels::new(src.width, src.height, Layout::Rgb8)?;
-    t.transform_pixels(bytemuck::cast_slice(&src.data), bytemuck::cast_slice_mut(&mut out.data));
-    Ok(out)
-}
-
 fn naive_cmyk(src: &Pixels, inverted: bool) -> Pixels {
-    let data = src
-        .data
-        .chunks_exact(4)
-        .flat_map(|p| {
-            let [c, m, y, k] =
-                if inverted { [p[0], p[1], p[2], p[3]] } else { [255 - p[0], 255 - p[1], 255 - p[2], 255 - p[3]] };
-            // With "no ink = 255" samples, each channel is (1 - ink) × (1 - black).
-            let mix = |v: u8| ((u32::from(v) * u32::from(k) + 127) / 255) as u8;
-            [mix(c), mix(m), mix(y)]
-        })
-        .collect();
+    let data = src.data.chunks_exact(4).flat_map(|p| naive_cmyk_pixel(p, inverted)).collect();
     Pixels { width: src.width, height: src.height, layout: Layout::Rgb8, data }
+}
+
+fn naive_cmyk_pixel(p: &[u8], inverted: bool) -> [u8; 3] {
+    let [c, m, y, k] =
+        if inverted { [p[0], p[1], p[2], p[3]] } else { [255 - p[0], 255 - p[1], 255 - p[2], 255 - p[3]] };
+    // With "no ink = 255" samples, each channel is (1 - ink) × (1 - black).
+    let mix = |v: u8| ((u32::from(v) * u32::from(k) + 127) / 255) as u8;
+    [mix(c), mix(m), mix(y)]
 }
 
 #[cfg(test)]

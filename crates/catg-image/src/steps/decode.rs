@@ -1,5 +1,7 @@
 //! Decode: bytes to pixels, strictly (a warning is an error), with shrink-on-load for JPEG.
 
+use super::jpeg_rows::JpegRows;
+use super::stream::Header;
 use super::Frame;
 use crate::error::{ImageError, Result};
 use crate::format::InputFormat;
@@ -31,39 +33,37 @@ fn decode_heif(_data: &[u8], probe: &Probe) -> Result<Frame> {
     Err(ImageError::UnsupportedFormat(format!("{} (this build has no HEIF decoder)", probe.format)))
 }
 
-fn decode_jpeg(data: &[u8], min_scale: f64, limits: &Limits) -> Result<Frame> {
+/// Start decoding a JPEG a band of rows at a time, at the shrink-on-load scale for `min_scale`.
+pub(crate) fn jpeg_rows<'a>(data: &'a [u8], min_scale: f64, limits: &Limits) -> Result<(JpegRows<'a>, Header)> {
     let header = jpeg::read_header(data, limits, true)?;
-    let mut decompressor = turbojpeg::Decompressor::new().map_err(internal)?;
-    decompressor.set_scan_limit(limits.max_jpeg_scans).map_err(internal)?;
-    let info = decompressor.read_header(data).map_err(classify_jpeg)?;
-    if !info.is_lossless {
-        decompressor.set_scaling_factor(shrink_on_load_factor(min_scale)).map_err(internal)?;
+    let rows = JpegRows::start(data, shrink_on_load_eighths(min_scale), limits.max_jpeg_scans)?;
+    let cmyk_inverted = rows.layout == Layout::Cmyk8 && header.adobe;
+    Ok((rows, Header { orientation: header.orientation, icc: header.icc, cmyk_inverted }))
+}
+
+fn decode_jpeg(data: &[u8], min_scale: f64, limits: &Limits) -> Result<Frame> {
+    let (mut rows, header) = jpeg_rows(data, min_scale, limits)?;
+    let mut pixels = Pixels::new(rows.width, rows.height, rows.layout)?;
+    let mut filled = 0;
+    while filled < pixels.data.len() {
+        let read = rows.read(&mut pixels.data[filled..])?;
+        if read == 0 {
+            break;
+        }
+        filled += read as usize * rows.row_bytes();
     }
-    let scaled = info.scaled(decompressor.scaling_factor());
-    let cmyk = matches!(info.colorspace, turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK);
-    let (layout, format) =
-        if cmyk { (Layout::Cmyk8, turbojpeg::PixelFormat::CMYK) } else { (Layout::Rgb8, turbojpeg::PixelFormat::RGB) };
-    let mut pixels = Pixels::new(scaled.width as u32, scaled.height as u32, layout)?;
-    let output = turbojpeg::Image {
-        pixels: &mut pixels.data[..],
-        width: scaled.width,
-        pitch: scaled.width * layout.channels(),
-        height: scaled.height,
-        format,
-    };
-    decompressor.decompress(data, output).map_err(classify_jpeg)?;
-    Ok(Frame { pixels, orientation: header.orientation, icc: header.icc, cmyk_inverted: cmyk && header.adobe })
+    Ok(Frame { pixels, orientation: header.orientation, icc: header.icc, cmyk_inverted: header.cmyk_inverted })
 }
 
 /// The scale (1/8, 1/4, 1/2 or 1) at which a JPEG is decoded for a render whose geometry can
 /// work from `min_scale`.
 pub(crate) fn jpeg_decode_scale(min_scale: f64) -> f64 {
-    let factor = shrink_on_load_factor(min_scale);
-    factor.num() as f64 / factor.denom() as f64
+    f64::from(shrink_on_load_eighths(min_scale)) / 8.0
 }
 
-/// The smallest libjpeg-turbo scale of 1/8, 1/4, 1/2 or 1 that is at least `1.5 × min_scale`.
-fn shrink_on_load_factor(min_scale: f64) -> turbojpeg::ScalingFactor {
+/// The smallest libjpeg-turbo scale of 1/8, 1/4, 1/2 or 1 that is at least `1.5 × min_scale`, in
+/// eighths.
+pub(crate) fn shrink_on_load_eighths(min_scale: f64) -> u8 {
     // Measured with bench/bench.py (DSSIM against a float Lanczos3 reference, 16 photos):
     // - Only powers of two: libjpeg-turbo has SIMD IDCTs for 1×1, 2×2, 4×4 and 8×8 blocks; the
     //   3/8, 5/8, 6/8 and 7/8 scales run plain C and cost more than decoding at the next power.
@@ -71,31 +71,7 @@ fn shrink_on_load_factor(min_scale: f64) -> turbojpeg::ScalingFactor {
     //   at 1200 px (median DSSIM 1.50 vs 1.13 ×10⁻³); 1.5× matches or beats sharp on 14/16
     //   photos at 400 px and 12/13 at 1200 px; 2× was as good, 4-9% slower.
     let wanted = (1.5 * min_scale).min(1.0);
-    let eighths = [1u8, 2, 4, 8].into_iter().find(|n| f64::from(*n) / 8.0 >= wanted - 1e-9).unwrap_or(8);
-    turbojpeg::ScalingFactor::new(usize::from(eighths), 8)
-}
-
-fn internal(e: impl std::fmt::Display) -> ImageError {
-    ImageError::Internal(e.to_string())
-}
-
-/// libjpeg's messages are the only detail it gives; they are short and safe to show.
-fn classify_jpeg(e: turbojpeg::Error) -> ImageError {
-    match e {
-        turbojpeg::Error::TurboJpegError(message) => {
-            // libjpeg says "Premature end of JPEG file" when the data runs out; "Corrupt JPEG
-            // data: premature end of data segment" is damage inside the file.
-            let lower = message.to_lowercase();
-            if lower.starts_with("premature end of jpeg file") {
-                ImageError::Truncated(message)
-            } else if lower.contains("scan") && lower.contains("limit") {
-                ImageError::ResourceLimit(message)
-            } else {
-                ImageError::Corrupt(message)
-            }
-        }
-        other => internal(other),
-    }
+    [1u8, 2, 4, 8].into_iter().find(|n| f64::from(*n) / 8.0 >= wanted - 1e-9).unwrap_or(8)
 }
 
 fn decode_with_image(data: &[u8], probe: &Probe, limits: &Limits) -> Result<Frame> {
@@ -179,7 +155,7 @@ mod tests {
 
     #[test]
     fn shrink_on_load_leaves_1_5x_for_the_resampler_at_power_of_two_scales() {
-        let eighths = |s: f64| shrink_on_load_factor(s).num() * 8 / shrink_on_load_factor(s).denom();
+        let eighths = shrink_on_load_eighths;
         assert_eq!(eighths(0.05), 1);
         assert_eq!(eighths(1.0 / 12.0), 1);
         assert_eq!(eighths(0.09), 2);

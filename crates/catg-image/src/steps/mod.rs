@@ -8,8 +8,10 @@
 pub(crate) mod colour;
 pub(crate) mod decode;
 pub(crate) mod encode;
+pub(crate) mod jpeg_rows;
 pub(crate) mod orient;
 pub(crate) mod resize;
+pub(crate) mod stream;
 
 use crate::error::Result;
 use crate::geometry::Geometry;
