@@ -16,7 +16,7 @@ const CASE_BOUND: Duration = Duration::from_secs(60);
 
 fn examined(file: &str, limits: &Limits) -> Examined {
     let bytes = std::fs::read(support::corpus_dir().join(file)).expect("read corpus file");
-    let mut examined = examine(&bytes[..], limits).expect("in-memory read");
+    let mut examined = examine(&bytes[..], bytes.len() as u64, limits).expect("in-memory read");
     examined.confirm_alpha(limits);
     examined
 }

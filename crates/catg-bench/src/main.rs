@@ -17,7 +17,7 @@
 //! compared on their common area. Prints `{"dssim": …}`.
 #![allow(unsafe_code)] // getrusage(2) for peak RSS.
 
-use catg_core::{examine, render_variant, Recipe, RecipeLimits};
+use catg_core::{render_variant, Fingerprint, Recipe, RecipeLimits};
 use catg_image::{decode_full, probe, Limits};
 use std::time::Instant;
 
@@ -50,7 +50,7 @@ fn main() {
     let limits = Limits::default();
     let recipe = Recipe::parse(query, &RecipeLimits::default()).unwrap_or_else(|e| panic!("{e}"));
     // The fingerprint is ingest's work, done once per source; a transform job carries it.
-    let fingerprint = examine(&data[..], &limits).unwrap_or_else(|e| panic!("{e}")).fingerprint;
+    let fingerprint = Fingerprint::of(&data);
     let run = || {
         // What a transform worker does per job, as sharp does per call: read the header, render.
         let probe = probe(&data, &limits).unwrap_or_else(|e| panic!("{e}"));

@@ -152,13 +152,18 @@ fn open(path: &Path) -> Result<BufReader<File>, Failure> {
     File::open(path).map(BufReader::new).map_err(|e| Failure::Failed(format!("cannot read {}: {e}", path.display())))
 }
 
+/// The file's length, as a hint for reading it (0 if unknown).
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
 fn config_failure(e: impl std::fmt::Display) -> Failure {
     Failure::Failed(e.to_string())
 }
 
 fn inspect(file: &Path) -> Result<serde_json::Value, Failure> {
     let limits = image_limits(process_env).map_err(config_failure)?;
-    let mut examined = examine(open(file)?, &limits).map_err(Error::from)?;
+    let mut examined = examine(open(file)?, file_size(file), &limits).map_err(Error::from)?;
     examined.confirm_alpha(&limits);
     let probe = examined.verdict.map_err(Error::from)?;
     Ok(json!({
@@ -234,7 +239,7 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remo
 fn render(file: &Path, query: &str, accept: Option<&str>, output: &Path) -> Result<serde_json::Value, Failure> {
     let limits = image_limits(process_env).map_err(config_failure)?;
     let recipe = Recipe::parse(query, &recipe_limits(process_env).map_err(config_failure)?).map_err(Error::from)?;
-    let mut examined = examine(open(file)?, &limits).map_err(Error::from)?;
+    let mut examined = examine(open(file)?, file_size(file), &limits).map_err(Error::from)?;
     examined.confirm_alpha(&limits);
     let probe = examined.verdict.map_err(Error::from)?;
     let body = examined.body.unwrap_or_default();

@@ -19,13 +19,19 @@ pub struct Examined {
     pub body: Option<Vec<u8>>,
 }
 
-pub fn examine<R: Read>(reader: R, limits: &Limits) -> io::Result<Examined> {
+/// Hash, sniff and probe what `reader` yields, keeping the bytes of a good image. `size_hint` is
+/// the expected length (0 if unknown): the body is allocated once at that size, instead of
+/// doubling its way there (which peaked at twice a large file).
+pub fn examine<R: Read>(reader: R, size_hint: u64, limits: &Limits) -> io::Result<Examined> {
     let mut reader = HashingReader::new(reader);
     let mut body = Vec::with_capacity(SNIFF_LEN);
     (&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut body)?;
     let verdict = match sniff(&body) {
         Err(rejected) => Err(rejected),
         Ok(_) => {
+            let expected = size_hint.min(limits.max_input_bytes.saturating_add(1)) as usize;
+            // Only a hint: if it is refused or wrong, reading grows the buffer as needed.
+            let _ = body.try_reserve_exact(expected.saturating_sub(body.len()));
             // Read at most one byte past the limit: enough to know it is too large.
             (&mut reader)
                 .take(limits.max_input_bytes.saturating_add(1).saturating_sub(body.len() as u64))
@@ -70,7 +76,7 @@ mod tests {
     #[test]
     fn non_images_are_fingerprinted_without_being_kept() {
         let data = vec![b'x'; 100_000];
-        let examined = examine(&data[..], &Limits::default()).expect("read");
+        let examined = examine(&data[..], data.len() as u64, &Limits::default()).expect("read");
         assert_eq!(examined.fingerprint, Fingerprint::of(&data));
         assert_eq!(examined.bytes, 100_000);
         assert_eq!(examined.verdict.expect_err("rejected").reject_kind(), Some(RejectKind::NotAnImage));
@@ -82,7 +88,7 @@ mod tests {
         let mut data = b"\x89PNG\r\n\x1a\n".to_vec();
         data.resize(10_000, 0);
         let limits = Limits { max_input_bytes: 5_000, ..Limits::default() };
-        let examined = examine(&data[..], &limits).expect("read");
+        let examined = examine(&data[..], 0, &limits).expect("read");
         assert!(matches!(examined.verdict, Err(ImageError::TooLarge { bytes: 10_000, limit: 5_000 })));
         assert_eq!(examined.fingerprint, Fingerprint::of(&data));
     }

@@ -43,7 +43,8 @@ pub async fn ingest(
     // Hashing and probing are CPU work over a blocking reader: off the async threads.
     let bridge = SyncIoBridge::new(reader);
     let examine_limits = limits.clone();
-    let examined = tokio::task::spawn_blocking(move || examine(bridge, &examine_limits))
+    let size = meta.size;
+    let examined = tokio::task::spawn_blocking(move || examine(bridge, size, &examine_limits))
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e)))??;
     let fingerprint = examined.fingerprint;
