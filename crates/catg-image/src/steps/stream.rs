@@ -1,6 +1,7 @@
 //! Decode → colour → resize band by band, for decoders that hand out rows (JPEG): the same
 //! steps in the same order as on a whole frame, but the full-size frame never exists. Memory is
-//! a window of source rows (as many as one group of output rows' filter reaches) and the output.
+//! a window of source rows (~2 MB: as many as one group of output rows' filter reaches) and the
+//! output.
 //!
 //! Each band of rows is converted to sRGB as it arrives and joins the window; once every source
 //! row that the next group of output rows reaches is in, the group is resampled (both passes)
@@ -21,10 +22,13 @@ use fast_image_resize::{images::Image, images::ImageRef, PixelType, Resizer};
 
 /// Rows asked of libjpeg at a time: its tallest iMCU row (4:2:0 at full scale).
 const BAND_ROWS: usize = 16;
-/// Output rows resampled per call. Each call computes its horizontal filter weights again
-/// (fast_image_resize keeps none between calls): at 16 rows that was 20% of a 1200 px render,
-/// at 64 it is ~2%, and the window stays ~150 source rows (1-2 MB for 10 MP).
-const GROUP_ROWS: u32 = 64;
+/// How many source rows the window is sized for, in bytes: output rows are resampled in groups
+/// whose source rows fit in it (at least 64 output rows a group). Each resampler call computes
+/// its horizontal filter weights again (fast_image_resize keeps none between calls): 16-row
+/// groups spent 20% of a 1200 px render on that, 64-row groups 9% of a 2.5 MP one, 2 MB windows
+/// (~220 rows there) a third of that.
+const WINDOW_BYTES: usize = 2 << 20;
+const MIN_GROUP_ROWS: u32 = 64;
 
 /// What the decoder learned from the header that the later steps apply.
 pub(crate) struct Header {
@@ -81,6 +85,8 @@ struct Resampler {
     /// RGB source rows [window_start, window_start + window_rows()).
     window: Vec<u8>,
     window_start: u32,
+    /// Output rows resampled per call.
+    group_rows: u32,
     /// Output rows done so far.
     done: u32,
     out: Pixels,
@@ -91,6 +97,9 @@ impl Resampler {
     fn new(placement: &Placement, source: (u32, u32)) -> Result<Resampler> {
         let (width, height) = placement.scaled;
         let step = placement.crop.height / f64::from(height.max(1));
+        let radius = 3.0 * step.max(1.0);
+        let window_rows = (WINDOW_BYTES / (source.0 as usize * 3).max(1)) as f64;
+        let group_rows = ((window_rows - 2.0 * radius) / step).max(f64::from(MIN_GROUP_ROWS)) as u32;
         let mut resampler = Resampler {
             crop: placement.crop,
             width,
@@ -98,11 +107,12 @@ impl Resampler {
             step,
             // Lanczos3 reaches 3 source rows each side, stretched when shrinking (as
             // fast_image_resize's adaptive kernel does).
-            radius: 3.0 * step.max(1.0),
+            radius,
             source,
             needed: (0, 0),
             window: Vec::new(),
             window_start: 0,
+            group_rows,
             done: 0,
             out: Pixels::new(width, height, Layout::Rgb8)?,
             resizer: Resizer::new(),
@@ -132,7 +142,7 @@ impl Resampler {
     /// Resample every group of output rows whose source rows are all in the window.
     fn resample_ready(&mut self) -> Result<()> {
         while self.done < self.height {
-            let group_end = (self.done + GROUP_ROWS).min(self.height);
+            let group_end = (self.done + self.group_rows).min(self.height);
             if self.reach(group_end - 1).1 > self.window_start + self.window_rows() {
                 break;
             }
