@@ -2,7 +2,7 @@
 """The Lambda functions' size, cold-start init time and memory, and render memory per megapixel:
 the figures the template's memory settings are derived from.
 
-    bench/lambda.py [--rounds 5]
+    bench/lambda.py [--rounds 5] [--render-only]
 
 1. Builds the three functions as deployed (`cargo lambda build --release`: x86_64, zig-linked)
    and reports each bootstrap's size and zipped size.
@@ -88,8 +88,15 @@ def peak_rss_mb(cmd):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--render-only", action="store_true", help="only part 3 (no cargo-lambda build)")
     args = parser.parse_args()
     require_gnu_time()
+    if not args.render_only:
+        functions(args.rounds)
+    render_memory()
+
+
+def functions(rounds):
     env = {**os.environ, "PATH": f"{TOOLS / 'venv/bin'}:{os.environ['PATH']}"}
     for package in ("catg-fn-ingest", "catg-fn-resolver", "catg-fn-transform"):
         # One package per build, as `sam build` does: features resolve per function.
@@ -102,9 +109,11 @@ def main():
             with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
                 z.write(bootstrap, "bootstrap")
             zipped = archive.stat().st_size
-        init_ms, rss = measure_init(bootstrap, args.rounds)
+        init_ms, rss = measure_init(bootstrap, rounds)
         print(f"{name:10} {bootstrap.stat().st_size / 2**20:7.1f} MB {zipped / 2**20:6.1f} MB {init_ms:14.1f} ms {rss:22.1f} MB")
 
+
+def render_memory():
     subprocess.run(["cargo", "build", "--release", "--locked", "-q", "-p", "catg-cli"], cwd=ROOT, check=True)
     catg = TARGET / "release/catg"
     corpus = Path(os.environ.get("CATG_CORPUS", ROOT.parent / "shared/corpus"))
