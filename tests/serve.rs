@@ -75,7 +75,11 @@ async fn start_with(
     embedded.scan(&|_, _| {}).await.expect("scan");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let state = Arc::new(HttpState { resolver: wrap(embedded.resolver()), key_max_age: Duration::from_secs(60) });
+    let state = Arc::new(HttpState {
+        resolver: wrap(embedded.resolver()),
+        key_max_age: Duration::from_secs(60),
+        metrics: None,
+    });
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
     Service { embedded, base, source, data, _root: root }
 }

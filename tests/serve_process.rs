@@ -247,3 +247,64 @@ window.addEventListener('load', () => {{
     formats.sort();
     assert_eq!(formats, vec!["avif".to_string()]);
 }
+
+/// Prometheus text as `name{labels}` → value; `# HELP`/`# TYPE` lines checked for shape.
+fn prometheus_samples(text: &str) -> std::collections::HashMap<String, f64> {
+    let mut samples = std::collections::HashMap::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(comment) = line.strip_prefix("# ") {
+            assert!(comment.starts_with("TYPE ") || comment.starts_with("HELP "), "comment line {line:?}");
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("sample line {line:?}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("value in {line:?}"));
+        assert!(series.starts_with("catg_"), "every series is catg's: {line:?}");
+        // Labels in name order, whatever order the exporter wrote them in.
+        let series = match series.split_once('{') {
+            Some((name, labels)) => {
+                let mut labels: Vec<&str> = labels.trim_end_matches('}').split(',').collect();
+                labels.sort_unstable();
+                format!("{name}{{{}}}", labels.join(","))
+            }
+            None => series.to_string(),
+        };
+        samples.insert(series, value);
+    }
+    samples
+}
+
+#[test]
+fn metrics_count_requests_by_outcome_renders_ingests_and_rejects_in_prometheus_text() {
+    let root = tempdir();
+    let (source, data) = (root.join("images"), root.join("data"));
+    let (photo, truncated) = (repo_file("samples/seeding.jpg"), corpus_dir().join("jpeg_truncated.jpg"));
+    place(&source, &[("a.jpg", &photo), ("copy-of-a.jpg", &photo), ("broken.jpg", &truncated)]);
+    let size = |path: &Path| std::fs::metadata(path).expect("size").len() as f64;
+    let server = serve(&source, &data, &["--wait-ms", "5000"]);
+    let url = format!("{}/a.jpg?w=320&fmt=webp", server.base);
+    assert_eq!(http("GET", &url, &[]).status, 200, "rendered within the wait");
+    assert_eq!(http("GET", &url, &[]).status, 200, "then a hit");
+    assert_eq!(http("GET", &format!("{}/a.jpg?w=abc", server.base), &[]).status, 400);
+    assert_eq!(http("GET", &format!("{}/missing.jpg?w=10", server.base), &[]).status, 404);
+
+    let reply = http("GET", &format!("{}/_catg/metrics", server.base), &[]);
+    assert_eq!(reply.status, 200);
+    assert!(reply.header("content-type").is_some_and(|t| t.starts_with("text/plain")));
+    let samples = prometheus_samples(&String::from_utf8_lossy(&reply.body));
+    let value = |series: &str| samples.get(series).copied().unwrap_or_else(|| panic!("no {series} in {samples:?}"));
+    assert_eq!(value(r#"catg_requests_total{outcome="wait_hit",status="200"}"#), 1.0);
+    assert_eq!(value(r#"catg_requests_total{outcome="hit",status="200"}"#), 1.0);
+    assert_eq!(value(r#"catg_requests_total{outcome="invalid_recipe",status="400"}"#), 1.0);
+    assert_eq!(value(r#"catg_requests_total{outcome="not_found",status="404"}"#), 1.0);
+    assert!(value("catg_response_bytes_total") > 1000.0, "two WebP bodies were sent");
+    assert_eq!(value(r#"catg_renders_total{format="webp"}"#), 1.0);
+    assert_eq!(value(r#"catg_render_seconds_count{format="webp"}"#), 1.0);
+    assert_eq!(value(r#"catg_render_seconds_bucket{format="webp",le="+Inf"}"#), 1.0);
+    assert_eq!(value(r#"catg_ingests_total{outcome="new"}"#), 1.0);
+    assert_eq!(value(r#"catg_ingests_total{outcome="duplicate"}"#), 1.0);
+    assert_eq!(value(r#"catg_ingests_total{outcome="rejected"}"#), 1.0);
+    assert_eq!(value("catg_dedup_hits_total"), 1.0);
+    assert_eq!(value(r#"catg_rejects_total{reason="truncated",stage="ingest"}"#), 1.0);
+    assert_eq!(value("catg_ingest_bytes_total"), 2.0 * size(&photo) + size(&truncated));
+    assert_eq!(value("catg_source_megapixels_count"), 1.0);
+}

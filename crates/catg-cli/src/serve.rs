@@ -59,6 +59,8 @@ fn init_logging() {
 }
 
 async fn serve(config: EmbeddedConfig, listen: SocketAddr, key_max_age: Duration) -> Result<(), String> {
+    // Before the first scan, so what it ingests is counted.
+    let metrics = catg_http::install_prometheus().map_err(|e| format!("cannot start metrics: {e}"))?;
     let source = config.source_dir.clone();
     let mut embedded = Embedded::open(config).map_err(|e| format!("cannot open the data folder: {e}"))?;
     // Bind first: a taken port should fail before minutes of scanning.
@@ -91,7 +93,7 @@ async fn serve(config: EmbeddedConfig, listen: SocketAddr, key_max_age: Duration
     let example = example_key(&embedded).await.map(|key| format!("{key}?w=400")).unwrap_or_default();
     eprintln!("catg is serving {} at http://{address}/{example}", source.display());
 
-    let state = Arc::new(HttpState { resolver: embedded.resolver(), key_max_age });
+    let state = Arc::new(HttpState { resolver: embedded.resolver(), key_max_age, metrics: Some(metrics) });
     let mut stop = embedded.shutdown_signal();
     let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
         tokio::select! {

@@ -4,6 +4,7 @@
 use crate::error::Error;
 use crate::examine::examine;
 use crate::fingerprint::Fingerprint;
+use crate::metrics;
 use crate::model::{now_ms, AssetFacts, AssetRecord, AssetState, SourceRecord, SourceState};
 use crate::ports::{ManifestStore, ObjectStore, StoreError};
 use catg_image::{verify, Limits};
@@ -37,6 +38,7 @@ pub async fn ingest(
     })?;
     if let Some(known) = manifest.source(key).await? {
         if known.etag == meta.etag && known.state == SourceState::Present {
+            metrics::ingested("unchanged", 0, None);
             return Ok(Ingested::Unchanged { fingerprint: known.fingerprint });
         }
     }
@@ -52,6 +54,7 @@ pub async fn ingest(
     let new_asset = match manifest.asset(&fingerprint).await? {
         Some(_) => {
             manifest.set_asset_source(&fingerprint, key).await?;
+            metrics::ingested("duplicate", examined.bytes, None);
             false
         }
         None => {
@@ -69,8 +72,16 @@ pub async fn ingest(
             })
             .await
             .map_err(|e| Error::Io(std::io::Error::other(e)))??;
-            if let AssetState::Rejected { reason, .. } = &state {
-                rejected = Some(reason.clone());
+            match &state {
+                AssetState::Rejected { reason, .. } => {
+                    metrics::rejected("ingest", reason);
+                    metrics::ingested("rejected", examined.bytes, None);
+                    rejected = Some(reason.clone());
+                }
+                AssetState::Ready(facts) => {
+                    let megapixels = f64::from(facts.width) * f64::from(facts.height) / 1e6;
+                    metrics::ingested("new", examined.bytes, Some(megapixels));
+                }
             }
             let record = AssetRecord {
                 fingerprint,

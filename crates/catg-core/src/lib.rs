@@ -11,6 +11,7 @@ pub mod examine;
 pub mod fingerprint;
 pub mod hit_cache;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod negotiate;
 pub mod ports;

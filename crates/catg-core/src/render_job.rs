@@ -4,6 +4,7 @@
 use crate::cache_key::CacheKey;
 use crate::error::Error;
 use crate::fingerprint::Fingerprint;
+use crate::metrics;
 use crate::model::{now_ms, variant_object_key, Job, VariantRecord, VariantState};
 use crate::ports::{ManifestStore, ObjectStore, StoreError};
 use crate::recipe::{FormatChoice, Recipe, RecipeLimits};
@@ -67,6 +68,7 @@ impl Renderer {
                 let reason = "source_missing".to_string();
                 let message = "the source image is no longer stored".to_string();
                 self.manifest.finish_variant(&record(VariantState::Failed { reason: reason.clone(), message })).await?;
+                metrics::rejected("render", &reason);
                 return Ok(Rendered::Failed { reason });
             }
         };
@@ -98,6 +100,7 @@ impl Renderer {
                     let reason = kind.as_str().to_string();
                     let state = VariantState::Failed { reason: reason.clone(), message: e.to_string() };
                     self.manifest.finish_variant(&record(state)).await?;
+                    metrics::rejected("render", &reason);
                     return Ok(Rendered::Failed { reason });
                 }
                 None => return Err(Error::Image(e)),
@@ -110,6 +113,7 @@ impl Renderer {
             .await?;
         let bytes = rendered.bytes.len() as u64;
         self.manifest.finish_variant(&record(VariantState::Ready { object_key, bytes, render_ms })).await?;
+        metrics::rendered(resolved.format.as_str(), render_time);
         Ok(Rendered::Stored { bytes, render_ms })
     }
 

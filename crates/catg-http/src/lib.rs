@@ -5,8 +5,9 @@
 //! - `GET|HEAD /_/{fingerprint}?{canonical recipe}` — the same variant by its immutable,
 //!   content-addressed URL (named in every 200's `Content-Location`).
 //! - `GET /healthz` — 200 when the stores answer.
+//! - `GET /_catg/metrics` — Prometheus text (`catg serve` only; Lambda writes EMF instead).
 //!
-//! Keys under `_/` and the key `healthz` are reserved.
+//! Keys under `_/` and `_catg/`, and the key `healthz`, are reserved.
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -16,6 +17,7 @@ use axum::routing::get;
 use axum::Router;
 use catg_core::ports::{ManifestStore, ObjectStore, StoreError};
 use catg_core::{Error, Fingerprint, Request, Resolution, Resolver, Served, Target, IMMUTABLE_CACHE_CONTROL};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +28,9 @@ pub struct HttpState {
     pub resolver: Resolver,
     /// `max-age` for responses to key URLs: a key can be re-uploaded, so keep it short.
     pub key_max_age: Duration,
+    /// The process's Prometheus recorder, whose text `/_catg/metrics` serves (`None` on Lambda,
+    /// where metrics leave as Embedded Metric Format log lines).
+    pub metrics: Option<PrometheusHandle>,
 }
 
 impl std::fmt::Debug for HttpState {
@@ -37,6 +42,7 @@ impl std::fmt::Debug for HttpState {
 pub fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/healthz", get(health))
+        .route("/_catg/metrics", get(metrics_text))
         .route("/_/{fingerprint}", get(by_fingerprint))
         .route("/{*key}", get(by_key))
         .with_state(state)
@@ -51,6 +57,41 @@ async fn health(State(state): State<Arc<HttpState>>) -> Response {
         }
         (Err(e), _) | (_, Err(e)) => error_response(&Error::Store(e)),
     }
+}
+
+async fn metrics_text(State(state): State<Arc<HttpState>>) -> Response {
+    match &state.metrics {
+        Some(handle) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4"), (header::CACHE_CONTROL, "no-store")],
+            handle.render(),
+        )
+            .into_response(),
+        None => error_response(&Error::NotFound("no such image".into())),
+    }
+}
+
+/// A Prometheus recorder for the process, with catg's histogram buckets, installed as the
+/// `metrics` facade's global recorder. Its upkeep (draining histogram samples into buckets)
+/// runs every few seconds on the current tokio runtime.
+pub fn install_prometheus() -> Result<PrometheusHandle, String> {
+    use catg_core::metrics as m;
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(m::RENDER_SECONDS.into()), m::RENDER_SECONDS_BUCKETS)
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(m::SOURCE_MEGAPIXELS.into()), m::SOURCE_MEGAPIXELS_BUCKETS)
+        })
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
 }
 
 async fn by_key(
@@ -108,6 +149,10 @@ async fn serve(
         span.record("cache_key", tracing::field::display(&served.cache_key));
         span.record("recipe", served.canonical.as_str());
     };
+    let body_bytes = match &resolution {
+        Ok(Resolution::Ready(served)) if served.body.is_some() => served.bytes,
+        _ => 0,
+    };
     let outcome: String = match &resolution {
         Ok(Resolution::Ready(served)) => {
             record(served);
@@ -134,6 +179,7 @@ async fn serve(
             .into_response(),
         Err(e) => error_response(&e),
     };
+    catg_core::metrics::request(&outcome, response.status().as_u16(), body_bytes);
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

@@ -17,7 +17,7 @@ use catg_core::{
 use catg_http::HttpState;
 pub use catg_image::memory::reuse_large_buffers;
 use catg_image::Limits;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -143,7 +143,7 @@ impl Aws {
             config: config.resolver.clone(),
             cache: Arc::new(HitCache::default()),
         };
-        Ok(HttpState { resolver, key_max_age: config.key_max_age })
+        Ok(HttpState { resolver, key_max_age: config.key_max_age, metrics: None })
     }
 }
 
@@ -175,8 +175,13 @@ pub async fn handle_s3_event(aws: &Aws, limits: &Limits, event: S3Event) -> Resu
         // into whatever else runs on the thread meanwhile).
         let span = tracing::info_span!("object", key = %key, event = event_name);
         let removed_event = event_name.starts_with("ObjectRemoved");
-        ingest_record(aws, limits, key, removed_event, &mut report).instrument(span).await?;
+        let done = ingest_record(aws, limits, key, removed_event, &mut report).instrument(span).await;
+        if done.is_err() {
+            flush_metrics();
+        }
+        done?;
     }
+    flush_metrics();
     Ok(report)
 }
 
@@ -242,7 +247,7 @@ pub async fn handle_reconcile(
         deadline,
     };
     let progress = |report: &ReconcileReport| tracing::debug!(?report, "reconcile progress");
-    let report = reconcile(
+    let result = reconcile(
         aws.sources.as_ref(),
         aws.variants.as_ref(),
         aws.manifest.as_ref(),
@@ -250,7 +255,10 @@ pub async fn handle_reconcile(
         &options,
         &progress,
     )
-    .await?;
+    .await;
+    // Reconcile ingests what the bucket had and the table lacked: those count too.
+    flush_metrics();
+    let report = result?;
     tracing::info!(
         dry_run = report.dry_run,
         complete = report.complete,
@@ -276,6 +284,7 @@ pub async fn handle_sqs_event(renderer: &Renderer, event: SqsEvent) -> SqsBatchR
             failures.push(failure(id));
         }
     }
+    flush_metrics();
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     response
@@ -319,6 +328,55 @@ fn failure(id: String) -> BatchItemFailure {
     let mut item = BatchItemFailure::default();
     item.item_identifier = id;
     item
+}
+
+static METRICS: OnceLock<&'static metrics_cloudwatch_embedded::Collector> = OnceLock::new();
+
+/// Record catg's metrics (`catg_core::metrics`) for CloudWatch: in namespace `catg`, with the
+/// function's name as a dimension, written by [`flush_metrics`] as Embedded Metric Format lines
+/// on stdout, which CloudWatch Logs turns into metrics without any API call. Call once in `main`;
+/// returns the collector (tests flush it into a buffer), `None` if a recorder was set already.
+pub fn init_metrics(function: &'static str) -> Option<&'static metrics_cloudwatch_embedded::Collector> {
+    let collector = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace("catg")
+        .with_dimension("function", function)
+        .init();
+    match collector {
+        Ok(collector) => {
+            let _ = METRICS.set(collector);
+            Some(collector)
+        }
+        // Metrics are worth a log line, never a failed start.
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics are off");
+            None
+        }
+    }
+}
+
+/// Write what was recorded since the last flush (one EMF document per label set) to stdout.
+/// Each handler calls it at the end of an invocation; a no-op before [`init_metrics`].
+pub fn flush_metrics() {
+    if let Some(collector) = METRICS.get() {
+        flush_metrics_to(collector, std::io::stdout().lock());
+    }
+}
+
+/// [`flush_metrics`] into any writer (tests read the lines back).
+pub fn flush_metrics_to(collector: &metrics_cloudwatch_embedded::Collector, writer: impl std::io::Write) {
+    if let Err(e) = collector.flush(writer) {
+        tracing::warn!(error = %e, "metrics could not be written");
+    }
+}
+
+/// The resolver's router: `catg_http::router` with a metrics flush after each request.
+pub fn resolver_router(state: HttpState) -> axum::Router {
+    catg_http::router(Arc::new(state)).layer(axum::middleware::map_response(
+        |response: axum::response::Response| async {
+            flush_metrics();
+            response
+        },
+    ))
 }
 
 /// Logs as Lambda wants them: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, plain text otherwise.

@@ -7,6 +7,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
+    catg_lambda::init_metrics("ingest");
     let config = Config::from_env()?;
     let aws = Aws::connect(&config).await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<S3Event>| {

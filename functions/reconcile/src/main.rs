@@ -6,6 +6,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
+    catg_lambda::init_metrics("reconcile");
     let config = Config::from_env()?;
     let aws = Aws::connect(&config).await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {

@@ -3,13 +3,13 @@
 //! the 6 MB buffered-response limit are served rather than refused.
 
 use catg_lambda::{init_logging, Aws, Config};
-use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init_logging();
+    catg_lambda::init_metrics("resolver");
     let config = Config::from_env()?;
     let aws = Aws::connect(&config).await;
-    let router = catg_http::router(Arc::new(aws.http_state(&config)?));
+    let router = catg_lambda::resolver_router(aws.http_state(&config)?);
     lambda_http::run_with_streaming_response(router).await
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_runtime::Error> {
     catg_lambda::reuse_large_buffers();
     init_logging();
+    catg_lambda::init_metrics("transform");
     let config = Config::from_env()?;
     let renderer = Arc::new(Aws::connect(&config).await.renderer(&config));
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
