@@ -381,16 +381,28 @@ pub fn resolver_router(state: HttpState) -> axum::Router {
 
 /// Logs as Lambda wants them: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, plain text otherwise.
 pub fn init_logging() {
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let _ = tracing::subscriber::set_global_default(log_subscriber(json, std::io::stdout));
+}
+
+/// The functions' log format, writing to `writer` (stdout in the functions; tests read it back):
+/// one line per event, with its spans (`object`, `message`, `request`) and their fields; the
+/// level from `AWS_LAMBDA_LOG_LEVEL` (or `RUST_LOG`), `info` by default. No timestamps: Lambda
+/// adds its own.
+pub fn log_subscriber<W>(json: bool, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).without_time().with_ansi(false);
-    let _ = if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder.json().try_init()
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).without_time().with_ansi(false).with_writer(writer);
+    if json {
+        Box::new(builder.json().finish())
     } else {
-        builder.try_init()
-    };
+        Box::new(builder.finish())
+    }
 }
 
 #[cfg(test)]
