@@ -274,7 +274,7 @@ fn prometheus_samples(text: &str) -> std::collections::HashMap<String, f64> {
 }
 
 #[test]
-fn metrics_count_requests_by_outcome_renders_ingests_and_rejects_in_prometheus_text() {
+fn metrics_and_the_report_count_requests_renders_ingests_duplicates_and_rejects() {
     let root = tempdir();
     let (source, data) = (root.join("images"), root.join("data"));
     let (photo, truncated) = (repo_file("samples/seeding.jpg"), corpus_dir().join("jpeg_truncated.jpg"));
@@ -307,4 +307,23 @@ fn metrics_count_requests_by_outcome_renders_ingests_and_rejects_in_prometheus_t
     assert_eq!(value(r#"catg_rejects_total{reason="truncated",stage="ingest"}"#), 1.0);
     assert_eq!(value("catg_ingest_bytes_total"), 2.0 * size(&photo) + size(&truncated));
     assert_eq!(value("catg_source_megapixels_count"), 1.0);
+    drop(server);
+
+    // `catg report` reads the same store: the inventory and a cost estimate line by line.
+    let out = Command::new(env!("CARGO_BIN_EXE_catg")).args(["report", "--data"]).arg(&data).output().expect("report");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let inventory = &report["inventory"];
+    assert_eq!((inventory["sources"].as_u64(), inventory["assets"].as_u64()), (Some(3), Some(2)));
+    assert_eq!((inventory["duplicates"].as_u64(), inventory["assets_rejected"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(inventory["duplicate_bytes_saved"].as_f64(), Some(size(&photo)));
+    assert_eq!(inventory["variants_ready"].as_u64(), Some(1));
+    for way in ["on_demand", "pregenerated"] {
+        let estimate = &report["monthly_cost_usd"][way];
+        let lines = estimate["lines"].as_array().expect("lines");
+        assert!(lines.iter().all(|l| l["formula"].is_string() && l["usd"].as_f64().is_some_and(|u| u >= 0.0)));
+        let sum: f64 = lines.iter().filter_map(|l| l["usd"].as_f64()).sum();
+        assert!((sum - estimate["total_usd"].as_f64().expect("total")).abs() < 0.05, "{way}: {estimate}");
+    }
+    assert!(report["prices"]["s3_per_gb_month"].as_f64().is_some(), "the prices used are part of the output");
 }

@@ -76,6 +76,30 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print what the data folder holds (sources, assets, duplicates, variants and bytes by
+    /// state) and a monthly cost estimate for running it on AWS, beside pre-generating a fixed
+    /// set of variants per upload, as JSON (see README "What it costs").
+    Report {
+        /// catg's data folder.
+        #[arg(long, default_value = "./.catg")]
+        data: PathBuf,
+        /// Image requests a month (take them from catg_requests_total).
+        #[arg(long, default_value_t = 10e6)]
+        requests_per_month: f64,
+        /// New source images a month.
+        #[arg(long, default_value_t = 10_000.0)]
+        uploads_per_month: f64,
+        /// Share of requests answered by CloudFront's cache.
+        #[arg(long, default_value_t = 0.95)]
+        cdn_hit_ratio: f64,
+        /// Variants pre-generation would render for every upload.
+        #[arg(long, default_value_t = 12.0)]
+        pregenerate: f64,
+        /// A JSON file of prices overriding the defaults (us-east-1, 2025), e.g.
+        /// {"s3_per_gb_month": 0.025}; every field is listed in the output.
+        #[arg(long)]
+        prices: Option<PathBuf>,
+    },
     /// Serve variants of the images in a folder over HTTP: ingest, resolver and render workers
     /// in one process, with SQLite and a durable queue in the data folder.
     Serve(serve::ServeArgs),
@@ -122,6 +146,16 @@ fn main() -> ExitCode {
         Command::Render { file, recipe, accept, output } => render(&file, &recipe, accept.as_deref(), &output),
         Command::Sign { path, recipe, expires_in, base_url } => sign(&path, &recipe, expires_in, &base_url),
         Command::Reconcile { source, data, dry_run } => reconcile(&source, &data, dry_run),
+        Command::Report { data, requests_per_month, uploads_per_month, cdn_hit_ratio, pregenerate, prices } => {
+            let usage = catg_core::report::Usage {
+                requests_per_month,
+                new_uploads_per_month: uploads_per_month,
+                cdn_hit_ratio,
+                pregenerated_per_upload: pregenerate,
+                ..Default::default()
+            };
+            report(&data, usage, prices.as_deref())
+        }
         Command::Serve(args) => {
             return match serve::run(args) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -231,6 +265,33 @@ fn reconcile(source: &Path, data: &Path, dry_run: bool) -> Result<serde_json::Va
     })?;
     spinner.finish_and_clear();
     serde_json::to_value(&report).map_err(config_failure)
+}
+
+fn report(data: &Path, usage: catg_core::report::Usage, prices: Option<&Path>) -> Result<serde_json::Value, Failure> {
+    use catg_core::report::{inventory, monthly_cost, Prices};
+    if !data.join("catg.db").is_file() {
+        return Err(Failure::Failed(format!("{} is not a catg data folder (no catg.db)", data.display())));
+    }
+    let prices: Prices = match prices {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::Failed(format!("cannot read {}: {e}", path.display())))?;
+            serde_json::from_str(&text).map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?
+        }
+        None => Prices::default(),
+    };
+    let store = catg_local::SqliteStore::open(&data.join("catg.db")).map_err(|e| Failure::Failed(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(config_failure)?;
+    let inventory = runtime.block_on(inventory(&store)).map_err(Failure::from)?;
+    let cost = monthly_cost(&inventory, &usage, &prices);
+    let saving = cost.pregenerated.total_usd - cost.on_demand.total_usd;
+    Ok(json!({
+        "inventory": inventory,
+        "usage": usage,
+        "prices": prices,
+        "monthly_cost_usd": cost,
+        "saving_vs_pregenerating_usd": (saving * 100.0).round() / 100.0,
+    }))
 }
 
 /// Characters left as they are in a path segment: unreserved ones (RFC 3986).

@@ -19,6 +19,7 @@ pub mod recipe;
 pub mod reconcile;
 pub mod render_budget;
 pub mod render_job;
+pub mod report;
 pub mod resolve;
 pub mod signing;
 pub mod variant;
