@@ -67,3 +67,9 @@ async fn reconcile_repairs_drift_on_aws() {
     let (sources, variants, manifest) = fresh_stores("rec").await;
     catg_conformance::reconcile_repairs_drift(sources, variants, manifest, &catg_conformance::sample_image()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backfill_resumes_on_aws() {
+    let (sources, _, manifest) = fresh_stores("bf").await;
+    catg_conformance::backfill_resumes(sources, manifest, &catg_conformance::sample_image()).await;
+}

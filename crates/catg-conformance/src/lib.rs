@@ -590,3 +590,69 @@ pub async fn reconcile_repairs_drift(
     assert!(!late.complete && late.sources_listed == 0, "{late:?}");
     assert_eq!((again.variants_checked, again.variant_objects_listed), (2, 2), "{again:?}");
 }
+
+/// Backfill (`catg_core::backfill`) over one adapter family, on a source store of its own: a run
+/// stopped after its first page (as Ctrl-C stops it) resumes after that page's last key without
+/// listing it again, several objects at a time; a dry run records nothing; a run from scratch
+/// afterwards finds everything recorded; an identical copy under a second key is a duplicate.
+pub async fn backfill_resumes(sources: Arc<dyn ObjectStore>, manifest: Arc<dyn ManifestStore>, image: &[u8]) {
+    use catg_core::{backfill, BackfillOptions, BackfillReport, Flow};
+    let limits = catg_image::Limits::default();
+    // Distinct bytes per key: the same pixels with a different trailing chunk are other assets.
+    let keys: Vec<String> = (0..7).map(|n| format!("old/{n:02}.png")).collect();
+    for (n, key) in keys.iter().enumerate() {
+        let mut bytes = image.to_vec();
+        bytes.extend_from_slice(&[n as u8; 4]);
+        sources.put_if_absent(key, &bytes, "image/png", "no-store").await.expect("put source");
+    }
+    sources
+        .put_if_absent("old/99-copy.png", &[image, &[0u8; 4]].concat(), "image/png", "no-store")
+        .await
+        .expect("copy");
+    sources.put_if_absent("other/x.png", image, "image/png", "no-store").await.expect("outside the prefix");
+    let options = |start_after: Option<String>, concurrency: usize, dry_run: bool| BackfillOptions {
+        prefix: "old/".into(),
+        start_after,
+        concurrency,
+        page_size: 3,
+        dry_run,
+    };
+    let run = |options: BackfillOptions, stop_after_pages: usize| {
+        let (sources, manifest, limits) = (sources.clone(), manifest.clone(), limits.clone());
+        async move {
+            let mut pages = 0;
+            let mut on_page = |_: &BackfillReport| {
+                pages += 1;
+                if pages >= stop_after_pages {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            };
+            backfill(sources.as_ref(), manifest.as_ref(), &limits, &options, &mut on_page).await.expect("backfill")
+        }
+    };
+
+    let dry = run(options(None, 2, true), usize::MAX).await;
+    assert_eq!((dry.complete, dry.listed, dry.unrecorded, dry.new_assets), (true, 8, 8, 0), "{dry:?}");
+    assert_eq!(manifest.source("old/00.png").await.expect("source"), None, "a dry run records nothing");
+
+    let first = run(options(None, 1, false), 1).await;
+    assert!(!first.complete, "stopped after a page: {first:?}");
+    assert_eq!((first.listed, first.new_assets), (3, 3), "{first:?}");
+    assert_eq!(first.resume_after.as_deref(), Some("old/02.png"));
+    assert_eq!(manifest.source("old/03.png").await.expect("source"), None, "nothing past the stop");
+
+    let rest = run(options(first.resume_after.clone(), 3, false), usize::MAX).await;
+    assert!(rest.complete, "{rest:?}");
+    assert_eq!(rest.listed, 5, "the first page is not listed again: {rest:?}");
+    assert_eq!((rest.new_assets, rest.duplicates, rest.already_recorded), (4, 1, 0), "{rest:?}");
+    assert_eq!(rest.resume_after.as_deref(), Some("old/99-copy.png"));
+    for key in keys.iter().map(String::as_str).chain(["old/99-copy.png"]) {
+        assert!(manifest.source(key).await.expect("source").is_some(), "{key} recorded");
+    }
+    assert_eq!(manifest.source("other/x.png").await.expect("source"), None, "outside the prefix");
+
+    let again = run(options(None, 4, false), usize::MAX).await;
+    assert_eq!((again.listed, again.already_recorded, again.unrecorded), (8, 8, 0), "{again:?}");
+}

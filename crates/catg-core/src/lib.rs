@@ -4,6 +4,7 @@
 //! world is reached through the ports in [`ports`]; the use cases are [`ingest()`],
 //! [`Resolver::resolve`], [`Renderer::render`] and the local [`run_worker`] loop.
 
+pub mod backfill;
 pub mod cache_key;
 pub mod config;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod signing;
 pub mod variant;
 pub mod worker;
 
+pub use backfill::{backfill, BackfillOptions, BackfillReport, Flow};
 pub use cache_key::CacheKey;
 pub use error::Error;
 pub use examine::{examine, Examined};

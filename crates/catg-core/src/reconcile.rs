@@ -13,8 +13,9 @@
 //! 4. Variant objects: one that no record names is deleted, unless it is younger than the
 //!    grace period (a render may have stored it a moment before recording it).
 
+use crate::backfill::{backfill, BackfillOptions, BackfillReport, Flow};
 use crate::error::Error;
-use crate::ingest::{ingest, remove_source, Ingested};
+use crate::ingest::remove_source;
 use crate::model::{variant_object_key, Millis, SourceRecord, SourceState, VariantState};
 use crate::ports::{ManifestStore, ObjectStore};
 use crate::CacheKey;
@@ -88,36 +89,30 @@ pub async fn reconcile(
     let mut report = ReconcileReport { dry_run: options.dry_run, ..ReconcileReport::default() };
     let out_of_time = || options.deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
 
-    // 1. Source objects the manifest does not know at this version.
-    let mut after: Option<String> = None;
-    loop {
-        if out_of_time() {
-            return Ok(report);
-        }
-        let page = sources.list(&options.source_prefix, after.as_deref(), PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.key.clone());
-        for object in &page {
-            report.sources_listed += 1;
-            let known = manifest.source(&object.key).await?;
-            if known.is_some_and(|r| r.etag == object.etag && r.state == SourceState::Present) {
-                continue;
-            }
-            report.sources_unrecorded += 1;
-            if options.dry_run {
-                continue;
-            }
-            match ingest(sources, manifest, &object.key, limits).await {
-                Ok(Ingested::Recorded { .. } | Ingested::Unchanged { .. }) => {}
-                // An outage stops the run: everything after it would fail the same way.
-                Err(e) if e.is_retryable() => return Err(e),
-                Err(e) => {
-                    report.sources_failed += 1;
-                    tracing::warn!(key = %object.key, error = %e, "reconcile could not ingest a source");
-                }
-            }
-        }
+    // 1. Source objects the manifest does not know at this version: a backfill, one at a time.
+    if out_of_time() {
+        return Ok(report);
+    }
+    let pass = BackfillOptions {
+        prefix: options.source_prefix.clone(),
+        page_size: PAGE,
+        concurrency: 1,
+        dry_run: options.dry_run,
+        ..BackfillOptions::default()
+    };
+    let mut on_page = |done: &BackfillReport| {
+        report.sources_listed = done.listed;
+        report.sources_unrecorded = done.unrecorded;
+        report.sources_failed = done.failed;
         progress(&report);
+        if out_of_time() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    };
+    if !backfill(sources, manifest, limits, &pass, &mut on_page).await?.complete {
+        return Ok(report);
     }
 
     // 2. Source records whose object is gone.

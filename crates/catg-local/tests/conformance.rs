@@ -53,3 +53,10 @@ async fn reconcile_repairs_drift_locally() {
     let (sources, variants, manifest) = fresh_stores(&dir);
     catg_conformance::reconcile_repairs_drift(sources, variants, manifest, &catg_conformance::sample_image()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backfill_resumes_locally() {
+    let dir = tempdir();
+    let (sources, _, manifest) = fresh_stores(&dir);
+    catg_conformance::backfill_resumes(sources, manifest, &catg_conformance::sample_image()).await;
+}
