@@ -327,3 +327,56 @@ fn metrics_and_the_report_count_requests_renders_ingests_duplicates_and_rejects(
     }
     assert!(report["prices"]["s3_per_gb_month"].as_f64().is_some(), "the prices used are part of the output");
 }
+
+/// `catg backfill` killed with SIGKILL mid-run resumes from its checkpoint: the second run
+/// starts after the last page the first one finished, records everything, and removes the
+/// checkpoint; nothing is ingested twice but the page that was in flight.
+#[test]
+fn backfill_killed_mid_run_resumes_from_its_checkpoint() {
+    let root = tempdir();
+    let (source, data) = (root.join("old-photos"), root.join("data"));
+    std::fs::create_dir_all(&source).expect("mkdir");
+    // Enough pages that the run is far from done when the first checkpoint lands.
+    let total = 150u32;
+    for n in 0..total {
+        // Distinct pictures: each one is a new asset.
+        let image = image::RgbImage::from_fn(96, 64, |x, y| image::Rgb([(x * 2) as u8, (y * 3) as u8, (n * 4) as u8]));
+        image.save(source.join(format!("{n:03}.png"))).expect("write PNG");
+    }
+    let checkpoint = data.join("backfill.checkpoint");
+    let backfill = |extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_catg"));
+        command.arg("backfill").arg("--source").arg(&source).arg("--data").arg(&data).args(extra);
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+    };
+    let mut first = backfill(&["--page-size", "1", "--concurrency", "1"]).spawn().expect("spawn");
+    // Polled every millisecond, and killed at once.
+    let started = Instant::now();
+    let saved = loop {
+        if let Some(key) = std::fs::read_to_string(&checkpoint).ok().filter(|k| !k.trim().is_empty()) {
+            break key;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint was written");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    first.kill().expect("SIGKILL");
+    first.wait().expect("wait");
+    let recorded = |db: &rusqlite::Connection| -> i64 {
+        db.query_row("SELECT count(*) FROM sources", [], |r| r.get(0)).expect("count")
+    };
+    let after_kill = recorded(&db(&data));
+    assert!(after_kill < i64::from(total), "the first run was interrupted ({after_kill} of {total} recorded)");
+
+    let out = backfill(&[]).output().expect("second run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    let resumed_after = report["resumed_after"].as_str().expect("resumed").to_string();
+    assert!(resumed_after.as_str() >= saved.trim(), "resumed after the checkpoint: {report}");
+    let done_before: u64 = resumed_after.trim_end_matches(".png").parse::<u64>().expect("a key") + 1;
+    assert_eq!(report["complete"], true);
+    assert_eq!(report["listed"].as_u64(), Some(u64::from(total) - done_before), "only what was left: {report}");
+    assert!(report["already_recorded"].as_u64().is_some_and(|n| n <= 1), "at most the page in flight: {report}");
+    assert_eq!(recorded(&db(&data)), i64::from(total), "every photo is recorded");
+    assert!(!checkpoint.exists(), "a finished backfill leaves no checkpoint");
+}

@@ -16,6 +16,7 @@ use std::io::{BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod backfill;
 mod serve;
 
 #[derive(Debug, Parser)]
@@ -100,6 +101,10 @@ enum Command {
         #[arg(long)]
         prices: Option<PathBuf>,
     },
+    /// Ingest a folder (or, with --aws, the deployed stack's source bucket) that predates catg:
+    /// bounded concurrency, a progress bar, and a checkpoint so an interrupted run resumes.
+    /// Prints a summary as JSON.
+    Backfill(backfill::BackfillArgs),
     /// Serve variants of the images in a folder over HTTP: ingest, resolver and render workers
     /// in one process, with SQLite and a durable queue in the data folder.
     Serve(serve::ServeArgs),
@@ -146,6 +151,7 @@ fn main() -> ExitCode {
         Command::Render { file, recipe, accept, output } => render(&file, &recipe, accept.as_deref(), &output),
         Command::Sign { path, recipe, expires_in, base_url } => sign(&path, &recipe, expires_in, &base_url),
         Command::Reconcile { source, data, dry_run } => reconcile(&source, &data, dry_run),
+        Command::Backfill(args) => backfill::run(args).map_err(Failure::Failed),
         Command::Report { data, requests_per_month, uploads_per_month, cdn_hit_ratio, pregenerate, prices } => {
             let usage = catg_core::report::Usage {
                 requests_per_month,
