@@ -380,3 +380,52 @@ fn backfill_killed_mid_run_resumes_from_its_checkpoint() {
     assert_eq!(recorded(&db(&data)), i64::from(total), "every photo is recorded");
     assert!(!checkpoint.exists(), "a finished backfill leaves no checkpoint");
 }
+
+/// `catg warm` asks for every recipe of every image under the prefix the way requests would:
+/// valid ones are rendered by the time it returns, a bad recipe is refused per image, images
+/// outside the prefix are left alone, and a second run finds everything ready.
+#[test]
+fn warm_renders_every_recipe_of_every_image_under_the_prefix() {
+    let root = tempdir();
+    let (source, data) = (root.join("images"), root.join("data"));
+    let photo = repo_file("samples/seeding.jpg");
+    place(
+        &source,
+        &[("shop/a.jpg", &photo), ("shop/b.png", &repo_file("samples/chelsea.png")), ("blog/c.jpg", &photo)],
+    );
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_catg"))
+            .args(args)
+            .arg("--source")
+            .arg(&source)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .expect("run catg");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON")
+    };
+    assert_eq!(run(&["backfill"])["new_assets"], 2, "two distinct pictures (c.jpg is a.jpg's bytes)");
+    let warm = [
+        "warm",
+        "--prefix",
+        "shop/",
+        "--recipe",
+        "w=64&fmt=webp",
+        "--recipe",
+        "w=48&h=48&fit=cover&fmt=png",
+        "--recipe",
+        "w=abc",
+    ];
+    let first = run(&warm);
+    assert_eq!((first["sources"].as_u64(), first["requested"].as_u64()), (Some(2), Some(6)), "{first}");
+    assert_eq!((first["queued"].as_u64(), first["ready"].as_u64()), (Some(4), Some(0)), "{first}");
+    assert_eq!(first["refused"]["invalid_recipe"], 2, "{first}");
+    let ready: i64 =
+        db(&data).query_row("SELECT count(*) FROM variants WHERE state = 'ready'", [], |r| r.get(0)).expect("count");
+    assert_eq!(ready, 4, "rendered by the time warm returns");
+    let jobs: i64 = db(&data).query_row("SELECT count(*) FROM jobs", [], |r| r.get(0)).expect("count");
+    assert_eq!(jobs, 0);
+    let again = run(&warm);
+    assert_eq!((again["queued"].as_u64(), again["ready"].as_u64()), (Some(0), Some(4)), "{again}");
+}

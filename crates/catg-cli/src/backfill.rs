@@ -13,16 +13,8 @@ use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub struct BackfillArgs {
-    /// The folder of source images.
-    #[arg(long, default_value = "./images")]
-    source: PathBuf,
-    /// catg's data folder.
-    #[arg(long, default_value = "./.catg")]
-    data: PathBuf,
-    /// Backfill the deployed stack instead: its source bucket and table, named by the same
-    /// environment variables as the functions (CATG_SOURCE_BUCKET, CATG_TABLE, …).
-    #[arg(long)]
-    aws: bool,
+    #[command(flatten)]
+    stores: crate::StoreArgs,
     /// Only keys under this prefix.
     #[arg(long, default_value = "")]
     prefix: String,
@@ -51,15 +43,15 @@ pub fn run(args: BackfillArgs) -> Result<serde_json::Value, String> {
 
 async fn run_async(args: BackfillArgs) -> Result<serde_json::Value, String> {
     let limits = image_limits(process_env).map_err(|e| e.to_string())?;
-    let (sources, manifest, checkpoint): (Arc<dyn ObjectStore>, Arc<dyn ManifestStore>, PathBuf) = if args.aws {
+    let (sources, manifest, checkpoint): (Arc<dyn ObjectStore>, Arc<dyn ManifestStore>, PathBuf) = if args.stores.aws {
         let config = catg_lambda::Config::from_env().map_err(|e| e.to_string())?;
         let aws = catg_lambda::Aws::connect(&config).await;
         let checkpoint = args.checkpoint.clone().unwrap_or_else(|| PathBuf::from("catg-backfill.checkpoint"));
         (aws.sources, aws.manifest, checkpoint)
     } else {
-        let config = catg_local::EmbeddedConfig::new(&args.source, &args.data);
+        let config = catg_local::EmbeddedConfig::new(&args.stores.source, &args.stores.data);
         let embedded = catg_local::Embedded::open(config).map_err(|e| format!("cannot open the data folder: {e}"))?;
-        let checkpoint = args.checkpoint.clone().unwrap_or_else(|| args.data.join("backfill.checkpoint"));
+        let checkpoint = args.checkpoint.clone().unwrap_or_else(|| args.stores.data.join("backfill.checkpoint"));
         (embedded.sources.clone(), Arc::new(embedded.store.clone()), checkpoint)
     };
     let start_after = if args.restart { None } else { read_checkpoint(&checkpoint)? };

@@ -18,6 +18,7 @@ use std::process::ExitCode;
 
 mod backfill;
 mod serve;
+mod warm;
 
 #[derive(Debug, Parser)]
 #[command(name = "catg", version, about = "Image variants on demand from a content-addressed store")]
@@ -105,9 +106,29 @@ enum Command {
     /// bounded concurrency, a progress bar, and a checkpoint so an interrupted run resumes.
     /// Prints a summary as JSON.
     Backfill(backfill::BackfillArgs),
+    /// Pre-render recipes for every image under a prefix, so first requests are hits; locally
+    /// with render workers in this process, or with --aws by queueing jobs for the deployed
+    /// transform function. Prints a summary as JSON.
+    Warm(warm::WarmArgs),
     /// Serve variants of the images in a folder over HTTP: ingest, resolver and render workers
     /// in one process, with SQLite and a durable queue in the data folder.
     Serve(serve::ServeArgs),
+}
+
+/// Which stores a bulk command works on: a source folder and data folder, or with `--aws` the
+/// deployed stack (named by the functions' environment variables).
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// The folder of source images.
+    #[arg(long, default_value = "./images")]
+    pub source: PathBuf,
+    /// catg's data folder.
+    #[arg(long, default_value = "./.catg")]
+    pub data: PathBuf,
+    /// The deployed stack instead: its buckets, table and queue, from the same environment
+    /// variables as the functions (CATG_SOURCE_BUCKET, CATG_TABLE, …), with your credentials.
+    #[arg(long)]
+    pub aws: bool,
 }
 
 /// How a command failed, and so which exit code it gets.
@@ -152,6 +173,7 @@ fn main() -> ExitCode {
         Command::Sign { path, recipe, expires_in, base_url } => sign(&path, &recipe, expires_in, &base_url),
         Command::Reconcile { source, data, dry_run } => reconcile(&source, &data, dry_run),
         Command::Backfill(args) => backfill::run(args).map_err(Failure::Failed),
+        Command::Warm(args) => warm::run(args).map_err(Failure::Failed),
         Command::Report { data, requests_per_month, uploads_per_month, cdn_hit_ratio, pregenerate, prices } => {
             let usage = catg_core::report::Usage {
                 requests_per_month,

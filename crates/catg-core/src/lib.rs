@@ -24,6 +24,7 @@ pub mod report;
 pub mod resolve;
 pub mod signing;
 pub mod variant;
+pub mod warm;
 pub mod worker;
 
 pub use backfill::{backfill, BackfillOptions, BackfillReport, Flow};
@@ -41,4 +42,5 @@ pub use render_job::{Rendered as JobRendered, Renderer, IMMUTABLE_CACHE_CONTROL}
 pub use resolve::{validate_key, Request, Resolution, Resolver, ResolverConfig, Served, ServedFrom, Target};
 pub use signing::{SignatureError, SignedTarget, SigningKeys};
 pub use variant::{render_variant, Variant};
+pub use warm::{warm, WarmReport};
 pub use worker::{run_worker, WorkerConfig};
