@@ -171,10 +171,6 @@ fn a_full_disk_fails_renders_retryably_and_they_succeed_once_space_returns() {
 
 #[test]
 fn chromium_loads_srcset_images_at_the_expected_sizes_in_the_format_it_accepts() {
-    let chromium = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|name| Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success()))
-        .expect("a headless Chromium is needed for this test: apt-get install chromium (scripts/test installs it)");
     let root = tempdir();
     let (source, data) = (root.join("images"), root.join("data"));
     place(
@@ -203,22 +199,8 @@ window.addEventListener('load', () => {{
         ),
     )
     .expect("write page");
-    let profile = root.join("chromium-profile");
-    let output = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--force-device-scale-factor=1",
-            "--virtual-time-budget=30000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+    let output = chromium(&root.join("chromium-profile"))
+        .arg("--dump-dom")
         .arg(format!("file://{}", page.display()))
         .output()
         .expect("run chromium");
@@ -428,4 +410,80 @@ fn warm_renders_every_recipe_of_every_image_under_the_prefix() {
     assert_eq!(jobs, 0);
     let again = run(&warm);
     assert_eq!((again["queued"].as_u64(), again["ready"].as_u64()), (Some(0), Some(4)), "{again}");
+}
+
+/// The chromium binary the browser tests drive, and the flags every run needs here.
+fn chromium(profile: &Path) -> Command {
+    let name = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|name| Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect("a headless Chromium is needed for this test: apt-get install chromium (scripts/test installs it)");
+    let mut command = Command::new(name);
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--force-device-scale-factor=1",
+            "--hide-scrollbars",
+            "--virtual-time-budget=30000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()));
+    command
+}
+
+/// The status page in a real browser: every asset's thumbnail (rendered by catg) loads at its
+/// size, each asset lists its variants, the rejected upload is named with its reason, and the
+/// screenshot shows photographs where the thumbnails are.
+#[test]
+fn the_status_page_shows_thumbnails_variants_and_rejects_in_chromium() {
+    let root = tempdir();
+    let (source, data) = (root.join("images"), root.join("data"));
+    let samples = ["astronaut.jpg", "chelsea.png", "coffee.jpg", "seeding.jpg"];
+    let mut files: Vec<(&str, std::path::PathBuf)> =
+        samples.iter().map(|s| (*s, repo_file(&format!("samples/{s}")))).collect();
+    files.push(("broken-upload.jpg", corpus_dir().join("jpeg_truncated.jpg")));
+    let files: Vec<(&str, &Path)> = files.iter().map(|(k, p)| (*k, p.as_path())).collect();
+    place(&source, &files);
+    let server = serve(&source, &data, &["--wait-ms", "20000"]);
+    for query in ["w=400&fmt=webp", "w=800&fmt=avif"] {
+        assert_eq!(http("GET", &format!("{}/seeding.jpg?{query}", server.base), &[]).status, 200);
+    }
+    let url = format!("{}/_catg/", server.base);
+
+    let dom = chromium(&root.join("profile-1")).arg("--dump-dom").arg(&url).output().expect("run chromium");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(dom.matches("<figure>").count(), 4, "one card per good asset:\n{dom}");
+    assert_eq!(dom.matches(r#"data-loaded="240""#).count(), 4, "every thumbnail loaded at 240 px:\n{dom}");
+    assert!(dom.contains("w=400&amp;fit=cover&amp;fmt=webp"), "seeding's variants are listed");
+    assert!(dom.contains("<b>broken-upload.jpg</b> truncated"), "the reject and its reason");
+
+    let shot = root.join("status.png");
+    let out = chromium(&root.join("profile-2"))
+        .args(["--window-size=1100,760"])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .expect("run chromium");
+    let png =
+        image::open(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!((png.width(), png.height()), (1100, 760));
+    let png = png.to_rgb8();
+    let colours = |x0: u32, y0: u32, w: u32, h: u32| {
+        let mut seen = std::collections::HashSet::new();
+        for y in y0..y0 + h {
+            for x in x0..x0 + w {
+                seen.insert(png.get_pixel(x, y).0);
+            }
+        }
+        seen.len()
+    };
+    // The first thumbnail's place holds a photograph; the page's margin is flat.
+    assert!(colours(40, 180, 200, 120) > 2000, "a photograph where the first thumbnail is");
+    assert!(colours(0, 700, 1100, 50) < 10, "the page background is flat");
 }

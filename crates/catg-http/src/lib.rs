@@ -6,6 +6,7 @@
 //!   content-addressed URL (named in every 200's `Content-Location`).
 //! - `GET /healthz` — 200 when the stores answer.
 //! - `GET /_catg/metrics` — Prometheus text (`catg serve` only; Lambda writes EMF instead).
+//! - `GET /_catg/` — the status page (`catg serve` only; see `status.rs`).
 //!
 //! Keys under `_/` and `_catg/`, and the key `healthz`, are reserved.
 
@@ -23,13 +24,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
+mod status;
+
 /// Everything the router needs.
 pub struct HttpState {
     pub resolver: Resolver,
     /// `max-age` for responses to key URLs: a key can be re-uploaded, so keep it short.
     pub key_max_age: Duration,
-    /// The process's Prometheus recorder, whose text `/_catg/metrics` serves (`None` on Lambda,
-    /// where metrics leave as Embedded Metric Format log lines).
+    /// The process's Prometheus recorder, whose text `/_catg/metrics` serves and whose request
+    /// counts the status page `/_catg/` shows (`None` on Lambda, where metrics leave as
+    /// Embedded Metric Format log lines and there is no status page: the manifest is not public).
     pub metrics: Option<PrometheusHandle>,
 }
 
@@ -43,6 +47,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .route("/_catg/metrics", get(metrics_text))
+        .route("/_catg/", get(status_page))
         .route("/_/{fingerprint}", get(by_fingerprint))
         .route("/{*key}", get(by_key))
         .with_state(state)
@@ -56,6 +61,19 @@ async fn health(State(state): State<Arc<HttpState>>) -> Response {
             (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], axum::Json(json!({"status": "ok"}))).into_response()
         }
         (Err(e), _) | (_, Err(e)) => error_response(&Error::Store(e)),
+    }
+}
+
+async fn status_page(State(state): State<Arc<HttpState>>) -> Response {
+    let Some(handle) = &state.metrics else { return error_response(&Error::NotFound("no such image".into())) };
+    match status::page(state.resolver.manifest.as_ref(), &handle.render()).await {
+        Ok(html) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
+            html,
+        )
+            .into_response(),
+        Err(e) => error_response(&e),
     }
 }
 

@@ -1,0 +1,178 @@
+//! `GET /_catg/`: the status page of `catg serve`. A gallery of the assets, each thumbnail a
+//! variant rendered by catg itself, with every variant made of it (recipe, bytes, render time);
+//! the hit ratio and request outcomes (from this process's metrics), the render queue, and the
+//! rejected uploads with their reasons. Plain server-rendered HTML: it has to work when the
+//! rest does not, and it reads the manifest through the same port as everything else.
+
+use catg_core::model::{AssetState, SourceState, VariantState};
+use catg_core::ports::ManifestStore;
+use catg_core::Error;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Assets shown in the gallery, and variant records read to describe them.
+const GALLERY: usize = 60;
+const VARIANTS_READ: usize = 5000;
+const PAGE: usize = 500;
+/// Path characters left as they are in an image URL (unreserved ones, and `/`).
+const PATH: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+
+struct Card {
+    key: String,
+    facts: Option<(u32, u32, String)>,
+    rejected: Option<String>,
+    variants: Vec<(String, u64, u64)>,
+}
+
+/// The page, from the manifest and the process's Prometheus text.
+pub async fn page(manifest: &dyn ManifestStore, metrics_text: &str) -> Result<String, Error> {
+    let mut cards = Vec::new();
+    let mut by_fingerprint: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut sources, mut cursor) = (0u64, None);
+    loop {
+        let page = manifest.source_page(cursor.as_deref(), PAGE).await?;
+        for source in page.items.into_iter().filter(|s| s.state == SourceState::Present) {
+            sources += 1;
+            if cards.len() >= GALLERY || by_fingerprint.contains_key(&source.fingerprint.to_hex()) {
+                continue;
+            }
+            let asset = manifest.asset(&source.fingerprint).await?;
+            let (facts, rejected) = match asset.map(|a| a.state) {
+                Some(AssetState::Ready(f)) => (Some((f.width, f.height, f.format)), None),
+                Some(AssetState::Rejected { reason, .. }) => (None, Some(reason)),
+                None => (None, None),
+            };
+            by_fingerprint.insert(source.fingerprint.to_hex(), cards.len());
+            cards.push(Card { key: source.key, facts, rejected, variants: Vec::new() });
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let (mut ready, mut pending, mut failed, mut read, mut cursor) = (0u64, 0u64, 0u64, 0usize, None);
+    while read < VARIANTS_READ {
+        let page = manifest.variant_page(cursor.as_deref(), PAGE).await?;
+        read += page.items.len();
+        for variant in page.items {
+            match variant.state {
+                VariantState::Ready { bytes, render_ms, .. } => {
+                    ready += 1;
+                    if let Some(&i) = by_fingerprint.get(&variant.fingerprint.to_hex()) {
+                        cards[i].variants.push((variant.canonical, bytes, render_ms));
+                    }
+                }
+                VariantState::Pending { .. } => pending += 1,
+                VariantState::Failed { .. } => failed += 1,
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let outcomes = request_outcomes(metrics_text);
+    // A wait-hit was a miss that rendered within the wait: it counts against the ratio.
+    let count = |names: &[&str]| -> f64 { names.iter().filter_map(|o| outcomes.get(*o)).sum() };
+    let hits = count(&["hit", "not_modified"]);
+    let asked = hits + count(&["wait_hit", "queued"]);
+    let ratio = if asked > 0.0 { format!("{:.0}%", 100.0 * hits / asked) } else { "–".into() };
+    let rejected: Vec<&Card> = cards.iter().filter(|c| c.rejected.is_some()).collect();
+
+    let mut html = String::with_capacity(16 << 10);
+    html.push_str(HEAD);
+    let _ = write!(
+        html,
+        r#"<header><h1>catg</h1><div class="stats">
+<div><b>{sources}</b>source images</div><div><b>{}</b>assets shown</div><div><b>{ready}</b>variants ready</div>
+<div><b>{pending}</b>in the render queue</div><div><b>{ratio}</b>hit ratio</div><div><b>{}</b>rejected</div>
+</div><p class="outcomes">{}</p></header><main>"#,
+        cards.len() - rejected.len(),
+        rejected.len() as u64 + failed,
+        outcomes.iter().map(|(k, v)| format!("{} {v}", escape(k))).collect::<Vec<_>>().join(" · "),
+    );
+    for card in cards.iter().filter(|c| c.rejected.is_none()) {
+        let src = format!("/{}?w=240&h=160&fit=cover&fmt=webp", utf8_percent_encode(&card.key, PATH));
+        let size = card.facts.as_ref().map(|(w, h, f)| format!("{w}×{h} {f}")).unwrap_or_default();
+        let _ = write!(
+            html,
+            r#"<figure><img src="{src}" data-src="{src}" width="240" height="160" alt="{key}" onload="this.classList.remove('pending');this.dataset.loaded=this.naturalWidth" onerror="this.classList.add('pending');setTimeout(()=>{{this.removeAttribute('src');this.src=this.dataset.src}},1500)"><figcaption><b>{key}</b> {size}<ul>"#,
+            key = escape(&card.key),
+        );
+        for (recipe, bytes, ms) in &card.variants {
+            let _ = write!(html, "<li><code>{}</code> {} KB · {ms} ms</li>", escape(recipe), bytes.div_ceil(1024));
+        }
+        html.push_str("</ul></figcaption></figure>");
+    }
+    html.push_str("</main>");
+    if !rejected.is_empty() {
+        html.push_str("<section><h2>Rejected uploads</h2><ul class=\"rejects\">");
+        for card in rejected {
+            let _ = write!(
+                html,
+                "<li><b>{}</b> {}</li>",
+                escape(&card.key),
+                escape(card.rejected.as_deref().unwrap_or(""))
+            );
+        }
+        html.push_str("</ul></section>");
+    }
+    html.push_str("</body></html>");
+    Ok(html)
+}
+
+/// `catg_requests_total` by outcome, summed over statuses, from Prometheus text.
+fn request_outcomes(text: &str) -> BTreeMap<String, f64> {
+    let mut outcomes = BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with("catg_requests_total{")) {
+        let outcome = line.split("outcome=\"").nth(1).and_then(|rest| rest.split('"').next());
+        let value = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+        if let (Some(outcome), Some(value)) = (outcome, value) {
+            *outcomes.entry(outcome.to_string()).or_default() += value;
+        }
+    }
+    outcomes
+}
+
+/// Keys are whatever users named their files: never trusted as HTML.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const HEAD: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>catg status</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f4f4f2;color:#222}
+header{background:#1f2933;color:#fff;padding:16px 24px}h1{margin:0 0 8px;font-size:20px}
+.stats{display:flex;gap:28px;flex-wrap:wrap}.stats div{font-size:12px;opacity:.85}.stats b{display:block;font-size:24px}
+.outcomes{margin:8px 0 0;font-size:12px;opacity:.7}
+main{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:16px;padding:24px}
+figure{margin:0;background:#fff;border-radius:6px;box-shadow:0 1px 3px #0002;overflow:hidden}
+img{display:block;width:100%;height:160px;object-fit:cover;background:#ddd}img.pending{opacity:.3}
+figcaption{padding:8px 10px;font-size:12px}figcaption b{word-break:break-all}ul{margin:4px 0 0;padding-left:16px}
+code{font-size:11px;word-break:break-all}section{padding:0 24px 24px}h2{font-size:16px}.rejects li{color:#a1251b}
+</style></head><body>"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_are_summed_over_statuses_and_keys_are_escaped() {
+        let text = "catg_requests_total{outcome=\"hit\",status=\"200\"} 3\ncatg_requests_total{outcome=\"hit\",status=\"304\"} 2\ncatg_response_bytes_total 9\n";
+        assert_eq!(request_outcomes(text).get("hit"), Some(&5.0));
+        assert_eq!(escape(r#"<img src=x onerror="a">&'"#), "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;");
+    }
+}
