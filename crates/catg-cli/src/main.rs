@@ -82,9 +82,8 @@ enum Command {
     /// state) and a monthly cost estimate for running it on AWS, beside pre-generating a fixed
     /// set of variants per upload, as JSON (see README "What it costs").
     Report {
-        /// catg's data folder.
-        #[arg(long, default_value = "./.catg")]
-        data: PathBuf,
+        #[command(flatten)]
+        stores: StoreArgs,
         /// Image requests a month (take them from catg_requests_total).
         #[arg(long, default_value_t = 10e6)]
         requests_per_month: f64,
@@ -174,7 +173,7 @@ fn main() -> ExitCode {
         Command::Reconcile { source, data, dry_run } => reconcile(&source, &data, dry_run),
         Command::Backfill(args) => backfill::run(args).map_err(Failure::Failed),
         Command::Warm(args) => warm::run(args).map_err(Failure::Failed),
-        Command::Report { data, requests_per_month, uploads_per_month, cdn_hit_ratio, pregenerate, prices } => {
+        Command::Report { stores, requests_per_month, uploads_per_month, cdn_hit_ratio, pregenerate, prices } => {
             let usage = catg_core::report::Usage {
                 requests_per_month,
                 new_uploads_per_month: uploads_per_month,
@@ -182,7 +181,7 @@ fn main() -> ExitCode {
                 pregenerated_per_upload: pregenerate,
                 ..Default::default()
             };
-            report(&data, usage, prices.as_deref())
+            report(&stores, usage, prices.as_deref())
         }
         Command::Serve(args) => {
             return match serve::run(args) {
@@ -295,9 +294,14 @@ fn reconcile(source: &Path, data: &Path, dry_run: bool) -> Result<serde_json::Va
     serde_json::to_value(&report).map_err(config_failure)
 }
 
-fn report(data: &Path, usage: catg_core::report::Usage, prices: Option<&Path>) -> Result<serde_json::Value, Failure> {
+fn report(
+    stores: &StoreArgs,
+    usage: catg_core::report::Usage,
+    prices: Option<&Path>,
+) -> Result<serde_json::Value, Failure> {
     use catg_core::report::{inventory, monthly_cost, Prices};
-    if !data.join("catg.db").is_file() {
+    let data = &stores.data;
+    if !stores.aws && !data.join("catg.db").is_file() {
         return Err(Failure::Failed(format!("{} is not a catg data folder (no catg.db)", data.display())));
     }
     let prices: Prices = match prices {
@@ -308,9 +312,18 @@ fn report(data: &Path, usage: catg_core::report::Usage, prices: Option<&Path>) -
         }
         None => Prices::default(),
     };
-    let store = catg_local::SqliteStore::open(&data.join("catg.db")).map_err(|e| Failure::Failed(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(config_failure)?;
-    let inventory = runtime.block_on(inventory(&store)).map_err(Failure::from)?;
+    let inventory = runtime.block_on(async {
+        if stores.aws {
+            let config = catg_lambda::Config::from_env().map_err(config_failure)?;
+            let aws = catg_lambda::Aws::connect(&config).await;
+            inventory(aws.manifest.as_ref()).await.map_err(Failure::from)
+        } else {
+            let store =
+                catg_local::SqliteStore::open(&data.join("catg.db")).map_err(|e| Failure::Failed(e.to_string()))?;
+            inventory(&store).await.map_err(Failure::from)
+        }
+    })?;
     let cost = monthly_cost(&inventory, &usage, &prices);
     let saving = cost.pregenerated.total_usd - cost.on_demand.total_usd;
     Ok(json!({
