@@ -128,29 +128,43 @@ fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result
     let oriented_size = (probe.width(), probe.height());
     let geometry = plan(oriented_size.0, oriented_size.1, &spec.resize, limits.max_output_pixels)?;
     let ctx = Context { geometry: &geometry, oriented_size };
-    let mut frame = if probe.format == InputFormat::Jpeg {
-        // JPEG hands out rows: decode, colour and resize run band by band (steps/stream.rs).
+    // JPEG hands out rows: decode and the steps up to the resize run band by band
+    // (steps/stream.rs); the steps after the resize run on the resized frame, as for any format.
+    let (mut frame, steps) = if probe.format == InputFormat::Jpeg {
         let (rows, header) = jpeg_rows(data, geometry.scale(), limits)?;
-        stream::decode_colour_resize(rows, header, &ctx, &deadline)?
+        (stream::decode_colour_resize(rows, header, &ctx, &deadline)?, after_resize())
     } else {
-        let mut frame = decode(data, probe, geometry.scale(), limits)?;
+        let frame = decode(data, probe, geometry.scale(), limits)?;
         deadline.check("decode")?;
-        for step in TRANSFORMS.into_iter().filter(|t| *t != Transform::Orient) {
-            frame = step.apply(frame, &ctx)?;
-            deadline.check(step.name())?;
-        }
-        frame
+        (frame, &TRANSFORMS[..])
     };
-    frame = Transform::Orient.apply(frame, &ctx)?;
+    for step in steps {
+        frame = step.apply(frame, &ctx)?;
+        deadline.check(step.name())?;
+    }
     let (width, height) = (frame.pixels.width, frame.pixels.height);
     let bytes = encode(frame.pixels, spec.format, spec.quality)?;
     Ok(Rendered { bytes, format: spec.format, width, height })
+}
+
+/// The steps that follow the resize in [`TRANSFORMS`].
+fn after_resize() -> &'static [Transform] {
+    let resize = TRANSFORMS.iter().position(|t| *t == Transform::Resize).map_or(TRANSFORMS.len(), |i| i + 1);
+    &TRANSFORMS[resize..]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::geometry::Fit;
+
+    /// steps/stream.rs runs exactly colour then resize, band by band. A step added before the
+    /// resize must be added there too, or JPEG renders would skip it.
+    #[test]
+    fn streaming_covers_exactly_the_steps_before_the_resize() {
+        let streamed = &TRANSFORMS[..TRANSFORMS.len() - after_resize().len()];
+        assert_eq!(streamed, [Transform::Colour, Transform::Resize]);
+    }
     use std::path::PathBuf;
 
     /// The same render the way every other format goes: the whole frame decoded, then each step.

@@ -3,7 +3,9 @@
 //!
 //! Decode turns bytes into a [`Frame`], encode turns a frame into bytes; every step between is a
 //! [`Transform`] from frame to frame. Adding an operation means one file here and one variant of
-//! `Transform`, placed in [`TRANSFORMS`].
+//! `Transform`, placed in [`TRANSFORMS`]. For JPEG, `stream.rs` runs decode and the steps up to
+//! the resize band by band; a step placed after the resize needs nothing more (a test in
+//! `pipeline.rs` says so if one is placed before it).
 
 pub(crate) mod colour;
 pub(crate) mod decode;
