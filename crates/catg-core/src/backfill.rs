@@ -144,9 +144,10 @@ async fn one(
     }
     match ingest(sources, manifest, &object.key, limits).await {
         Ok(Ingested::Unchanged { .. }) => Ok(Outcome::Recorded),
-        Ok(Ingested::Recorded { rejected: Some(_), .. }) => Ok(Outcome::Rejected),
-        Ok(Ingested::Recorded { new_asset: true, .. }) => Ok(Outcome::New),
+        // Bytes another key recorded first (even a moment ago) are a duplicate, rejected or not.
         Ok(Ingested::Recorded { new_asset: false, .. }) => Ok(Outcome::Duplicate),
+        Ok(Ingested::Recorded { rejected: Some(_), .. }) => Ok(Outcome::Rejected),
+        Ok(Ingested::Recorded { .. }) => Ok(Outcome::New),
         Err(e) if e.is_retryable() => Err(e),
         Err(e) => {
             tracing::warn!(key = %object.key, error = %e, "could not ingest a source");

@@ -72,17 +72,13 @@ pub async fn ingest(
             })
             .await
             .map_err(|e| Error::Io(std::io::Error::other(e)))??;
-            match &state {
-                AssetState::Rejected { reason, .. } => {
-                    metrics::rejected("ingest", reason);
-                    metrics::ingested("rejected", examined.bytes, None);
-                    rejected = Some(reason.clone());
-                }
-                AssetState::Ready(facts) => {
-                    let megapixels = f64::from(facts.width) * f64::from(facts.height) / 1e6;
-                    metrics::ingested("new", examined.bytes, Some(megapixels));
-                }
+            if let AssetState::Rejected { reason, .. } = &state {
+                rejected = Some(reason.clone());
             }
+            let megapixels = match &state {
+                AssetState::Ready(facts) => Some(f64::from(facts.width) * f64::from(facts.height) / 1e6),
+                AssetState::Rejected { .. } => None,
+            };
             let record = AssetRecord {
                 fingerprint,
                 bytes: examined.bytes,
@@ -90,7 +86,18 @@ pub async fn ingest(
                 first_seen_ms: now_ms(),
                 source_key: key.to_string(),
             };
-            manifest.create_asset(&record).await?
+            // Counted by who created the asset: the same bytes ingested under two keys at
+            // once are one new asset and one duplicate.
+            let created = manifest.create_asset(&record).await?;
+            match (&rejected, created) {
+                (_, false) => metrics::ingested("duplicate", examined.bytes, None),
+                (Some(reason), true) => {
+                    metrics::rejected("ingest", reason);
+                    metrics::ingested("rejected", examined.bytes, None);
+                }
+                (None, true) => metrics::ingested("new", examined.bytes, megapixels),
+            }
+            created
         }
     };
     manifest

@@ -6,8 +6,8 @@ use crate::{FsObjectStore, SqliteStore};
 use catg_core::ports::{JobQueue, LeasedJobQueue, ManifestStore, ObjectStore, StoreError};
 use catg_core::HitCache;
 use catg_core::{
-    ingest, reconcile, remove_source, run_worker, Error, ReconcileOptions, ReconcileReport, RenderBudget, Renderer,
-    Resolver, ResolverConfig, WorkerConfig,
+    backfill, ingest, reconcile, remove_source, run_worker, BackfillOptions, BackfillReport, Error, Flow,
+    ReconcileOptions, ReconcileReport, RenderBudget, Renderer, Resolver, ResolverConfig, WorkerConfig,
 };
 use catg_image::Limits;
 use std::collections::HashMap;
@@ -106,50 +106,36 @@ impl Embedded {
         &self.config.resolver.limits
     }
 
-    /// Ingest everything already in the source folder, `workers` at a time, and mark removed the
-    /// keys whose files went away while catg was not watching.
+    /// Ingest everything already in the source folder, `workers` at a time (`catg_core::backfill`),
+    /// and mark removed the keys whose files went away while catg was not watching.
     pub async fn scan(&self, progress: &Progress) -> Result<ScanSummary, Error> {
-        let mut keys = Vec::new();
+        let mut present = std::collections::HashSet::new();
         let mut after: Option<String> = None;
         loop {
             let page = self.sources.list("", after.as_deref(), 1000).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.key.clone());
-            keys.extend(page.into_iter().map(|m| m.key));
+            present.extend(page.into_iter().map(|m| m.key));
         }
-        let total = keys.len() as u64;
+        let total = present.len() as u64;
         let mut summary = ScanSummary { seen: total, ..ScanSummary::default() };
-        let present: std::collections::HashSet<&String> = keys.iter().collect();
         for key in self.store.present_source_keys().await? {
             if !present.contains(&key) && remove_source(&self.store, &key).await? {
                 summary.removed += 1;
             }
         }
         progress(0, total);
-        let parallel = self.config.workers.max(1);
-        let mut done = 0u64;
-        for batch in keys.chunks(parallel) {
-            let results = futures_join(batch.iter().map(|key| {
-                let (sources, store, limits) = (self.sources.clone(), self.store.clone(), self.limits().clone());
-                let key = key.clone();
-                tokio::spawn(async move { (key.clone(), ingest(sources.as_ref(), &store, &key, &limits).await) })
-            }))
-            .await;
-            for (key, result) in results {
-                match result {
-                    Ok(catg_core::Ingested::Unchanged { .. }) => summary.unchanged += 1,
-                    Ok(catg_core::Ingested::Recorded { rejected: Some(_), .. }) => summary.rejected += 1,
-                    Ok(catg_core::Ingested::Recorded { new_asset: true, .. }) => summary.new_assets += 1,
-                    Ok(catg_core::Ingested::Recorded { .. }) => summary.duplicates += 1,
-                    Err(e) => {
-                        summary.failed += 1;
-                        tracing::warn!(key, error = %e, "could not ingest");
-                    }
-                }
-                done += 1;
-            }
-            progress(done, total);
-        }
+        let options = BackfillOptions { concurrency: self.config.workers.max(1), page_size: 100, ..Default::default() };
+        let mut on_page = |done: &BackfillReport| {
+            progress(done.listed, total);
+            Flow::Continue
+        };
+        let done = backfill(self.sources.as_ref(), &self.store, self.limits(), &options, &mut on_page).await?;
+        summary.unchanged = done.already_recorded;
+        summary.new_assets = done.new_assets;
+        summary.duplicates = done.duplicates;
+        summary.rejected = done.rejected;
+        summary.failed = done.failed;
         Ok(summary)
     }
 
@@ -268,15 +254,4 @@ async fn apply_change(sources: &FsObjectStore, store: &SqliteStore, key: &str, l
         Ok(what) => tracing::info!(key, outcome = %what, "source changed"),
         Err(e) => tracing::warn!(key, error = %e, "could not ingest a changed source"),
     }
-}
-
-/// Await a set of spawned tasks in order.
-async fn futures_join<T>(handles: impl Iterator<Item = JoinHandle<T>>) -> Vec<T> {
-    let mut out = Vec::new();
-    for handle in handles.collect::<Vec<_>>() {
-        if let Ok(value) = handle.await {
-            out.push(value);
-        }
-    }
-    out
 }
