@@ -28,4 +28,4 @@ pub use probe::{probe, Orientation, Probe};
 
 /// Bumped whenever a change to the pipeline changes output pixels or bytes, so that cache keys
 /// (which include it) name new variants instead of serving stale ones.
-pub const PIPELINE_VERSION: u32 = 4;
+pub const PIPELINE_VERSION: u32 = 5;
