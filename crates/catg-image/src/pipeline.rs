@@ -8,9 +8,10 @@ use crate::limits::{Deadline, Limits};
 use crate::output::OutputFormat;
 use crate::probe::{probe, Probe};
 use crate::steps::{
-    decode::{decode, jpeg_rows},
+    decode::{decode, jpeg_rows, png_rows},
     encode::encode,
-    stream, Context, Transform, TRANSFORMS,
+    stream::{self, Rows},
+    Context, Transform, TRANSFORMS,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -67,10 +68,32 @@ pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
     probe.check_limits(limits)?;
     guarded(|| {
         let deadline = Deadline::start(limits);
+        // A PNG is read a band at a time, so ingest never holds its frame either.
+        if probe.format == InputFormat::Png {
+            if let Some((rows, _)) = png_rows(data, probe, limits)? {
+                return any_transparent(rows, &deadline);
+            }
+        }
         let frame = decode(data, probe, 0.0, limits)?;
         deadline.check("decode")?;
         Ok(frame.pixels.has_transparency())
     })
+}
+
+/// Read every row; whether any pixel is not fully opaque.
+fn any_transparent(mut rows: impl Rows, deadline: &Deadline) -> Result<bool> {
+    let mut band = vec![0u8; 16 * rows.row_bytes()];
+    let mut transparent = false;
+    loop {
+        let count = rows.read(&mut band)? as usize;
+        if count == 0 {
+            return Ok(transparent);
+        }
+        if rows.layout() == crate::pixels::Layout::Rgba8 && !transparent {
+            transparent = band[..count * rows.row_bytes()].chunks_exact(4).any(|px| px[3] != 255);
+        }
+        deadline.check("decode")?;
+    }
 }
 
 /// Decode at full resolution and apply orientation and colour (sRGB), stopping before the resize:
@@ -92,19 +115,21 @@ pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate:
 
 /// A conservative estimate of the memory one render of `probe` per `spec` needs at its peak, in
 /// bytes, for admitting renders against a process-wide memory budget: the source bytes; the
-/// decoded pixels (at the shrink-on-load scale): for JPEG, which streams, a window of at most
-/// 512 rows, otherwise the whole frame twice over (decoders and the colour step keep a second
-/// copy); a progressive JPEG's whole-image coefficient buffer (2 bytes per sample, 4:4:4
-/// assumed); the output canvas twice (resampler and encoder); and 16 MiB for codec state.
-/// Measured peaks (README "Performance") stay under it.
+/// decoded pixels (at the shrink-on-load scale): for JPEG and non-interlaced PNG, which stream,
+/// a window of at most 512 rows, otherwise the whole frame twice over (decoders and the colour
+/// step keep a second copy); a progressive JPEG's whole-image coefficient buffer (2 bytes per
+/// sample, 4:4:4 assumed); the output canvas twice (resampler and encoder); and 16 MiB for codec
+/// state. Measured peaks (README "Performance") stay under it.
 pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, limits: &Limits) -> u64 {
     let stored = u64::from(probe.stored_width) * u64::from(probe.stored_height);
     let jpeg = probe.format == InputFormat::Jpeg;
+    let streams = jpeg || (probe.format == InputFormat::Png && !probe.png_interlaced);
     let (decoded, canvas) = match plan(probe.width(), probe.height(), &spec.resize, limits.max_output_pixels) {
         Ok(geometry) => {
             let scale = if jpeg { crate::steps::decode::jpeg_decode_scale(geometry.scale()) } else { 1.0 };
             let (width, height) = (probe.stored_width as f64 * scale, probe.stored_height as f64 * scale);
-            let held = if jpeg { width.ceil() * height.ceil().min(512.0) } else { 2.0 * width.ceil() * height.ceil() };
+            let held =
+                if streams { width.ceil() * height.ceil().min(512.0) } else { 2.0 * width.ceil() * height.ceil() };
             (held as u64, u64::from(geometry.canvas.0) * u64::from(geometry.canvas.1))
         }
         // The render will be refused before it decodes anything.
@@ -128,15 +153,27 @@ fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result
     let oriented_size = (probe.width(), probe.height());
     let geometry = plan(oriented_size.0, oriented_size.1, &spec.resize, limits.max_output_pixels)?;
     let ctx = Context { geometry: &geometry, oriented_size };
-    // JPEG hands out rows: decode and the steps up to the resize run band by band
-    // (steps/stream.rs); the steps after the resize run on the resized frame, as for any format.
-    let (mut frame, steps) = if probe.format == InputFormat::Jpeg {
-        let (rows, header) = jpeg_rows(data, geometry.scale(), limits)?;
-        (stream::decode_colour_resize(rows, header, &ctx, &deadline)?, after_resize())
-    } else {
-        let frame = decode(data, probe, geometry.scale(), limits)?;
-        deadline.check("decode")?;
-        (frame, &TRANSFORMS[..])
+    // JPEG and (non-interlaced) PNG hand out rows: decode and the steps up to the resize run
+    // band by band (steps/stream.rs); the steps after the resize run on the resized frame, as
+    // for any format.
+    let streamed = match probe.format {
+        InputFormat::Jpeg => {
+            let (rows, header) = jpeg_rows(data, geometry.scale(), limits)?;
+            Some(stream::decode_colour_resize(rows, header, &ctx, &deadline)?)
+        }
+        InputFormat::Png => match png_rows(data, probe, limits)? {
+            Some((rows, header)) => Some(stream::decode_colour_resize(rows, header, &ctx, &deadline)?),
+            None => None,
+        },
+        _ => None,
+    };
+    let (mut frame, steps) = match streamed {
+        Some(frame) => (frame, after_resize()),
+        None => {
+            let frame = decode(data, probe, geometry.scale(), limits)?;
+            deadline.check("decode")?;
+            (frame, &TRANSFORMS[..])
+        }
     };
     for step in steps {
         frame = step.apply(frame, &ctx)?;
@@ -157,6 +194,7 @@ fn after_resize() -> &'static [Transform] {
 mod tests {
     use super::*;
     use crate::geometry::Fit;
+    use crate::pixels::Layout;
 
     /// steps/stream.rs runs exactly colour then resize, band by band. A step added before the
     /// resize must be added there too, or JPEG renders would skip it.
@@ -179,25 +217,97 @@ mod tests {
         frame.pixels
     }
 
-    /// Streaming a JPEG band by band gives the pixels the whole-frame path gives, for every JPEG
-    /// in the shared corpus that renders (orientations, CMYK, YCCK, ICC, progressive, grey,
-    /// extreme aspect) and fits that crop, letterbox and shrink on load.
+    /// PNGs the corpus lacks: ICC with alpha, 16-bit RGBA, 8-bit grey, an opaque alpha channel
+    /// (dropped, so the letterbox is black), low-bit palettes.
+    fn synthetic_pngs() -> Vec<(String, Vec<u8>)> {
+        use image::codecs::png::PngEncoder;
+        use image::{ExtendedColorType, ImageEncoder};
+        let (w, h) = (61u32, 47u32);
+        let value = |x: u32, y: u32, c: u32| ((x * 7 + y * 3 + c * 50) % 256) as u8;
+        let samples = |channels: u32| -> Vec<u8> {
+            (0..h)
+                .flat_map(|y| (0..w).flat_map(move |x| (0..channels).map(move |c| (x, y, c))))
+                .map(|(x, y, c)| if c == 3 { (x * 255 / w) as u8 } else { value(x, y, c) })
+                .collect()
+        };
+        let encode = |data: &[u8], colour: ExtendedColorType, icc: Option<Vec<u8>>| {
+            let mut out = Vec::new();
+            let mut encoder = PngEncoder::new(&mut out);
+            if let Some(icc) = icc {
+                encoder.set_icc_profile(icc).expect("icc");
+            }
+            encoder.write_image(data, w, h, colour).expect("png");
+            out
+        };
+        let wide = lcms2::Profile::new_rgb(
+            &lcms2::CIExyY { x: 0.3127, y: 0.329, Y: 1.0 },
+            &lcms2::CIExyYTRIPLE {
+                Red: lcms2::CIExyY { x: 0.708, y: 0.292, Y: 1.0 },
+                Green: lcms2::CIExyY { x: 0.170, y: 0.797, Y: 1.0 },
+                Blue: lcms2::CIExyY { x: 0.131, y: 0.046, Y: 1.0 },
+            },
+            &[&lcms2::ToneCurve::new(2.2), &lcms2::ToneCurve::new(2.2), &lcms2::ToneCurve::new(2.2)],
+        )
+        .expect("profile")
+        .icc()
+        .expect("icc bytes");
+        let sixteen: Vec<u8> =
+            samples(4).iter().flat_map(|&v| (u16::from(v) * 257).saturating_sub(120).to_be_bytes()).collect();
+        let opaque: Vec<u8> = samples(4).chunks_exact(4).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+        let mut out = vec![
+            ("synthetic_icc_rgba.png".to_string(), encode(&samples(4), ExtendedColorType::Rgba8, Some(wide.clone()))),
+            ("synthetic_icc_rgb.png".to_string(), encode(&samples(3), ExtendedColorType::Rgb8, Some(wide))),
+            ("synthetic_rgba16.png".to_string(), encode(&sixteen, ExtendedColorType::Rgba16, None)),
+            ("synthetic_grey8.png".to_string(), encode(&samples(1), ExtendedColorType::L8, None)),
+            ("synthetic_opaque_rgba.png".to_string(), encode(&opaque, ExtendedColorType::Rgba8, None)),
+        ];
+        // A 2-bit palette, written by hand: the image crate's encoder writes no palettes.
+        let mut palette_png = Vec::new();
+        {
+            let mut encoder = png::Encoder::new(&mut palette_png, w, h);
+            encoder.set_color(png::ColorType::Indexed);
+            encoder.set_depth(png::BitDepth::Two);
+            encoder.set_palette(vec![255, 0, 0, 0, 255, 0, 0, 0, 255, 250, 250, 250]);
+            encoder.set_trns(vec![255, 128, 0, 255]);
+            let mut writer = encoder.write_header().expect("header");
+            let row = w.div_ceil(4) as usize;
+            let data: Vec<u8> = (0..h as usize * row).map(|i| (i * 37 % 256) as u8).collect();
+            writer.write_image_data(&data).expect("data");
+            writer.finish().expect("finish");
+        }
+        out.push(("synthetic_palette2_trns.png".to_string(), palette_png));
+        out
+    }
+
+    /// Streaming a JPEG or PNG band by band gives the pixels the whole-frame path gives, for
+    /// every one in the shared corpus that renders (JPEG: orientations, CMYK, YCCK, ICC,
+    /// progressive, grey, extreme aspect; PNG: 16-bit, grey with alpha, palette with tRNS,
+    /// interlaced, which falls back to the whole frame) and synthetic PNGs, in fits that crop,
+    /// letterbox and shrink on load.
     #[test]
-    fn streamed_jpeg_renders_match_the_whole_frame_path() {
+    fn streamed_renders_match_the_whole_frame_path() {
         let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
         let limits = Limits::default();
-        let mut checked = 0;
+        let mut checked = [0, 0];
         let mut names: Vec<_> = std::fs::read_dir(&corpus)
             .unwrap_or_else(|e| panic!("{}: {e} (the shared corpus is needed)", corpus.display()))
             .map(|entry| entry.expect("entry").path())
-            .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+            .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "png"))
             .collect();
         names.sort();
-        for path in names {
-            let data = std::fs::read(&path).expect("read");
+        let mut inputs: Vec<(String, Vec<u8>)> = names
+            .iter()
+            .map(|path| {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                (name, std::fs::read(path).expect("read"))
+            })
+            .collect();
+        inputs.extend(synthetic_pngs());
+        for (name, data) in inputs {
             let Ok(probe) = probe(&data, &limits) else { continue };
             let small = u64::from(probe.width()) * u64::from(probe.height()) <= 4_000_000;
-            if probe.format != InputFormat::Jpeg || !small || verify(&data, &probe, &limits).is_err() {
+            let streams = matches!(probe.format, InputFormat::Jpeg | InputFormat::Png);
+            if !streams || !small || verify(&data, &probe, &limits).is_err() {
                 continue;
             }
             let (w, h) = (probe.width(), probe.height());
@@ -217,16 +327,21 @@ mod tests {
                 let spec = RenderSpec { resize, format: OutputFormat::Png, quality: 80 };
                 let streamed = render_probed(&data, &probe, &spec, &limits).expect("render");
                 let whole = render_whole_frame(&data, &probe, &resize, &limits);
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 assert_eq!((streamed.width, streamed.height), (whole.width, whole.height), "{name} {resize:?}");
-                let decoded = image::load_from_memory(&streamed.bytes).expect("png").into_rgb8().into_raw();
+                let decoded = image::load_from_memory(&streamed.bytes).expect("png");
+                assert_eq!(decoded.color().has_alpha(), whole.layout == Layout::Rgba8, "{name} {resize:?}: alpha");
+                let decoded = if whole.layout == Layout::Rgba8 {
+                    decoded.into_rgba8().into_raw()
+                } else {
+                    decoded.into_rgb8().into_raw()
+                };
                 let worst = decoded.iter().zip(&whole.data).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0);
                 // Each call to the resampler picks its fixed-point precision from its own weights, so
                 // a group of rows may round a step differently from the whole frame.
                 assert!(worst <= 2, "{name} {resize:?}: streamed and whole-frame pixels differ by {worst}");
-                checked += 1;
+                checked[usize::from(probe.format == InputFormat::Png)] += 1;
             }
         }
-        assert!(checked >= 50, "only {checked} JPEG renders were compared");
+        assert!(checked[0] >= 50 && checked[1] >= 50, "only {checked:?} JPEG and PNG renders were compared");
     }
 }

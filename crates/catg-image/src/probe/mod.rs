@@ -35,6 +35,9 @@ pub struct Probe {
     pub has_icc: bool,
     /// Scans in a JPEG (1 for baseline); 0 for other formats.
     pub jpeg_scans: u32,
+    /// An Adam7-interlaced PNG, whose rows arrive pass by pass: it cannot be decoded a band at
+    /// a time, so a render holds its whole frame.
+    pub png_interlaced: bool,
 }
 
 impl Probe {
@@ -119,5 +122,6 @@ fn still(format: InputFormat, stored_width: u32, stored_height: u32) -> Probe {
         frames: 1,
         has_icc: false,
         jpeg_scans: 0,
+        png_interlaced: false,
     }
 }

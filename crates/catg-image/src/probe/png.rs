@@ -34,6 +34,7 @@ pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
                     return Err(ImageError::corrupt(format!("PNG colour type {colour} with bit depth {depth}")));
                 }
                 probe.has_alpha = matches!(colour, 4 | 6);
+                probe.png_interlaced = ihdr.u8(12)? == 1;
             }
             b"tRNS" => probe.has_alpha = true,
             b"iCCP" => {
@@ -86,9 +87,15 @@ mod tests {
     fn reads_size_alpha_and_orientation() {
         let exif = crate::probe::exif::tests::exif_with_orientation(8, false);
         let data = png(300, 200, 2, &[chunk(b"tRNS", &[0, 0, 0, 0, 0, 0]), chunk(b"eXIf", &exif[6..])]);
-        let probe = probe(&data, &Limits::default()).expect("valid");
-        assert_eq!((probe.width(), probe.height()), (200, 300));
-        assert!(probe.has_alpha);
+        let probed = probe(&data, &Limits::default()).expect("valid");
+        assert_eq!((probed.width(), probed.height()), (200, 300));
+        assert!(probed.has_alpha);
+        assert!(!probed.png_interlaced);
+        let mut interlaced = png(30, 20, 2, &[]);
+        interlaced[8 + 8 + 12] = 1; // IHDR's interlace method, after length, type, 12 body bytes
+        let crc = crc32fast::hash(&interlaced[12..29]).to_be_bytes();
+        interlaced[29..33].copy_from_slice(&crc);
+        assert!(probe(&interlaced, &Limits::default()).expect("valid").png_interlaced);
     }
 
     #[test]

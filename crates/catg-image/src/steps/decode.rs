@@ -1,7 +1,8 @@
 //! Decode: bytes to pixels, strictly (a warning is an error), with shrink-on-load for JPEG.
 
 use super::jpeg_rows::JpegRows;
-use super::stream::Header;
+use super::png_rows::PngRows;
+use super::stream::{Header, Rows};
 use super::Frame;
 use crate::error::{ImageError, Result};
 use crate::format::InputFormat;
@@ -39,6 +40,34 @@ pub(crate) fn jpeg_rows<'a>(data: &'a [u8], min_scale: f64, limits: &Limits) -> 
     let rows = JpegRows::start(data, shrink_on_load_eighths(min_scale), limits.max_jpeg_scans)?;
     let cmyk_inverted = rows.layout == Layout::Cmyk8 && header.adobe;
     Ok((rows, Header { orientation: header.orientation, icc: header.icc, cmyk_inverted }))
+}
+
+/// Start decoding a PNG row by row; `None` if it is interlaced (its rows come pass by pass).
+pub(crate) fn png_rows<'a>(data: &'a [u8], probe: &Probe, limits: &Limits) -> Result<Option<(PngRows<'a>, Header)>> {
+    let Some((rows, icc)) = PngRows::start(data, png_buffer_limit(limits))? else { return Ok(None) };
+    let size = rows.size();
+    if size != (probe.stored_width, probe.stored_height) {
+        return Err(header_mismatch(probe, size));
+    }
+    Ok(Some((rows, Header { orientation: probe.orientation, icc, cmyk_inverted: false })))
+}
+
+/// What the image crate may allocate on the whole-frame path: the frame at 16 bits × 4
+/// channels, plus the decoder's own buffers. Row-by-row PNG decoding bounds the png crate's
+/// buffers (compressed text, ICC profile) by the same figure.
+fn image_alloc_limit(limits: &Limits) -> u64 {
+    limits.max_pixels.saturating_mul(8).saturating_add(64 << 20)
+}
+
+fn png_buffer_limit(limits: &Limits) -> usize {
+    usize::try_from(image_alloc_limit(limits)).unwrap_or(usize::MAX)
+}
+
+fn header_mismatch(probe: &Probe, (width, height): (u32, u32)) -> ImageError {
+    ImageError::corrupt(format!(
+        "the header says {}x{} but the image decodes as {width}x{height}",
+        probe.stored_width, probe.stored_height
+    ))
 }
 
 fn decode_jpeg(data: &[u8], min_scale: f64, limits: &Limits) -> Result<Frame> {
@@ -88,8 +117,7 @@ fn decode_with_image(data: &[u8], probe: &Probe, limits: &Limits) -> Result<Fram
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(probe.stored_width.max(1));
     image_limits.max_image_height = Some(probe.stored_height.max(1));
-    // Room for the frame at 16 bits × 4 channels, plus the decoder's own buffers.
-    image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    image_limits.max_alloc = Some(image_alloc_limit(limits));
     reader.limits(image_limits);
     let mut decoder = reader.into_decoder().map_err(classify_image)?;
     let icc = decoder.icc_profile().ok().flatten().filter(|p| !p.is_empty());
@@ -101,12 +129,27 @@ fn decode_with_image(data: &[u8], probe: &Probe, limits: &Limits) -> Result<Fram
         Pixels::from_vec(width, height, Layout::Rgb8, image.into_rgb8().into_raw())?
     };
     if (width, height) != (probe.stored_width, probe.stored_height) {
-        return Err(ImageError::corrupt(format!(
-            "the header says {}x{} but the image decodes as {width}x{height}",
-            probe.stored_width, probe.stored_height
-        )));
+        return Err(header_mismatch(probe, (width, height)));
     }
     Ok(Frame { pixels, orientation: probe.orientation, icc, cmyk_inverted: false })
+}
+
+/// A png crate error, classified as the image crate would pass it on (it wraps the same crate on
+/// the whole-frame path), so both paths give the same reason.
+pub(crate) fn classify_png(e: png::DecodingError) -> ImageError {
+    use image::error::{DecodingError, LimitError, LimitErrorKind, ParameterError, ParameterErrorKind};
+    classify_image(match e {
+        png::DecodingError::IoError(io) => image::ImageError::IoError(io),
+        e @ png::DecodingError::Format(_) => {
+            image::ImageError::Decoding(DecodingError::new(image::ImageFormat::Png.into(), e))
+        }
+        e @ png::DecodingError::Parameter(_) => {
+            image::ImageError::Parameter(ParameterError::from_kind(ParameterErrorKind::Generic(e.to_string())))
+        }
+        png::DecodingError::LimitsExceeded => {
+            image::ImageError::Limits(LimitError::from_kind(LimitErrorKind::InsufficientMemory))
+        }
+    })
 }
 
 fn classify_image(e: image::ImageError) -> ImageError {

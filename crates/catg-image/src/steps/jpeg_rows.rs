@@ -3,6 +3,7 @@
 //! as it arrives, so a render never holds the whole decoded frame.
 #![allow(unsafe_code)] // The FFI to csrc/jpeg_rows.c; every call is wrapped here.
 
+use super::stream::Rows;
 use crate::error::{ImageError, Result};
 use crate::pixels::Layout;
 use std::ffi::{c_char, c_int, c_uint, CStr};
@@ -86,14 +87,35 @@ impl<'a> JpegRows<'a> {
         Ok(rows)
     }
 
-    pub(crate) fn row_bytes(&self) -> usize {
-        self.width as usize * self.layout.channels()
+    fn check(&self, status: c_int) -> Result<()> {
+        if status == 0 {
+            return Ok(());
+        }
+        // SAFETY: the message is a NUL-terminated buffer inside the live decoder.
+        let message = unsafe { CStr::from_ptr(catg_jpeg_message(self.raw.as_ptr())) }.to_string_lossy().into_owned();
+        // SAFETY: reads a field of the live decoder.
+        Err(match unsafe { catg_jpeg_kind(self.raw.as_ptr()) } {
+            2 => ImageError::Truncated(message),
+            3 => ImageError::ResourceLimit(message),
+            _ => ImageError::Corrupt(message),
+        })
+    }
+}
+
+impl Rows for JpegRows<'_> {
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
     }
 
-    /// Decode the next rows into `buf` (whole rows of `row_bytes()`); returns how many were
-    /// written, 0 once the image is done. At the end, the rest of the file is read too, so
-    /// damage after the last row is still found.
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Result<u32> {
+    fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    fn row(&self) -> u32 {
+        self.row
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> Result<u32> {
         let stride = self.row_bytes();
         let max_rows = c_uint::try_from(buf.len() / stride.max(1)).unwrap_or(c_uint::MAX);
         if self.row >= self.height || max_rows == 0 {
@@ -113,20 +135,6 @@ impl<'a> JpegRows<'a> {
             return Err(ImageError::Internal("libjpeg returned no rows before the end".into()));
         }
         Ok(rows)
-    }
-
-    fn check(&self, status: c_int) -> Result<()> {
-        if status == 0 {
-            return Ok(());
-        }
-        // SAFETY: the message is a NUL-terminated buffer inside the live decoder.
-        let message = unsafe { CStr::from_ptr(catg_jpeg_message(self.raw.as_ptr())) }.to_string_lossy().into_owned();
-        // SAFETY: reads a field of the live decoder.
-        Err(match unsafe { catg_jpeg_kind(self.raw.as_ptr()) } {
-            2 => ImageError::Truncated(message),
-            3 => ImageError::ResourceLimit(message),
-            _ => ImageError::Corrupt(message),
-        })
     }
 }
 

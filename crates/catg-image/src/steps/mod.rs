@@ -12,6 +12,7 @@ pub(crate) mod decode;
 pub(crate) mod encode;
 pub(crate) mod jpeg_rows;
 pub(crate) mod orient;
+pub(crate) mod png_rows;
 pub(crate) mod resize;
 pub(crate) mod stream;
 

@@ -1,4 +1,5 @@
-//! Decode → colour → resize band by band, for decoders that hand out rows (JPEG): the same
+//! Decode → colour → resize band by band, for decoders that hand out rows (JPEG, and PNG unless
+//! interlaced): the same
 //! steps in the same order as on a whole frame, but the full-size frame never exists. Memory is
 //! a window of source rows (~2 MB: as many as one group of output rows' filter reaches) and the
 //! output.
@@ -10,17 +11,34 @@
 //! pipeline's tests).
 
 use super::colour::ToSrgb;
-use super::jpeg_rows::JpegRows;
-use super::resize::{lanczos3, Placement};
+use super::resize::{lanczos3, pixel_type, Placement};
 use super::{Context, Frame};
 use crate::error::{ImageError, Result};
 use crate::geometry::Region;
 use crate::limits::Deadline;
 use crate::pixels::{Layout, Pixels};
 use crate::probe::Orientation;
-use fast_image_resize::{images::Image, images::ImageRef, PixelType, Resizer};
+use fast_image_resize::{images::Image, images::ImageRef, Resizer};
 
-/// Rows asked of libjpeg at a time: its tallest iMCU row (4:2:0 at full scale).
+/// A decoder that hands out rows top to bottom.
+pub(crate) trait Rows {
+    /// The decoded size (after any shrink-on-load).
+    fn size(&self) -> (u32, u32);
+    /// The samples handed out: `Rgb8`, `Rgba8`, or `Cmyk8` (CMYK and YCCK JPEGs).
+    fn layout(&self) -> Layout;
+    /// Rows handed out so far.
+    fn row(&self) -> u32;
+    /// Decode the next rows into `band` (whole rows of `row_bytes()`); returns how many were
+    /// written, 0 once the image is done. At the end the rest of the image data is read and
+    /// checked too, so damage after the last row is still found.
+    fn read(&mut self, band: &mut [u8]) -> Result<u32>;
+
+    fn row_bytes(&self) -> usize {
+        self.size().0 as usize * self.layout().channels()
+    }
+}
+
+/// Rows asked of the decoder at a time: libjpeg's tallest iMCU row (4:2:0 at full scale).
 const BAND_ROWS: usize = 16;
 /// How many source rows the window is sized for, in bytes: output rows are resampled in groups
 /// whose source rows fit in it (at least 64 output rows a group). Each resampler call computes
@@ -39,22 +57,33 @@ pub(crate) struct Header {
 
 /// Decode `rows`, convert to sRGB and resize per `ctx`, a band at a time; returns the resized
 /// (and letterboxed) frame, still in stored axes with its orientation to apply.
+///
+/// As on the whole-frame path, an alpha channel that is opaque everywhere is dropped (so the
+/// letterbox is black, not transparent, and encoders get RGB); everywhere means the whole
+/// source, cropped-away rows included.
 pub(crate) fn decode_colour_resize(
-    mut rows: JpegRows<'_>,
+    mut rows: impl Rows,
     header: Header,
     ctx: &Context<'_>,
     deadline: &Deadline,
 ) -> Result<Frame> {
-    let placement = Placement::of((rows.width, rows.height), header.orientation, ctx);
-    let to_srgb = ToSrgb::new(rows.layout, header.icc.as_deref(), header.cmyk_inverted)?;
-    let mut resampler = Resampler::new(&placement, (rows.width, rows.height))?;
+    let (size, layout) = (rows.size(), rows.layout());
+    let placement = Placement::of(size, header.orientation, ctx);
+    let to_srgb = ToSrgb::new(layout, header.icc.as_deref(), header.cmyk_inverted)?;
+    // CMYK becomes RGB in the colour conversion; alpha stays.
+    let window_layout = if layout == Layout::Rgba8 { Layout::Rgba8 } else { Layout::Rgb8 };
+    let mut resampler = Resampler::new(&placement, size, window_layout)?;
     let row_bytes = rows.row_bytes();
     let mut band = vec![0u8; BAND_ROWS * row_bytes];
+    let mut transparent = false;
     loop {
-        let first = rows.row;
+        let first = rows.row();
         let count = rows.read(&mut band)?;
         if count == 0 {
             break;
+        }
+        if layout == Layout::Rgba8 && !transparent {
+            transparent = band[..count as usize * row_bytes].chunks_exact(4).any(|px| px[3] != 255);
         }
         // Rows no output row's filter reaches (above or below a crop) are decoded, not kept.
         let (lo, hi) = (first.max(resampler.needed.0), (first + count).min(resampler.needed.1));
@@ -66,6 +95,7 @@ pub(crate) fn decode_colour_resize(
         deadline.check("decode")?;
     }
     let scaled = resampler.finish()?;
+    let scaled = if transparent { scaled } else { scaled.drop_opaque_alpha() };
     let pixels = placement.letterbox(scaled)?;
     Ok(Frame { pixels, orientation: header.orientation, icc: None, cmyk_inverted: false })
 }
@@ -82,8 +112,9 @@ struct Resampler {
     source: (u32, u32),
     /// Source rows any output row reaches: [first, end).
     needed: (u32, u32),
-    /// RGB source rows [window_start, window_start + window_rows()).
+    /// sRGB source rows [window_start, window_start + window_rows()), in `layout`.
     window: Vec<u8>,
+    layout: Layout,
     window_start: u32,
     /// Output rows resampled per call.
     group_rows: u32,
@@ -94,11 +125,11 @@ struct Resampler {
 }
 
 impl Resampler {
-    fn new(placement: &Placement, source: (u32, u32)) -> Result<Resampler> {
+    fn new(placement: &Placement, source: (u32, u32), layout: Layout) -> Result<Resampler> {
         let (width, height) = placement.scaled;
         let step = placement.crop.height / f64::from(height.max(1));
         let radius = 3.0 * step.max(1.0);
-        let window_rows = (WINDOW_BYTES / (source.0 as usize * 3).max(1)) as f64;
+        let window_rows = (WINDOW_BYTES / (source.0 as usize * layout.channels()).max(1)) as f64;
         let group_rows = ((window_rows - 2.0 * radius) / step).max(f64::from(MIN_GROUP_ROWS)) as u32;
         let mut resampler = Resampler {
             crop: placement.crop,
@@ -111,10 +142,11 @@ impl Resampler {
             source,
             needed: (0, 0),
             window: Vec::new(),
+            layout,
             window_start: 0,
             group_rows,
             done: 0,
-            out: Pixels::new(width, height, Layout::Rgb8)?,
+            out: Pixels::new(width, height, layout)?,
             resizer: Resizer::new(),
         };
         resampler.needed = (resampler.reach(0).0, resampler.reach(height.saturating_sub(1)).1);
@@ -123,7 +155,7 @@ impl Resampler {
     }
 
     fn source_row_bytes(&self) -> usize {
-        self.source.0 as usize * 3
+        self.source.0 as usize * self.layout.channels()
     }
 
     fn window_rows(&self) -> u32 {
@@ -155,11 +187,12 @@ impl Resampler {
     /// later output row reaches.
     fn resample(&mut self, group_end: u32) -> Result<()> {
         let rows = group_end - self.done;
-        let (row_bytes, window_rows) = (self.width as usize * 3, self.window_rows());
-        let src = ImageRef::new(self.source.0, window_rows, &self.window, PixelType::U8x3).map_err(internal)?;
+        let (row_bytes, window_rows) = (self.width as usize * self.layout.channels(), self.window_rows());
+        let pixel_type = pixel_type(self.layout)?;
+        let src = ImageRef::new(self.source.0, window_rows, &self.window, pixel_type).map_err(internal)?;
         let at = self.done as usize * row_bytes;
         let out = &mut self.out.data[at..at + rows as usize * row_bytes];
-        let mut dst = Image::from_slice_u8(self.width, rows, out, PixelType::U8x3).map_err(internal)?;
+        let mut dst = Image::from_slice_u8(self.width, rows, out, pixel_type).map_err(internal)?;
         let top = self.crop.top + f64::from(self.done) * self.step - f64::from(self.window_start);
         // Where the crop ends at the image's last row, rounding must not put it past the window.
         let height = (f64::from(rows) * self.step).min(f64::from(window_rows) - top);
