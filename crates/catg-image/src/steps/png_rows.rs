@@ -67,6 +67,12 @@ impl<'a> PngRows<'a> {
 
     /// Widen one row from the png crate's samples to 8-bit RGB or RGBA.
     fn widen(&self, out: &mut [u8]) {
+        let channels = self.layout.channels();
+        if !self.sixteen && self.samples == channels {
+            // RGB and RGBA at 8 bits, most PNGs: already what the pipeline takes.
+            out.copy_from_slice(&self.raw[..out.len()]);
+            return;
+        }
         let bytes = if self.sixteen { 2 } else { 1 };
         // The image crate's rounding: round(v × 255 / 65535).
         let sample = |px: &[u8], i: usize| -> u8 {
@@ -76,7 +82,6 @@ impl<'a> PngRows<'a> {
                 px[i]
             }
         };
-        let channels = self.layout.channels();
         for (px, out) in self.raw.chunks_exact(self.samples * bytes).zip(out.chunks_exact_mut(channels)) {
             match self.samples {
                 1 => out.fill(sample(px, 0)),

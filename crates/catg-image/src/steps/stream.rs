@@ -151,6 +151,13 @@ impl Resampler {
         };
         resampler.needed = (resampler.reach(0).0, resampler.reach(height.saturating_sub(1)).1);
         resampler.window_start = resampler.needed.0;
+        // The most rows the window ever holds: one group's reach plus the band that completes
+        // it. Reserved once, so it does not grow by doubling to twice that.
+        let reach = (f64::from(group_rows) * step + 2.0 * radius).ceil() as u32 + 2 + BAND_ROWS as u32;
+        let most = reach.min(resampler.needed.1 - resampler.needed.0) as usize;
+        resampler.window.try_reserve_exact(most * resampler.source_row_bytes()).map_err(|_| {
+            ImageError::ResourceLimit(format!("cannot allocate a window of {most} rows of {} pixels", source.0))
+        })?;
         Ok(resampler)
     }
 
