@@ -462,6 +462,18 @@ fn the_status_page_shows_thumbnails_variants_and_rejects_in_chromium() {
     assert_eq!(dom.matches(r#"data-loaded="240""#).count(), 4, "every thumbnail loaded at 240 px:\n{dom}");
     assert!(dom.contains("w=400&amp;fit=cover&amp;fmt=webp"), "seeding's variants are listed");
     assert!(dom.contains("<b>broken-upload.jpg</b> truncated"), "the reject and its reason");
+    assert!(!dom.contains(r#"rel="next""#), "one page holds them all");
+
+    // Paged by key: two assets a page, a Next link that carries on after the last one shown.
+    let page = |query: &str| String::from_utf8(http("GET", &format!("{url}{query}"), &[]).body).expect("utf-8");
+    let first = page("?n=2");
+    assert_eq!(first.matches("<figure>").count(), 2, "{first}");
+    assert!(first.contains("<b>astronaut.jpg</b>") && first.contains("<b>broken-upload.jpg</b>"), "{first}");
+    assert!(first.contains(r#"<a rel="next" href="?after=chelsea.png&amp;n=2">"#), "{first}");
+    let second = page("?after=chelsea.png&n=2");
+    assert_eq!(second.matches("<figure>").count(), 2, "{second}");
+    assert!(second.contains("<b>coffee.jpg</b>") && second.contains("<b>seeding.jpg</b>"), "{second}");
+    assert!(!second.contains(r#"rel="next""#) && second.contains("First page"), "{second}");
 
     let shot = root.join("status.png");
     let out = chromium(&root.join("profile-2"))

@@ -40,10 +40,12 @@ pub fn probe_header(data: &[u8]) {
     let _ = probe(data, &small_limits());
 }
 
-/// The decode path under limits: whatever probes is rendered to a small PNG or refused.
+/// The decode path under limits: whatever probes is checked as ingest checks it (a full decode,
+/// band by band for PNG) and rendered to a small PNG, or refused; never a panic.
 pub fn render(data: &[u8]) {
     let limits = small_limits();
     let Ok(probed) = probe(data, &limits) else { return };
+    let _ = catg_image::verify(data, &probed, &limits);
     let spec = RenderSpec {
         resize: Resize { width: Some(32), height: None, ..Resize::default() },
         format: OutputFormat::Png,

@@ -64,9 +64,10 @@ async fn health(State(state): State<Arc<HttpState>>) -> Response {
     }
 }
 
-async fn status_page(State(state): State<Arc<HttpState>>) -> Response {
+async fn status_page(State(state): State<Arc<HttpState>>, RawQuery(query): RawQuery) -> Response {
     let Some(handle) = &state.metrics else { return error_response(&Error::NotFound("no such image".into())) };
-    match status::page(state.resolver.manifest.as_ref(), &handle.render()).await {
+    let gallery = status::Gallery::from_query(query.as_deref());
+    match status::page(state.resolver.manifest.as_ref(), &handle.render(), &gallery).await {
         Ok(html) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],

@@ -3,20 +3,28 @@
 //! the hit ratio and request outcomes (from this process's metrics), the render queue, and the
 //! rejected uploads with their reasons. Plain server-rendered HTML: it has to work when the
 //! rest does not, and it reads the manifest through the same port as everything else.
+//!
+//! The gallery is paged by key: `?after=KEY` starts after that key, `?n=` sets the page size
+//! (default 60, at most 200), and a "Next" link carries on. Keys come in the order the
+//! manifest pages them, which for `catg serve`'s SQLite is byte order.
 
 use catg_core::model::{AssetState, SourceState, VariantState};
 use catg_core::ports::ManifestStore;
 use catg_core::Error;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// Assets shown in the gallery, and variant records read to describe them.
-const GALLERY: usize = 60;
+/// Assets shown per page of the gallery by default and at most, and variant records read to
+/// describe them (the port has no query by asset; a larger store shows partial lists and says so).
+pub const GALLERY: usize = 60;
+pub const GALLERY_MAX: usize = 200;
 const VARIANTS_READ: usize = 5000;
 const PAGE: usize = 500;
 /// Path characters left as they are in an image URL (unreserved ones, and `/`).
 const PATH: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+/// A key as a query value: unreserved characters only.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 struct Card {
     key: String,
@@ -25,16 +33,53 @@ struct Card {
     variants: Vec<(String, u64, u64)>,
 }
 
+/// Which part of the gallery to show.
+#[derive(Debug, Clone, Default)]
+pub struct Gallery {
+    /// Show sources whose keys come after this one.
+    pub after: Option<String>,
+    /// Assets per page; clamped to 1..=[`GALLERY_MAX`], [`GALLERY`] when 0.
+    pub per_page: usize,
+}
+
+impl Gallery {
+    /// From `after=KEY&n=60`; anything malformed is ignored, since this page is for looking and
+    /// the first page is a fine answer to a mangled link.
+    pub fn from_query(query: Option<&str>) -> Gallery {
+        let mut gallery = Gallery::default();
+        for pair in query.unwrap_or("").split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = value.replace('+', " ");
+            let Ok(value) = percent_decode_str(&value).decode_utf8() else { continue };
+            match name {
+                "after" if !value.is_empty() => gallery.after = Some(value.into_owned()),
+                "n" => gallery.per_page = value.parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        gallery
+    }
+}
+
 /// The page, from the manifest and the process's Prometheus text.
-pub async fn page(manifest: &dyn ManifestStore, metrics_text: &str) -> Result<String, Error> {
+pub async fn page(manifest: &dyn ManifestStore, metrics_text: &str, gallery: &Gallery) -> Result<String, Error> {
+    let per_page = if gallery.per_page == 0 { GALLERY } else { gallery.per_page.min(GALLERY_MAX) };
+    let after = gallery.after.as_deref();
     let mut cards = Vec::new();
     let mut by_fingerprint: BTreeMap<String, usize> = BTreeMap::new();
-    let (mut sources, mut cursor) = (0u64, None);
+    let (mut sources, mut shown, mut more, mut cursor) = (0u64, 0usize, false, None);
     loop {
         let page = manifest.source_page(cursor.as_deref(), PAGE).await?;
         for source in page.items.into_iter().filter(|s| s.state == SourceState::Present) {
             sources += 1;
-            if cards.len() >= GALLERY || by_fingerprint.contains_key(&source.fingerprint.to_hex()) {
+            if after.is_some_and(|after| source.key.as_str() <= after)
+                || by_fingerprint.contains_key(&source.fingerprint.to_hex())
+            {
+                continue;
+            }
+            // A page holds `per_page` good assets, and the rejected uploads among them.
+            if shown >= per_page {
+                more = true;
                 continue;
             }
             let asset = manifest.asset(&source.fingerprint).await?;
@@ -43,6 +88,7 @@ pub async fn page(manifest: &dyn ManifestStore, metrics_text: &str) -> Result<St
                 Some(AssetState::Rejected { reason, .. }) => (None, Some(reason)),
                 None => (None, None),
             };
+            shown += usize::from(rejected.is_none());
             by_fingerprint.insert(source.fingerprint.to_hex(), cards.len());
             cards.push(Card { key: source.key, facts, rejected, variants: Vec::new() });
         }
@@ -52,7 +98,12 @@ pub async fn page(manifest: &dyn ManifestStore, metrics_text: &str) -> Result<St
         }
     }
     let (mut ready, mut pending, mut failed, mut read, mut cursor) = (0u64, 0u64, 0u64, 0usize, None);
-    while read < VARIANTS_READ {
+    let mut partial = false;
+    loop {
+        if read >= VARIANTS_READ {
+            partial = true;
+            break;
+        }
         let page = manifest.variant_page(cursor.as_deref(), PAGE).await?;
         read += page.items.len();
         for variant in page.items {
@@ -79,14 +130,15 @@ pub async fn page(manifest: &dyn ManifestStore, metrics_text: &str) -> Result<St
     let asked = hits + count(&["wait_hit", "queued"]);
     let ratio = if asked > 0.0 { format!("{:.0}%", 100.0 * hits / asked) } else { "–".into() };
     let rejected: Vec<&Card> = cards.iter().filter(|c| c.rejected.is_some()).collect();
+    let plus = if partial { "+" } else { "" };
 
     let mut html = String::with_capacity(16 << 10);
     html.push_str(HEAD);
     let _ = write!(
         html,
         r#"<header><h1>catg</h1><div class="stats">
-<div><b>{sources}</b>source images</div><div><b>{}</b>assets shown</div><div><b>{ready}</b>variants ready</div>
-<div><b>{pending}</b>in the render queue</div><div><b>{ratio}</b>hit ratio</div><div><b>{}</b>rejected</div>
+<div><b>{sources}</b>source images</div><div><b>{}</b>assets shown</div><div><b>{ready}{plus}</b>variants ready</div>
+<div><b>{pending}{plus}</b>in the render queue</div><div><b>{ratio}</b>hit ratio</div><div><b>{}</b>rejected here</div>
 </div><p class="outcomes">{}</p></header><main>"#,
         cards.len() - rejected.len(),
         rejected.len() as u64 + failed,
@@ -105,7 +157,21 @@ pub async fn page(manifest: &dyn ManifestStore, metrics_text: &str) -> Result<St
         }
         html.push_str("</ul></figcaption></figure>");
     }
-    html.push_str("</main>");
+    html.push_str("</main><nav>");
+    let link = |after: Option<&str>| match after {
+        Some(key) => format!("?after={}&amp;n={per_page}", utf8_percent_encode(key, QUERY)),
+        None => format!("?n={per_page}"),
+    };
+    if after.is_some() {
+        let _ = write!(html, r#"<a href="{}">First page</a> "#, link(None));
+    }
+    if let (true, Some(last)) = (more, cards.last()) {
+        let _ = write!(html, r#"<a rel="next" href="{}">Next {per_page} →</a>"#, link(Some(&last.key)));
+    }
+    if partial {
+        let _ = write!(html, "<p>Variant details and counts come from the first {VARIANTS_READ} variant records.</p>");
+    }
+    html.push_str("</nav>");
     if !rejected.is_empty() {
         html.push_str("<section><h2>Rejected uploads</h2><ul class=\"rejects\">");
         for card in rejected {
@@ -162,7 +228,7 @@ main{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:
 figure{margin:0;background:#fff;border-radius:6px;box-shadow:0 1px 3px #0002;overflow:hidden}
 img{display:block;width:100%;height:160px;object-fit:cover;background:#ddd}img.pending{opacity:.3}
 figcaption{padding:8px 10px;font-size:12px}figcaption b{word-break:break-all}ul{margin:4px 0 0;padding-left:16px}
-code{font-size:11px;word-break:break-all}section{padding:0 24px 24px}h2{font-size:16px}.rejects li{color:#a1251b}
+code{font-size:11px;word-break:break-all}section,nav{padding:0 24px 24px}h2{font-size:16px}.rejects li{color:#a1251b}
 </style></head><body>"#;
 
 #[cfg(test)]
@@ -174,5 +240,14 @@ mod tests {
         let text = "catg_requests_total{outcome=\"hit\",status=\"200\"} 3\ncatg_requests_total{outcome=\"hit\",status=\"304\"} 2\ncatg_response_bytes_total 9\n";
         assert_eq!(request_outcomes(text).get("hit"), Some(&5.0));
         assert_eq!(escape(r#"<img src=x onerror="a">&'"#), "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;");
+    }
+
+    #[test]
+    fn the_gallery_query_is_read_leniently() {
+        let g = Gallery::from_query(Some("after=a%2Fb%20c.jpg&n=2"));
+        assert_eq!((g.after.as_deref(), g.per_page), (Some("a/b c.jpg"), 2));
+        let g = Gallery::from_query(Some("after=&n=lots&x=%FF"));
+        assert_eq!((g.after, g.per_page), (None, 0));
+        assert_eq!(Gallery::from_query(None).per_page, 0);
     }
 }
