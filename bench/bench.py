@@ -3,6 +3,7 @@
 image), side by side, in one run on this machine.
 
     bench/bench.py [--photos DIR] [--rounds 3] [--iters 3] [--threads 1] [--only PHOTO...] [--json FILE]
+                   [--as-webp]
 
 For every photo (JPEG and PNG) in ../shared/photos and every op (400 px WebP q80, 1200 px JPEG
 q80, 400 px AVIF), the three tools run interleaved (catg, sharp, vips, catg, sharp, vips, …) so
@@ -13,7 +14,9 @@ time reports it. Quality
 is DSSIM (lower is better) against an ideal reference: full-resolution decode, orientation, sRGB,
 then floating-point Lanczos3 by the `image` crate (independent of both resamplers), and catg's
 output against sharp's. --threads sets every tool's thread count (RAYON_NUM_THREADS for catg's
-AVIF encoder, sharp.concurrency, VIPS_CONCURRENCY).
+AVIF encoder, sharp.concurrency, VIPS_CONCURRENCY). --as-webp runs the same photos as WebP
+inputs (each converted by vips first: JPEGs to lossy WebP q90, PNGs to lossless), for the
+WebP decoders (libwebp's scaled decode in catg, libvips' webpload in sharp).
 
 Prints a table and writes the whole run as JSON (default bench/results/<date>-t<threads>.json).
 Installs sharp with npm into bench/node_modules on first use; needs vipsthumbnail
@@ -97,6 +100,19 @@ def as_png(path):
     return png
 
 
+def as_webp(photos):
+    """WebP copies of `photos` in a temporary folder (EXIF kept): lossy q90 from JPEG, lossless
+    from PNG, as an upload would most likely be."""
+    folder = Path(tempfile.mkdtemp(prefix="catg-bench-webp-"))
+    out = []
+    for photo in photos:
+        target = folder / f"{photo.stem}.webp"
+        options = "[lossless]" if photo.suffix.lower() == ".png" else "[Q=90]"
+        run(["vips", "copy", photo, f"{target}{options}"])
+        out.append(target)
+    return out
+
+
 def vips_run(photo, op, out, env):
     """One vipsthumbnail process: wall time and peak RSS."""
     spec = OPS[op]
@@ -121,11 +137,14 @@ def main():
     parser.add_argument("--ops", nargs="*", default=list(OPS))
     parser.add_argument("--only", nargs="*", help="photo file names to run (default: all)")
     parser.add_argument("--json", help="where to write the results")
+    parser.add_argument("--as-webp", action="store_true", help="convert every photo to WebP first and run those")
     args = parser.parse_args()
 
-    photos = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    photos = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
     if args.only:
         photos = [p for p in photos if p.name in args.only]
+    if args.as_webp:
+        photos = as_webp(photos)
     if not photos:
         fail(f"no photos in {args.photos}")
     bench = setup()

@@ -68,13 +68,16 @@ pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
     probe.check_limits(limits)?;
     guarded(|| {
         let deadline = Deadline::start(limits);
+        // Decoders that scale on load (WebP) must not average a lone transparent pixel away:
+        // with declared alpha, decode at full size.
+        let min_scale = if probe.has_alpha { 1.0 } else { 0.0 };
         // A PNG is read a band at a time, so ingest never holds its frame either.
         if probe.format == InputFormat::Png {
             if let Some((rows, _)) = png_rows(data, probe, limits)? {
                 return any_transparent(rows, &deadline);
             }
         }
-        let frame = decode(data, probe, 0.0, limits)?;
+        let frame = decode(data, probe, min_scale, limits)?;
         deadline.check("decode")?;
         Ok(frame.pixels.has_transparency())
     })
@@ -115,7 +118,8 @@ pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate:
 
 /// A conservative estimate of the memory one render of `probe` per `spec` needs at its peak, in
 /// bytes, for admitting renders against a process-wide memory budget: the source bytes; the
-/// decoded pixels (at the shrink-on-load scale): for JPEG and non-interlaced PNG, which stream,
+/// decoded pixels (at the shrink-on-load scale, JPEG's or WebP's): for JPEG and non-interlaced
+/// PNG, which stream,
 /// a window of at most 512 rows, otherwise the whole frame twice over (decoders and the colour
 /// step keep a second copy); a progressive JPEG's whole-image coefficient buffer (2 bytes per
 /// sample, 4:4:4 assumed); the output canvas twice (resampler and encoder); and 16 MiB for codec
@@ -126,8 +130,16 @@ pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, lim
     let streams = jpeg || (probe.format == InputFormat::Png && !probe.png_interlaced);
     let (decoded, canvas) = match plan(probe.width(), probe.height(), &spec.resize, limits.max_output_pixels) {
         Ok(geometry) => {
-            let scale = if jpeg { crate::steps::decode::jpeg_decode_scale(geometry.scale()) } else { 1.0 };
-            let (width, height) = (probe.stored_width as f64 * scale, probe.stored_height as f64 * scale);
+            let stored_size = (probe.stored_width, probe.stored_height);
+            let (width, height) = if jpeg {
+                let scale = crate::steps::decode::jpeg_decode_scale(geometry.scale());
+                (probe.stored_width as f64 * scale, probe.stored_height as f64 * scale)
+            } else if probe.format == InputFormat::Webp && probe.frames == 1 {
+                let (w, h) = crate::steps::webp_frame::decode_size(stored_size, geometry.scale());
+                (f64::from(w), f64::from(h))
+            } else {
+                (f64::from(stored_size.0), f64::from(stored_size.1))
+            };
             let held =
                 if streams { width.ceil() * height.ceil().min(512.0) } else { 2.0 * width.ceil() * height.ceil() };
             (held as u64, u64::from(geometry.canvas.0) * u64::from(geometry.canvas.1))

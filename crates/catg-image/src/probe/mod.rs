@@ -10,7 +10,7 @@ pub(crate) mod jpeg;
 mod png;
 mod reader;
 mod tiff;
-mod webp;
+pub(crate) mod webp;
 
 pub use exif::Orientation;
 

@@ -70,6 +70,20 @@ pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
     Ok(probe)
 }
 
+/// The embedded ICC profile (the ICCP chunk), if any; `probe` has already bounded its size.
+pub(crate) fn icc_profile(data: &[u8]) -> Option<Vec<u8>> {
+    let bytes = Bytes::new(data, "the WebP is cut short");
+    let mut pos = 12;
+    while let (Ok(kind), Ok(len)) = (bytes.slice(pos, 4), bytes.le32(pos + 4)) {
+        let len = len as usize;
+        if kind == b"ICCP" {
+            return bytes.slice(pos + 8, len).ok().filter(|p| !p.is_empty()).map(<[u8]>::to_vec);
+        }
+        pos += 8 + len + (len & 1);
+    }
+    None
+}
+
 /// Whether an animation frame (the chunks inside an ANMF) carries alpha data.
 fn frame_has_alpha(chunks: &[u8]) -> bool {
     let bytes = Bytes::new(chunks, "ANMF");
@@ -130,5 +144,14 @@ mod tests {
         assert_eq!((animated.width(), animated.height(), animated.frames, animated.has_alpha), (10, 5, 3, true));
         let limits = Limits { max_frames: 2, ..Limits::default() };
         assert!(matches!(probe(&riff(&chunks), &limits), Err(ImageError::TooManyFrames { .. })));
+    }
+
+    #[test]
+    fn finds_the_icc_profile_past_other_chunks() {
+        let vp8x = chunk(b"VP8X", &[0x20, 0, 0, 0, 9, 0, 0, 4, 0, 0]);
+        let data = riff(&[vp8x.clone(), chunk(b"ICCP", b"profile"), chunk(b"VP8 ", &[0; 10])]);
+        assert_eq!(icc_profile(&data).as_deref(), Some(&b"profile"[..]));
+        assert_eq!(icc_profile(&riff(&[vp8x])), None);
+        assert_eq!(icc_profile(&data[..30]), None, "cut inside the chunk");
     }
 }

@@ -13,11 +13,13 @@ use std::io::Cursor;
 
 /// Decode `data`, whose header gave `probe`. `min_scale` is the smallest scale (relative to the
 /// stored size) the later steps can work from without losing quality; JPEG decodes at a DCT
-/// scale of at least 1.5× that, leaving the final step to the Lanczos resampler.
+/// scale of at least 1.5× that, and a still WebP at 3× it through libwebp's scaled decode,
+/// leaving the final step to the Lanczos resampler.
 pub(crate) fn decode(data: &[u8], probe: &Probe, min_scale: f64, limits: &Limits) -> Result<Frame> {
     let frame = match probe.format {
         InputFormat::Jpeg => decode_jpeg(data, min_scale, limits)?,
         InputFormat::Avif | InputFormat::Heic => decode_heif(data, probe)?,
+        InputFormat::Webp if probe.frames == 1 => super::webp_frame::decode(data, probe, min_scale)?,
         _ => decode_with_image(data, probe, limits)?,
     };
     Ok(Frame { pixels: frame.pixels.drop_opaque_alpha(), ..frame })

@@ -36,11 +36,14 @@ impl Placement {
         let source = stored_region(orientation, g.source, (f64::from(source_w), f64::from(source_h)));
         let fx = f64::from(frame_size.0) / f64::from(source_w);
         let fy = f64::from(frame_size.1) / f64::from(source_h);
+        // A frame scaled by other than a power of two (WebP's scaled decode) makes these
+        // products inexact; the resampler refuses a crop even 1e-13 past the frame's edge.
+        let (left, top) = (source.left * fx, source.top * fy);
         let crop = Region {
-            left: source.left * fx,
-            top: source.top * fy,
-            width: source.width * fx,
-            height: source.height * fy,
+            left,
+            top,
+            width: (source.width * fx).min(f64::from(frame_size.0) - left),
+            height: (source.height * fy).min(f64::from(frame_size.1) - top),
         };
         let canvas = stored_size(orientation, g.canvas);
         let placed = stored_region(
