@@ -74,7 +74,7 @@ pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
         // A PNG is read a band at a time, so ingest never holds its frame either.
         if probe.format == InputFormat::Png {
             if let Some((rows, _)) = png_rows(data, probe, limits)? {
-                return any_transparent(rows, &deadline);
+                return rows_have_transparency(rows, &deadline);
             }
         }
         let frame = decode(data, probe, min_scale, limits)?;
@@ -84,8 +84,8 @@ pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
 }
 
 /// Read every row; whether any pixel is not fully opaque.
-fn any_transparent(mut rows: impl Rows, deadline: &Deadline) -> Result<bool> {
-    let mut band = vec![0u8; 16 * rows.row_bytes()];
+fn rows_have_transparency(mut rows: impl Rows, deadline: &Deadline) -> Result<bool> {
+    let mut band = vec![0u8; stream::BAND_ROWS * rows.row_bytes()];
     let mut transparent = false;
     loop {
         let count = rows.read(&mut band)? as usize;
@@ -93,7 +93,7 @@ fn any_transparent(mut rows: impl Rows, deadline: &Deadline) -> Result<bool> {
             return Ok(transparent);
         }
         if rows.layout() == crate::pixels::Layout::Rgba8 && !transparent {
-            transparent = band[..count * rows.row_bytes()].chunks_exact(4).any(|px| px[3] != 255);
+            transparent = crate::pixels::any_transparent(&band[..count * rows.row_bytes()]);
         }
         deadline.check("decode")?;
     }

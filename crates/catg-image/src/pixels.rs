@@ -19,6 +19,12 @@ impl Layout {
     }
 }
 
+/// Whether RGBA samples hold a pixel that is not fully opaque: the one test of real alpha, for
+/// whole frames and for the bands a streamed decode hands out.
+pub(crate) fn any_transparent(rgba: &[u8]) -> bool {
+    rgba.chunks_exact(4).any(|p| p[3] != 255)
+}
+
 #[derive(Clone, PartialEq, Eq)]
 pub struct Pixels {
     pub width: u32,
@@ -61,7 +67,7 @@ impl Pixels {
 
     /// True if some pixel is not fully opaque.
     pub fn has_transparency(&self) -> bool {
-        self.layout == Layout::Rgba8 && self.data.chunks_exact(4).any(|p| p[3] != 255)
+        self.layout == Layout::Rgba8 && any_transparent(&self.data)
     }
 
     /// Drop an alpha channel that is opaque everywhere: smaller, faster encodes, and `has_alpha`

@@ -65,7 +65,7 @@ fn png_buffer_limit(limits: &Limits) -> usize {
     usize::try_from(image_alloc_limit(limits)).unwrap_or(usize::MAX)
 }
 
-fn header_mismatch(probe: &Probe, (width, height): (u32, u32)) -> ImageError {
+pub(crate) fn header_mismatch(probe: &Probe, (width, height): (u32, u32)) -> ImageError {
     ImageError::corrupt(format!(
         "the header says {}x{} but the image decodes as {width}x{height}",
         probe.stored_width, probe.stored_height

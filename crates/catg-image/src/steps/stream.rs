@@ -16,7 +16,7 @@ use super::{Context, Frame};
 use crate::error::{ImageError, Result};
 use crate::geometry::Region;
 use crate::limits::Deadline;
-use crate::pixels::{Layout, Pixels};
+use crate::pixels::{any_transparent, Layout, Pixels};
 use crate::probe::Orientation;
 use fast_image_resize::{images::Image, images::ImageRef, Resizer};
 
@@ -39,7 +39,7 @@ pub(crate) trait Rows {
 }
 
 /// Rows asked of the decoder at a time: libjpeg's tallest iMCU row (4:2:0 at full scale).
-const BAND_ROWS: usize = 16;
+pub(crate) const BAND_ROWS: usize = 16;
 /// How many source rows the window is sized for, in bytes: output rows are resampled in groups
 /// whose source rows fit in it (at least 64 output rows a group). Each resampler call computes
 /// its horizontal filter weights again (fast_image_resize keeps none between calls): 16-row
@@ -83,7 +83,7 @@ pub(crate) fn decode_colour_resize(
             break;
         }
         if layout == Layout::Rgba8 && !transparent {
-            transparent = band[..count as usize * row_bytes].chunks_exact(4).any(|px| px[3] != 255);
+            transparent = any_transparent(&band[..count as usize * row_bytes]);
         }
         // Rows no output row's filter reaches (above or below a crop) are decoded, not kept.
         let (lo, hi) = (first.max(resampler.needed.0), (first + count).min(resampler.needed.1));

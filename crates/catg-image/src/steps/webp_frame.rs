@@ -4,6 +4,7 @@
 //! the size the resampler needs. Animated WebPs stay on the image crate (their first frame).
 #![allow(unsafe_code)] // The FFI to libwebp's decoder; every call is wrapped here.
 
+use super::decode::header_mismatch;
 use super::Frame;
 use crate::error::{ImageError, Result};
 use crate::pixels::{Layout, Pixels};
@@ -41,10 +42,7 @@ pub(crate) fn decode(data: &[u8], probe: &Probe, min_scale: f64) -> Result<Frame
     check(unsafe { WebPGetFeatures(data.as_ptr(), data.len(), features) })?;
     let stored = (u32::try_from(features.width).unwrap_or(0), u32::try_from(features.height).unwrap_or(0));
     if stored != (probe.stored_width, probe.stored_height) {
-        return Err(ImageError::corrupt(format!(
-            "the header says {}x{} but the image decodes as {}x{}",
-            probe.stored_width, probe.stored_height, stored.0, stored.1
-        )));
+        return Err(header_mismatch(probe, stored));
     }
     let (layout, mode) = if features.has_alpha != 0 {
         (Layout::Rgba8, WEBP_CSP_MODE::MODE_RGBA)
