@@ -29,7 +29,13 @@ struct error_manager {
 struct progress_manager {
   struct jpeg_progress_mgr pub;
   int max_scans;
+  int fast_refine;    /* AC refinement scans: 0 libjpeg's decoder, 1 jpeg_refine.c's, 2 its portable variant */
+  int fast_scans;     /* scans it decoded */
+  int last_fast_scan; /* the input_scan_number it was last installed for */
 };
+
+/* jpeg_refine.c */
+int catg_jpeg_refine_install(j_decompress_ptr cinfo, int allow_bmi2);
 
 typedef struct catg_jpeg {
   struct jpeg_decompress_struct cinfo;
@@ -67,6 +73,12 @@ static void on_progress(j_common_ptr cinfo) {
              self->progress.max_scans);
     longjmp(self->err.on_error, 1);
   }
+  /* libjpeg calls this after each scan's start_pass and before its first MCU. */
+  if (self->progress.fast_refine && d->progressive_mode && catg_jpeg_refine_install(d, self->progress.fast_refine == 1) &&
+      d->input_scan_number != self->progress.last_fast_scan) {
+    self->progress.last_fast_scan = d->input_scan_number;
+    self->progress.fast_scans++;
+  }
 }
 
 catg_jpeg *catg_jpeg_new(void) {
@@ -96,18 +108,22 @@ const char *catg_jpeg_message(const catg_jpeg *self) { return self->message; }
 
 int catg_jpeg_kind(const catg_jpeg *self) { return self->kind; }
 
+int catg_jpeg_fast_scans(const catg_jpeg *self) { return self->progress.fast_scans; }
+
 /*
  * Read the header of `data` (which must outlive the decoder) and start decompressing at
  * `eighths`/8 of the stored size (ignored for lossless JPEGs, which libjpeg decodes at full
  * size). CMYK and YCCK come out as CMYK; everything else as 8-bit RGB. Progressive JPEGs are
- * read in full here (into libjpeg's coefficient buffer). Reports the output size and the
+ * read in full here (into libjpeg's coefficient buffer), their refinement scans by
+ * jpeg_refine.c's decoder when `fast_refine` is 1 (2: without its BMI2 variant). Reports the output size and the
  * number of bytes per pixel (3 or 4).
  */
 int catg_jpeg_start(catg_jpeg *self, const unsigned char *data, size_t len, int eighths, int max_scans,
-                    unsigned *width, unsigned *height, int *components) {
+                    int fast_refine, unsigned *width, unsigned *height, int *components) {
   j_decompress_ptr cinfo = &self->cinfo;
   if (setjmp(self->err.on_error)) return -1;
   self->progress.max_scans = max_scans;
+  self->progress.fast_refine = fast_refine;
   jpeg_mem_src(cinfo, data, (unsigned long)len);
   jpeg_read_header(cinfo, TRUE);
   if (cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK) {

@@ -26,6 +26,7 @@ extern "C" {
         len: usize,
         eighths: c_int,
         max_scans: c_int,
+        fast_refine: c_int,
         width: *mut c_uint,
         height: *mut c_uint,
         components: *mut c_int,
@@ -38,6 +39,22 @@ extern "C" {
         rows: *mut c_uint,
     ) -> c_int;
     fn catg_jpeg_finish(decoder: *mut RawDecoder) -> c_int;
+    #[cfg(test)]
+    fn catg_jpeg_fast_scans(decoder: *const RawDecoder) -> c_int;
+}
+
+/// Which decoder reads the AC refinement scans of progressive JPEGs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refinement {
+    /// `csrc/jpeg_refine.c`: the same coefficients, found with bit masks; its BMI2 variant
+    /// where the CPU has BMI2.
+    Fast,
+    /// `csrc/jpeg_refine.c` without the BMI2 variant (what CPUs without BMI2 run).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Portable,
+    /// libjpeg-turbo's own `decode_mcu_AC_refine`.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Libjpeg,
 }
 
 /// A started decode of one JPEG held in `'a` bytes.
@@ -58,6 +75,17 @@ impl<'a> JpegRows<'a> {
     /// lossless JPEG decodes at full size whatever is asked). A progressive JPEG is read whole
     /// here, into libjpeg's coefficient buffer; a baseline one is read as rows are asked for.
     pub(crate) fn start(data: &'a [u8], eighths: u8, max_scans: u32) -> Result<JpegRows<'a>> {
+        Self::start_with(data, eighths, max_scans, Refinement::Fast)
+    }
+
+    /// [`JpegRows::start`] with a choice of decoder for progressive refinement scans (the tests
+    /// compare the two).
+    pub(crate) fn start_with(
+        data: &'a [u8],
+        eighths: u8,
+        max_scans: u32,
+        refinement: Refinement,
+    ) -> Result<JpegRows<'a>> {
         // SAFETY: a plain constructor; null means out of memory.
         let raw = NonNull::new(unsafe { catg_jpeg_new() })
             .ok_or_else(|| ImageError::Internal("cannot allocate a JPEG decoder".into()))?;
@@ -72,6 +100,11 @@ impl<'a> JpegRows<'a> {
                 data.len(),
                 c_int::from(eighths),
                 max_scans,
+                match refinement {
+                    Refinement::Libjpeg => 0,
+                    Refinement::Fast => 1,
+                    Refinement::Portable => 2,
+                },
                 &mut width,
                 &mut height,
                 &mut components,
@@ -85,6 +118,13 @@ impl<'a> JpegRows<'a> {
         };
         (rows.width, rows.height) = (width, height);
         Ok(rows)
+    }
+
+    /// How many scans the fast refinement decoder has decoded so far.
+    #[cfg(test)]
+    pub(crate) fn fast_scans(&self) -> u32 {
+        // SAFETY: reads a field of the live decoder.
+        u32::try_from(unsafe { catg_jpeg_fast_scans(self.raw.as_ptr()) }).unwrap_or(0)
     }
 
     fn check(&self, status: c_int) -> Result<()> {
@@ -142,5 +182,124 @@ impl Drop for JpegRows<'_> {
     fn drop(&mut self) {
         // SAFETY: the decoder was made by catg_jpeg_new and is freed once.
         unsafe { catg_jpeg_free(self.raw.as_ptr()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// Every row of `data` decoded at `eighths`/8, or the error; and how many scans the fast
+    /// refinement decoder read.
+    fn decode(data: &[u8], eighths: u8, refinement: Refinement) -> (std::result::Result<Vec<u8>, String>, u32) {
+        let mut rows = match JpegRows::start_with(data, eighths, 1000, refinement) {
+            Ok(rows) => rows,
+            Err(e) => return (Err(e.to_string()), 0),
+        };
+        let mut out = vec![0u8; rows.row_bytes() * rows.height as usize];
+        let mut filled = 0;
+        loop {
+            match rows.read(&mut out[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n as usize * rows.row_bytes(),
+                Err(e) => return (Err(e.to_string()), rows.fast_scans()),
+            }
+        }
+        (Ok(out), rows.fast_scans())
+    }
+
+    /// Noise over gradients and edges, so blocks carry many nonzero coefficients (at q100 more
+    /// than 32 of them need corrections in one block, the decoder's chunk size).
+    fn busy_rgb(width: usize, height: usize, seed: u32) -> Vec<u8> {
+        let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+        let mut out = Vec::with_capacity(width * height * 3);
+        for y in 0..height {
+            for x in 0..width {
+                for c in 0..3 {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    let edge = if (x / 7 + y / 5 + c) % 3 == 0 { 120 } else { 0 };
+                    let base = (x * 255 / width + y * 97 / height + edge) as u32;
+                    out.push(((base + (state % 64)) % 256) as u8);
+                }
+            }
+        }
+        out
+    }
+
+    fn progressive(width: usize, height: usize, quality: i32, subsamp: turbojpeg::Subsamp, seed: u32) -> Vec<u8> {
+        let pixels = busy_rgb(width, height, seed);
+        let mut compressor = turbojpeg::Compressor::new().expect("compressor");
+        compressor.set_quality(quality).expect("quality");
+        compressor.set_subsamp(subsamp).expect("subsamp");
+        compressor.set_progressive(true).expect("progressive");
+        let image = turbojpeg::Image {
+            pixels: &pixels[..],
+            width,
+            pitch: width * 3,
+            height,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        compressor.compress_to_vec(image).expect("compress")
+    }
+
+    fn shared(folder: &str) -> Vec<(String, Vec<u8>)> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared").join(folder);
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e} (the shared corpus and photos are needed)", dir.display()));
+        let mut files: Vec<_> = entries
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("jpeg")))
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).expect("read")))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// The fast refinement decoder gives libjpeg's coefficients exactly: the same pixels (or
+    /// the same error) at every scale, for synthetic progressive JPEGs (4:2:0, 4:2:2, 4:4:4,
+    /// grey; q50-q100; sizes that are not whole MCUs), cut short at many points, for every
+    /// JPEG in the shared corpus and the progressive bench photos. It must also have been used:
+    /// a build that fell back to libjpeg's decoder fails here.
+    #[test]
+    fn fast_refinement_decodes_exactly_as_libjpeg() {
+        use turbojpeg::Subsamp;
+        let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
+        let shapes = [(61, 43, 50, Subsamp::Sub2x2), (64, 64, 90, Subsamp::Sub2x1), (97, 31, 100, Subsamp::None)];
+        for (i, (w, h, q, s)) in shapes.into_iter().enumerate() {
+            inputs.push((format!("synthetic {w}x{h} q{q} {s:?}"), progressive(w, h, q, s, i as u32 + 1)));
+        }
+        inputs.push(("synthetic grey".into(), progressive(80, 60, 85, Subsamp::Gray, 9)));
+        let cut = progressive(120, 90, 90, Subsamp::Sub2x2, 7);
+        for end in (200..cut.len()).step_by(cut.len() / 23) {
+            inputs.push((format!("synthetic cut at {end}"), cut[..end].to_vec()));
+        }
+        inputs.extend(shared("corpus"));
+        // Photos: the progressive ones (the baseline ones take no refinement scans).
+        inputs.extend(shared("photos").into_iter().filter(|(_, data)| data.windows(2).any(|w| w == [0xFF, 0xC2])));
+
+        let mut fast_scans = 0;
+        let mut progressive_inputs = 0;
+        for (name, data) in &inputs {
+            let is_photo = data.len() > 300_000;
+            let scales: &[u8] = if is_photo { &[8, 2] } else { &[8, 4, 2, 1] };
+            for &eighths in scales {
+                let (stock, stock_scans) = decode(data, eighths, Refinement::Libjpeg);
+                let (fast, scans) = decode(data, eighths, Refinement::Fast);
+                let (portable, portable_scans) = decode(data, eighths, Refinement::Portable);
+                assert_eq!((stock_scans, portable_scans), (0, scans), "{name}");
+                for (variant, result) in [("fast", &fast), ("portable", &portable)] {
+                    match (&stock, result) {
+                        (Ok(a), Ok(b)) => assert!(a == b, "{name} at {eighths}/8: {variant} pixels differ"),
+                        _ => assert_eq!(&stock, result, "{name} at {eighths}/8 ({variant})"),
+                    }
+                }
+                fast_scans += scans;
+                progressive_inputs += u32::from(scans > 0);
+            }
+        }
+        assert!(progressive_inputs >= 20, "the fast decoder ran on {progressive_inputs} inputs ({fast_scans} scans)");
     }
 }
