@@ -252,7 +252,9 @@ mod tests {
         let mut files: Vec<_> = entries
             .map(|e| e.expect("entry").path())
             .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("jpeg")))
-            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).expect("read")))
+            .map(|p| {
+                (p.file_name().expect("a file name").to_string_lossy().into_owned(), std::fs::read(&p).expect("read"))
+            })
             .collect();
         files.sort();
         files
