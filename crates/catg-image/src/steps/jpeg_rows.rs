@@ -46,8 +46,8 @@ extern "C" {
 /// Which decoder reads the AC refinement scans of progressive JPEGs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refinement {
-    /// `csrc/jpeg_refine.c`: the same coefficients, found with bit masks; its BMI2 variant
-    /// where the CPU has BMI2.
+    /// `csrc/jpeg_refine.c`: the same coefficients, found with bit masks (its BMI2 variant
+    /// where the CPU has BMI2).
     Fast,
     /// `csrc/jpeg_refine.c` without the BMI2 variant (what CPUs without BMI2 run).
     #[cfg_attr(not(test), allow(dead_code))]
