@@ -35,7 +35,7 @@ pub(crate) fn encode(pixels: Pixels, format: OutputFormat, quality: u8) -> Resul
     match format {
         OutputFormat::Jpeg => jpeg(pixels.flatten(JPEG_BACKGROUND), quality),
         OutputFormat::Png => png(&pixels),
-        OutputFormat::Webp => webp(&pixels, quality),
+        OutputFormat::Webp => super::webp_encode::encode(&pixels, quality),
         OutputFormat::Avif => avif(&pixels, quality),
     }
 }
@@ -71,16 +71,6 @@ fn png(pixels: &Pixels) -> Result<Vec<u8>> {
         .write_image(&pixels.data, pixels.width, pixels.height, colour)
         .map_err(|e| internal("PNG", e))?;
     Ok(out)
-}
-
-fn webp(pixels: &Pixels, quality: u8) -> Result<Vec<u8>> {
-    let encoder = if pixels.layout == Layout::Rgba8 {
-        webp::Encoder::from_rgba(&pixels.data, pixels.width, pixels.height)
-    } else {
-        webp::Encoder::from_rgb(&pixels.data, pixels.width, pixels.height)
-    };
-    let memory = encoder.encode_simple(false, f32::from(quality)).map_err(|e| internal("WebP", format!("{e:?}")))?;
-    Ok(memory.to_vec())
 }
 
 fn avif(pixels: &Pixels, quality: u8) -> Result<Vec<u8>> {

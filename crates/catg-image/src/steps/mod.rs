@@ -15,6 +15,7 @@ pub(crate) mod orient;
 pub(crate) mod png_rows;
 pub(crate) mod resize;
 pub(crate) mod stream;
+pub(crate) mod webp_encode;
 pub(crate) mod webp_frame;
 
 use crate::error::Result;

@@ -127,7 +127,8 @@ mod tests {
             })
             .map(|v| v.clamp(0, 255) as u8)
             .collect();
-        let lossy = webp::Encoder::from_rgb(&rgb, w, h).encode(85.0).to_vec();
+        let pixels = Pixels::from_vec(w, h, Layout::Rgb8, rgb).expect("pixels");
+        let lossy = crate::steps::webp_encode::encode(&pixels, 85).expect("encode");
         out.push(("synthetic 900x600 lossy".into(), lossy));
         out
     }
