@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz every target (or the ones named) for a bounded time each, with libFuzzer via cargo-fuzz:
 #
-#     fuzz/run.sh [--seconds N] [recipe|probe|render ...]      (default: 60 s each, all three)
+#     fuzz/run.sh [--seconds N] [recipe|probe|render|jpeg_refine ...]   (default: 60 s each, all four)
 #
 # Needs a nightly toolchain (`rustup toolchain install nightly`); installs cargo-fuzz from
 # crates.io into target/tools on first use. Seeds: fuzz/seeds/<target>, fuzz/regressions/<target>
@@ -14,11 +14,11 @@ TARGETS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_EACH="$2"; shift 2 ;;
-    recipe|probe|render) TARGETS+=("$1"); shift ;;
+    recipe|probe|render|jpeg_refine) TARGETS+=("$1"); shift ;;
     *) echo "fuzz/run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(recipe probe render)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(recipe probe render jpeg_refine)
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
   echo "fuzz/run.sh: cargo-fuzz needs a nightly toolchain: rustup toolchain install nightly" >&2

@@ -39,4 +39,5 @@ fn every_saved_fuzz_input_passes_its_target() {
     assert!(replay("recipe", cases::recipe, &[]) >= 5, "the recipe seeds are missing");
     replay("probe", cases::probe_header, &corpus);
     replay("render", cases::render, &corpus);
+    assert!(replay("jpeg_refine", cases::jpeg_refine, &corpus) >= 45, "the jpeg_refine seeds are missing");
 }

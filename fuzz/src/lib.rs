@@ -55,3 +55,10 @@ pub fn render(data: &[u8]) {
         assert!(!out.bytes.is_empty() && out.width <= 32, "a rendered variant is a small, non-empty image");
     }
 }
+
+/// catg's decoder for the refinement scans of progressive JPEGs (`csrc/jpeg_refine.c`, C that
+/// reads hostile data) against libjpeg's own: any JPEG of at most a megapixel decodes to the
+/// same pixels, or fails with the same error, through both.
+pub fn jpeg_refine(data: &[u8]) {
+    catg_image::check_refinement_decoders(data);
+}

@@ -26,6 +26,19 @@ pub use pipeline::{
 };
 pub use probe::{probe, Orientation, Probe};
 
+/// For the fuzzers: decode `data` if it is a JPEG of at most a megapixel, with libjpeg's own
+/// decoder for progressive refinement scans and with catg's, and panic unless they agree
+/// exactly. Not part of the API.
+#[doc(hidden)]
+pub fn check_refinement_decoders(data: &[u8]) {
+    let limits = Limits { max_pixels: 1 << 20, ..Limits::default() };
+    let Ok(probed) = probe(data, &limits) else { return };
+    if probed.format == InputFormat::Jpeg {
+        steps::jpeg_rows::check_refinement_decoders(data, 8);
+        steps::jpeg_rows::check_refinement_decoders(data, 2);
+    }
+}
+
 /// Bumped whenever a change to the pipeline changes output pixels or bytes, so that cache keys
 /// (which include it) name new variants instead of serving stale ones.
 pub const PIPELINE_VERSION: u32 = 5;

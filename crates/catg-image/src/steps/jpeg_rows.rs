@@ -39,7 +39,6 @@ extern "C" {
         rows: *mut c_uint,
     ) -> c_int;
     fn catg_jpeg_finish(decoder: *mut RawDecoder) -> c_int;
-    #[cfg(test)]
     fn catg_jpeg_fast_scans(decoder: *const RawDecoder) -> c_int;
 }
 
@@ -50,10 +49,8 @@ pub(crate) enum Refinement {
     /// where the CPU has BMI2).
     Fast,
     /// `csrc/jpeg_refine.c` without the BMI2 variant (what CPUs without BMI2 run).
-    #[cfg_attr(not(test), allow(dead_code))]
     Portable,
     /// libjpeg-turbo's own `decode_mcu_AC_refine`.
-    #[cfg_attr(not(test), allow(dead_code))]
     Libjpeg,
 }
 
@@ -121,7 +118,6 @@ impl<'a> JpegRows<'a> {
     }
 
     /// How many scans the fast refinement decoder has decoded so far.
-    #[cfg(test)]
     pub(crate) fn fast_scans(&self) -> u32 {
         // SAFETY: reads a field of the live decoder.
         u32::try_from(unsafe { catg_jpeg_fast_scans(self.raw.as_ptr()) }).unwrap_or(0)
@@ -185,29 +181,48 @@ impl Drop for JpegRows<'_> {
     }
 }
 
+/// Every row of `data` decoded at `eighths`/8 (or the error), and how many scans
+/// `csrc/jpeg_refine.c` read. For comparing the two refinement decoders; the caller bounds the
+/// image size.
+fn decode_all(data: &[u8], eighths: u8, refinement: Refinement) -> (std::result::Result<Vec<u8>, String>, u32) {
+    let mut rows = match JpegRows::start_with(data, eighths, 64, refinement) {
+        Ok(rows) => rows,
+        Err(e) => return (Err(e.to_string()), 0),
+    };
+    let mut out = vec![0u8; rows.row_bytes() * rows.height as usize];
+    let mut filled = 0;
+    loop {
+        match rows.read(&mut out[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n as usize * rows.row_bytes(),
+            Err(e) => return (Err(e.to_string()), rows.fast_scans()),
+        }
+    }
+    (Ok(out), rows.fast_scans())
+}
+
+/// Decode `data` at `eighths`/8 with libjpeg's refinement decoder and with catg's (both of its
+/// variants), and panic unless all three give the same pixels or the same error. Returns how
+/// many scans catg's decoder read. The fuzzers call this (through
+/// [`crate::check_refinement_decoders`]) as well as the tests.
+pub(crate) fn check_refinement_decoders(data: &[u8], eighths: u8) -> u32 {
+    let (stock, stock_scans) = decode_all(data, eighths, Refinement::Libjpeg);
+    let (fast, scans) = decode_all(data, eighths, Refinement::Fast);
+    let (portable, portable_scans) = decode_all(data, eighths, Refinement::Portable);
+    assert_eq!((stock_scans, portable_scans), (0, scans), "scans read by catg's decoder");
+    for (variant, result) in [("fast", &fast), ("portable", &portable)] {
+        match (&stock, result) {
+            (Ok(a), Ok(b)) => assert!(a == b, "at {eighths}/8 the {variant} decoder's pixels differ from libjpeg's"),
+            _ => assert_eq!(&stock, result, "at {eighths}/8 ({variant})"),
+        }
+    }
+    scans
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::PathBuf;
-
-    /// Every row of `data` decoded at `eighths`/8, or the error; and how many scans the fast
-    /// refinement decoder read.
-    fn decode(data: &[u8], eighths: u8, refinement: Refinement) -> (std::result::Result<Vec<u8>, String>, u32) {
-        let mut rows = match JpegRows::start_with(data, eighths, 1000, refinement) {
-            Ok(rows) => rows,
-            Err(e) => return (Err(e.to_string()), 0),
-        };
-        let mut out = vec![0u8; rows.row_bytes() * rows.height as usize];
-        let mut filled = 0;
-        loop {
-            match rows.read(&mut out[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n as usize * rows.row_bytes(),
-                Err(e) => return (Err(e.to_string()), rows.fast_scans()),
-            }
-        }
-        (Ok(out), rows.fast_scans())
-    }
 
     /// Noise over gradients and edges, so blocks carry many nonzero coefficients (at q100 more
     /// than 32 of them need corrections in one block, the decoder's chunk size).
@@ -288,16 +303,8 @@ mod tests {
             let is_photo = data.len() > 300_000;
             let scales: &[u8] = if is_photo { &[8, 2] } else { &[8, 4, 2, 1] };
             for &eighths in scales {
-                let (stock, stock_scans) = decode(data, eighths, Refinement::Libjpeg);
-                let (fast, scans) = decode(data, eighths, Refinement::Fast);
-                let (portable, portable_scans) = decode(data, eighths, Refinement::Portable);
-                assert_eq!((stock_scans, portable_scans), (0, scans), "{name}");
-                for (variant, result) in [("fast", &fast), ("portable", &portable)] {
-                    match (&stock, result) {
-                        (Ok(a), Ok(b)) => assert!(a == b, "{name} at {eighths}/8: {variant} pixels differ"),
-                        _ => assert_eq!(&stock, result, "{name} at {eighths}/8 ({variant})"),
-                    }
-                }
+                let scans = std::panic::catch_unwind(|| check_refinement_decoders(data, eighths))
+                    .unwrap_or_else(|_| panic!("{name}: the decoders disagree (see above)"));
                 fast_scans += scans;
                 progressive_inputs += u32::from(scans > 0);
             }
