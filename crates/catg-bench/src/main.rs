@@ -7,10 +7,12 @@
 //! full-resolution decode, orientation, sRGB, then the `image` crate's Lanczos3 in floating point
 //! (an implementation independent of catg's and libvips' resamplers), saved losslessly.
 //!
-//! `catg-bench jpeg-floor <file.jpg> <iters>`: the least any libjpeg-turbo-based renderer
-//! (catg and sharp alike) spends on this JPEG: a decode at 1/8 scale, which still walks all of
-//! the entropy-coded data but does almost no IDCT, colour conversion or output. Prints
-//! `{"floor_ms": …}` (median).
+//! `catg-bench jpeg-floor <file.jpg> <iters>`: what stock libjpeg-turbo (through TurboJPEG, as
+//! sharp's libvips uses its mozjpeg fork) spends on this JPEG's entropy decoding: a decode at 1/8
+//! scale, which still walks all of the entropy-coded data but does almost no IDCT, colour
+//! conversion or output. A whole catg render of a progressive JPEG can take less, since catg
+//! decodes refinement scans with its own code (`csrc/jpeg_refine.c`). Prints `{"floor_ms": …}`
+//! (median).
 //!
 //! `catg-bench dssim <reference.png> <candidate>`: the DSSIM of any decodable candidate (JPEG,
 //! PNG, WebP, AVIF) against the reference; sizes may differ by a pixel of rounding, and are then
