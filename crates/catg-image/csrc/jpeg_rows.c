@@ -29,13 +29,16 @@ struct error_manager {
 struct progress_manager {
   struct jpeg_progress_mgr pub;
   int max_scans;
-  int fast_refine;    /* AC refinement scans: 0 libjpeg's decoder, 1 jpeg_refine.c's, 2 its portable variant */
-  int fast_scans;     /* scans it decoded */
+  int fast_refine;    /* AC scans: 0 libjpeg's decoders; 1 jpeg_refine.c's (skipping the unused ones);
+                       * 2 the same without its BMI2 variant */
+  int fast_scans;     /* scans jpeg_refine.c decoded or skipped */
+  int skipped_scans;  /* of which skipped */
   int last_fast_scan; /* the input_scan_number it was last installed for */
 };
 
 /* jpeg_refine.c */
 int catg_jpeg_refine_install(j_decompress_ptr cinfo, int allow_bmi2);
+int catg_jpeg_skip_unused_scan(j_decompress_ptr cinfo);
 
 typedef struct catg_jpeg {
   struct jpeg_decompress_struct cinfo;
@@ -74,10 +77,14 @@ static void on_progress(j_common_ptr cinfo) {
     longjmp(self->err.on_error, 1);
   }
   /* libjpeg calls this after each scan's start_pass and before its first MCU. */
-  if (self->progress.fast_refine && d->progressive_mode && catg_jpeg_refine_install(d, self->progress.fast_refine == 1) &&
-      d->input_scan_number != self->progress.last_fast_scan) {
-    self->progress.last_fast_scan = d->input_scan_number;
-    self->progress.fast_scans++;
+  if (self->progress.fast_refine && d->progressive_mode) {
+    int skipped = catg_jpeg_skip_unused_scan(d);
+    if ((skipped || catg_jpeg_refine_install(d, self->progress.fast_refine == 1)) &&
+        d->input_scan_number != self->progress.last_fast_scan) {
+      self->progress.last_fast_scan = d->input_scan_number;
+      self->progress.fast_scans++;
+      self->progress.skipped_scans += skipped;
+    }
   }
 }
 
@@ -109,6 +116,8 @@ const char *catg_jpeg_message(const catg_jpeg *self) { return self->message; }
 int catg_jpeg_kind(const catg_jpeg *self) { return self->kind; }
 
 int catg_jpeg_fast_scans(const catg_jpeg *self) { return self->progress.fast_scans; }
+
+int catg_jpeg_skipped_scans(const catg_jpeg *self) { return self->progress.skipped_scans; }
 
 /*
  * Read the header of `data` (which must outlive the decoder) and start decompressing at

@@ -27,8 +27,9 @@ pub use pipeline::{
 pub use probe::{probe, Orientation, Probe};
 
 /// For the fuzzers: decode `data` if it is a JPEG of at most a megapixel, with libjpeg's own
-/// decoder for progressive refinement scans and with catg's, and panic unless they agree
-/// exactly. Not part of the API.
+/// decoders for progressive AC scans and with catg's, and panic unless they agree exactly (see
+/// `check_refinement_decoders` in `steps/jpeg_rows.rs` for the one leniency). Not part of
+/// the API.
 #[doc(hidden)]
 pub fn check_refinement_decoders(data: &[u8]) {
     let limits = Limits { max_pixels: 1 << 20, ..Limits::default() };
@@ -36,6 +37,7 @@ pub fn check_refinement_decoders(data: &[u8]) {
     if probed.format == InputFormat::Jpeg {
         steps::jpeg_rows::check_refinement_decoders(data, 8);
         steps::jpeg_rows::check_refinement_decoders(data, 2);
+        steps::jpeg_rows::check_refinement_decoders(data, 1);
     }
 }
 
