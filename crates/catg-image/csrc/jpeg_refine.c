@@ -388,7 +388,8 @@ static boolean decode_mcu_unused(j_decompress_ptr cinfo, JBLOCKROW *MCU_data) {
  * The output is the same as a full decode: block smoothing, the one step that could read
  * those coefficients, runs only for scans libjpeg has not seen, and it has seen these
  * (start_pass ran). Damage inside a skipped scan goes unnoticed, as it cannot show; ingest's
- * full-size decode still refuses such a file. Returns 1 when this scan is skipped. */
+ * verify decodes every scan (catg_jpeg_start's EVERY_SCAN) and still refuses such a file. Returns 1
+ * when this scan is skipped. */
 int catg_jpeg_skip_unused_scan(j_decompress_ptr cinfo) {
   if (!cinfo->progressive_mode || cinfo->arith_code || cinfo->restart_interval != 0) return 0;
   if (cinfo->Ss == 0 || cinfo->comps_in_scan != 1 || cinfo->cur_comp_info[0]->DCT_scaled_size != 1) return 0;

@@ -20,6 +20,7 @@
 #include "jerror.h"
 
 enum { KIND_CORRUPT = 1, KIND_TRUNCATED = 2, KIND_RESOURCE_LIMIT = 3 };
+enum { FAST_AC = 1, NO_BMI2 = 2, EVERY_SCAN = 4 }; /* catg_jpeg_start's fast_refine flags */
 
 struct error_manager {
   struct jpeg_error_mgr pub;
@@ -29,8 +30,8 @@ struct error_manager {
 struct progress_manager {
   struct jpeg_progress_mgr pub;
   int max_scans;
-  int fast_refine;    /* AC scans: 0 libjpeg's decoders; 1 jpeg_refine.c's (skipping the unused ones);
-                       * 2 the same without its BMI2 variant */
+  int fast_refine;    /* AC scans: 0 libjpeg's decoders, else jpeg_refine.c's, with these flags:
+                       * NO_BMI2 (its portable variant), EVERY_SCAN (skip none) */
   int fast_scans;     /* scans jpeg_refine.c decoded or skipped */
   int skipped_scans;  /* of which skipped */
   int last_fast_scan; /* the input_scan_number it was last installed for */
@@ -78,8 +79,9 @@ static void on_progress(j_common_ptr cinfo) {
   }
   /* libjpeg calls this after each scan's start_pass and before its first MCU. */
   if (self->progress.fast_refine && d->progressive_mode) {
-    int skipped = catg_jpeg_skip_unused_scan(d);
-    if ((skipped || catg_jpeg_refine_install(d, self->progress.fast_refine == 1)) &&
+    int flags = self->progress.fast_refine;
+    int skipped = !(flags & EVERY_SCAN) && catg_jpeg_skip_unused_scan(d);
+    if ((skipped || catg_jpeg_refine_install(d, !(flags & NO_BMI2))) &&
         d->input_scan_number != self->progress.last_fast_scan) {
       self->progress.last_fast_scan = d->input_scan_number;
       self->progress.fast_scans++;
@@ -124,7 +126,7 @@ int catg_jpeg_skipped_scans(const catg_jpeg *self) { return self->progress.skipp
  * `eighths`/8 of the stored size (ignored for lossless JPEGs, which libjpeg decodes at full
  * size). CMYK and YCCK come out as CMYK; everything else as 8-bit RGB. Progressive JPEGs are
  * read in full here (into libjpeg's coefficient buffer), their refinement scans by
- * jpeg_refine.c's decoder when `fast_refine` is 1 (2: without its BMI2 variant). Reports the output size and the
+ * jpeg_refine.c's code unless `fast_refine` is 0 (its flags are FAST_AC, NO_BMI2, EVERY_SCAN). Reports the output size and the
  * number of bytes per pixel (3 or 4).
  */
 int catg_jpeg_start(catg_jpeg *self, const unsigned char *data, size_t len, int eighths, int max_scans,

@@ -8,7 +8,7 @@ use crate::limits::{Deadline, Limits};
 use crate::output::OutputFormat;
 use crate::probe::{probe, Probe};
 use crate::steps::{
-    decode::{decode, jpeg_rows, png_rows},
+    decode::{decode, jpeg_rows, jpeg_rows_every_scan, png_rows},
     encode::encode,
     stream::{self, Rows},
     Context, Transform, TRANSFORMS,
@@ -61,7 +61,8 @@ pub fn has_transparency(data: &[u8], probe: &Probe, limits: &Limits) -> Result<b
 }
 
 /// Decode the first frame (at the smallest scale the codec offers: JPEG still walks all of its
-/// entropy-coded data) to prove the whole image is readable, and report whether it really has
+/// entropy-coded data, every scan of it, a band of rows at a time) to prove the whole image is
+/// readable, and report whether it really has
 /// transparency. Ingest runs this once per asset, so damage is found before anyone asks for a
 /// variant.
 pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
@@ -71,6 +72,11 @@ pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
         // Decoders that scale on load (WebP) must not average a lone transparent pixel away:
         // with declared alpha, decode at full size.
         let min_scale = if probe.has_alpha { 1.0 } else { 0.0 };
+        // A JPEG is read with every scan decoded (a render at 1/8 skips those it does not need).
+        if probe.format == InputFormat::Jpeg {
+            let (rows, _) = jpeg_rows_every_scan(data, limits)?;
+            return rows_have_transparency(rows, &deadline);
+        }
         // A PNG is read a band at a time, so ingest never holds its frame either.
         if probe.format == InputFormat::Png {
             if let Some((rows, _)) = png_rows(data, probe, limits)? {

@@ -1,6 +1,6 @@
 //! Decode: bytes to pixels, strictly (a warning is an error), with shrink-on-load for JPEG.
 
-use super::jpeg_rows::JpegRows;
+use super::jpeg_rows::{JpegRows, Refinement};
 use super::png_rows::PngRows;
 use super::stream::{Header, Rows};
 use super::Frame;
@@ -38,8 +38,24 @@ fn decode_heif(_data: &[u8], probe: &Probe) -> Result<Frame> {
 
 /// Start decoding a JPEG a band of rows at a time, at the shrink-on-load scale for `min_scale`.
 pub(crate) fn jpeg_rows<'a>(data: &'a [u8], min_scale: f64, limits: &Limits) -> Result<(JpegRows<'a>, Header)> {
+    jpeg_rows_with(data, shrink_on_load_eighths(min_scale), Refinement::Fast, limits)
+}
+
+/// Start decoding a JPEG at 1/8 scale with every scan entropy-decoded, none skipped as unused at
+/// that scale, so that damage anywhere in the data is found: ingest's proof that the whole
+/// image is readable.
+pub(crate) fn jpeg_rows_every_scan<'a>(data: &'a [u8], limits: &Limits) -> Result<(JpegRows<'a>, Header)> {
+    jpeg_rows_with(data, 1, Refinement::EveryScan, limits)
+}
+
+fn jpeg_rows_with<'a>(
+    data: &'a [u8],
+    eighths: u8,
+    refinement: Refinement,
+    limits: &Limits,
+) -> Result<(JpegRows<'a>, Header)> {
     let header = jpeg::read_header(data, limits, true)?;
-    let rows = JpegRows::start(data, shrink_on_load_eighths(min_scale), limits.max_jpeg_scans)?;
+    let rows = JpegRows::start_with(data, eighths, limits.max_jpeg_scans, refinement)?;
     let cmyk_inverted = rows.layout == Layout::Cmyk8 && header.adobe;
     Ok((rows, Header { orientation: header.orientation, icc: header.icc, cmyk_inverted }))
 }

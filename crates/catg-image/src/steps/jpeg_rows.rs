@@ -43,16 +43,33 @@ extern "C" {
     fn catg_jpeg_skipped_scans(decoder: *const RawDecoder) -> c_int;
 }
 
-/// Which decoder reads the AC refinement scans of progressive JPEGs.
+/// Which code reads the AC scans of progressive JPEGs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refinement {
-    /// `csrc/jpeg_refine.c`: the same coefficients, found with bit masks (its BMI2 variant
-    /// where the CPU has BMI2).
+    /// `csrc/jpeg_refine.c`: refinement scans decoded with bit masks (its BMI2 variant where
+    /// the CPU has BMI2), and at 1/8 the scans no output pixel reads skipped unread. Renders.
     Fast,
-    /// `csrc/jpeg_refine.c` without the BMI2 variant (what CPUs without BMI2 run).
+    /// As `Fast`, but every scan is decoded, so damage anywhere is found. Ingest's `verify`.
+    EveryScan,
+    /// `Fast` without the BMI2 variant (what CPUs without BMI2 run).
     Portable,
-    /// libjpeg-turbo's own `decode_mcu_AC_refine`.
+    /// libjpeg-turbo's own `decode_mcu_AC_refine`, nothing skipped.
     Libjpeg,
+}
+
+impl Refinement {
+    /// The flags of `catg_jpeg_start` in `csrc/jpeg_rows.c`.
+    fn flags(self) -> c_int {
+        const FAST_AC: c_int = 1;
+        const NO_BMI2: c_int = 2;
+        const EVERY_SCAN: c_int = 4;
+        match self {
+            Refinement::Fast => FAST_AC,
+            Refinement::EveryScan => FAST_AC | EVERY_SCAN,
+            Refinement::Portable => FAST_AC | NO_BMI2,
+            Refinement::Libjpeg => 0,
+        }
+    }
 }
 
 /// A started decode of one JPEG held in `'a` bytes.
@@ -72,12 +89,7 @@ impl<'a> JpegRows<'a> {
     /// Read the header and start decoding at `eighths`/8 of the stored size (1, 2, 4 or 8; a
     /// lossless JPEG decodes at full size whatever is asked). A progressive JPEG is read whole
     /// here, into libjpeg's coefficient buffer; a baseline one is read as rows are asked for.
-    pub(crate) fn start(data: &'a [u8], eighths: u8, max_scans: u32) -> Result<JpegRows<'a>> {
-        Self::start_with(data, eighths, max_scans, Refinement::Fast)
-    }
-
-    /// [`JpegRows::start`] with a choice of decoder for progressive refinement scans (the tests
-    /// compare the two).
+    /// `refinement` says which code reads a progressive JPEG's AC scans.
     pub(crate) fn start_with(
         data: &'a [u8],
         eighths: u8,
@@ -98,11 +110,7 @@ impl<'a> JpegRows<'a> {
                 data.len(),
                 c_int::from(eighths),
                 max_scans,
-                match refinement {
-                    Refinement::Libjpeg => 0,
-                    Refinement::Fast => 1,
-                    Refinement::Portable => 2,
-                },
+                refinement.flags(),
                 &mut width,
                 &mut height,
                 &mut components,
@@ -215,7 +223,7 @@ fn decode_all(data: &[u8], eighths: u8, refinement: Refinement) -> (std::result:
 }
 
 /// Decode `data` at `eighths`/8 with libjpeg's decoders for progressive AC scans and with
-/// catg's (both variants), and panic unless all three give the same pixels or the same error.
+/// catg's (every mode), and panic unless all give the same pixels or the same error.
 /// One difference is allowed: at 1/8 catg skips the AC scans of 1×1-scaled components, so where
 /// libjpeg fails on damage inside such a scan catg may succeed (it never shows in the output).
 /// Returns how many scans catg's code decoded or skipped. The fuzzers call this (through
@@ -224,6 +232,12 @@ pub(crate) fn check_refinement_decoders(data: &[u8], eighths: u8) -> ScanCount {
     let (stock, stock_scans) = decode_all(data, eighths, Refinement::Libjpeg);
     let (fast, scans) = decode_all(data, eighths, Refinement::Fast);
     let (portable, portable_scans) = decode_all(data, eighths, Refinement::Portable);
+    // Decoding every scan (what ingest's verify does) leaves nothing to be lenient about.
+    let (every, _) = decode_all(data, eighths, Refinement::EveryScan);
+    match (&stock, &every) {
+        (Ok(a), Ok(b)) => assert!(a == b, "at {eighths}/8 the every-scan decoder's pixels differ from libjpeg's"),
+        _ => assert_eq!(stock, every, "at {eighths}/8 (every scan)"),
+    }
     assert_eq!((stock_scans, portable_scans), (ScanCount::default(), scans), "scans taken by catg's code");
     for (variant, result) in [("fast", &fast), ("portable", &portable)] {
         match (&stock, result) {
@@ -328,5 +342,66 @@ mod tests {
         }
         assert!(progressive_inputs >= 20, "the fast decoder ran on {progressive_inputs} inputs ({fast_scans} scans)");
         assert!(skipped_scans >= 40, "{skipped_scans} unused scans skipped at 1/8");
+    }
+
+    /// Where each scan's entropy-coded data starts and ends, with its spectral band (Ss, Se).
+    fn scans(data: &[u8]) -> Vec<(usize, usize, u8, u8)> {
+        let mut out = Vec::new();
+        let mut i = 2;
+        while i + 4 <= data.len() {
+            if data[i] != 0xFF || data[i + 1] == 0xFF {
+                i += 1;
+                continue;
+            }
+            let marker = data[i + 1];
+            let length = usize::from(u16::from_be_bytes([data[i + 2], data[i + 3]]));
+            if marker != 0xDA {
+                i += 2 + length;
+                continue;
+            }
+            let components = usize::from(data[i + 4]);
+            let (ss, se) = (data[i + 5 + 2 * components], data[i + 6 + 2 * components]);
+            let start = i + 2 + length;
+            let mut end = start;
+            while end + 1 < data.len() && !(data[end] == 0xFF && data[end + 1] != 0) {
+                end += 1;
+            }
+            out.push((start, end, ss, se));
+            i = end;
+        }
+        out
+    }
+
+    /// A render at 1/8 skips the AC scans of 1×1-scaled components, so damage there cannot stop
+    /// it; ingest's `verify` decodes every scan and still refuses the file.
+    #[test]
+    fn damage_in_a_skipped_scan_is_still_found_by_verify() {
+        let limits = crate::Limits::default();
+        let clean = progressive(160, 120, 90, turbojpeg::Subsamp::None, 3);
+        let probe = crate::probe(&clean, &limits).expect("probe");
+        assert_eq!(crate::verify(&clean, &probe, &limits), Ok(false));
+        let (start, end, ..) =
+            scans(&clean).into_iter().filter(|s| s.2 > 0).max_by_key(|s| s.1 - s.0).expect("an AC scan");
+        let mut found = 0;
+        for at in (start..end).step_by(((end - start) / 16).max(1)) {
+            // Flip bits of entropy-coded bytes, never making or breaking a 0xFF (a marker, or
+            // the 0xFF00 that stands for a data byte 0xFF).
+            let mut damaged = clean.clone();
+            for i in at..(at + 8).min(end) {
+                let flipped = damaged[i] ^ 0x5A;
+                if damaged[i] != 0xFF && damaged[i - 1] != 0xFF && flipped != 0xFF {
+                    damaged[i] = flipped;
+                }
+            }
+            let (stock, _) = decode_all(&damaged, 1, Refinement::Libjpeg);
+            if stock.is_ok() {
+                continue; // the damage happened to decode as valid data
+            }
+            let (skipping, scans) = decode_all(&damaged, 1, Refinement::Fast);
+            assert!(skipping.is_ok() && scans.skipped > 0, "a 1/8 decode skips the damaged scan: {skipping:?}");
+            assert!(crate::verify(&damaged, &probe, &limits).is_err(), "verify refuses damage at byte {at}");
+            found += 1;
+        }
+        assert!(found >= 3, "only {found} damaged copies failed to decode");
     }
 }
