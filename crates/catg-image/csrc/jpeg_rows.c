@@ -34,7 +34,7 @@ struct progress_manager {
                        * NO_BMI2 (its portable variant), EVERY_SCAN (skip none) */
   int fast_scans;     /* scans jpeg_refine.c decoded or skipped */
   int skipped_scans;  /* of which skipped */
-  int last_fast_scan; /* the input_scan_number it was last installed for */
+  int last_scan;      /* the input_scan_number whose decoder was last chosen */
 };
 
 /* jpeg_refine.c */
@@ -77,13 +77,13 @@ static void on_progress(j_common_ptr cinfo) {
              self->progress.max_scans);
     longjmp(self->err.on_error, 1);
   }
-  /* libjpeg calls this after each scan's start_pass and before its first MCU. */
-  if (self->progress.fast_refine && d->progressive_mode) {
+  /* libjpeg calls this before every iMCU row; the first call of a scan comes after the scan's
+   * start_pass and before its first MCU, which is when its decoder is chosen. */
+  if (self->progress.fast_refine && d->progressive_mode && d->input_scan_number != self->progress.last_scan) {
     int flags = self->progress.fast_refine;
     int skipped = !(flags & EVERY_SCAN) && catg_jpeg_skip_unused_scan(d);
-    if ((skipped || catg_jpeg_refine_install(d, !(flags & NO_BMI2))) &&
-        d->input_scan_number != self->progress.last_fast_scan) {
-      self->progress.last_fast_scan = d->input_scan_number;
+    self->progress.last_scan = d->input_scan_number;
+    if (skipped || catg_jpeg_refine_install(d, !(flags & NO_BMI2))) {
       self->progress.fast_scans++;
       self->progress.skipped_scans += skipped;
     }
@@ -125,9 +125,9 @@ int catg_jpeg_skipped_scans(const catg_jpeg *self) { return self->progress.skipp
  * Read the header of `data` (which must outlive the decoder) and start decompressing at
  * `eighths`/8 of the stored size (ignored for lossless JPEGs, which libjpeg decodes at full
  * size). CMYK and YCCK come out as CMYK; everything else as 8-bit RGB. Progressive JPEGs are
- * read in full here (into libjpeg's coefficient buffer), their refinement scans by
- * jpeg_refine.c's code unless `fast_refine` is 0 (its flags are FAST_AC, NO_BMI2, EVERY_SCAN). Reports the output size and the
- * number of bytes per pixel (3 or 4).
+ * read in full here (into libjpeg's coefficient buffer), their AC scans by jpeg_refine.c's code
+ * unless `fast_refine` is 0 (its flags are FAST_AC, NO_BMI2, EVERY_SCAN). Reports the output
+ * size and the number of bytes per pixel (3 or 4).
  */
 int catg_jpeg_start(catg_jpeg *self, const unsigned char *data, size_t len, int eighths, int max_scans,
                     int fast_refine, unsigned *width, unsigned *height, int *components) {

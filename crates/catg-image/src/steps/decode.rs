@@ -91,14 +91,7 @@ pub(crate) fn header_mismatch(probe: &Probe, (width, height): (u32, u32)) -> Ima
 fn decode_jpeg(data: &[u8], min_scale: f64, limits: &Limits) -> Result<Frame> {
     let (mut rows, header) = jpeg_rows(data, min_scale, limits)?;
     let mut pixels = Pixels::new(rows.width, rows.height, rows.layout)?;
-    let mut filled = 0;
-    while filled < pixels.data.len() {
-        let read = rows.read(&mut pixels.data[filled..])?;
-        if read == 0 {
-            break;
-        }
-        filled += read as usize * rows.row_bytes();
-    }
+    rows.read_all(&mut pixels.data)?;
     Ok(Frame { pixels, orientation: header.orientation, icc: header.icc, cmyk_inverted: header.cmyk_inverted })
 }
 

@@ -40,7 +40,7 @@ pub(crate) fn encode(pixels: Pixels, format: OutputFormat, quality: u8) -> Resul
     }
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> ImageError {
+pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> ImageError {
     ImageError::Internal(format!("{what} encoder: {e}"))
 }
 

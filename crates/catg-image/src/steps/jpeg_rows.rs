@@ -211,15 +211,8 @@ fn decode_all(data: &[u8], eighths: u8, refinement: Refinement) -> (std::result:
         Err(e) => return (Err(e.to_string()), ScanCount::default()),
     };
     let mut out = vec![0u8; rows.row_bytes() * rows.height as usize];
-    let mut filled = 0;
-    loop {
-        match rows.read(&mut out[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n as usize * rows.row_bytes(),
-            Err(e) => return (Err(e.to_string()), rows.fast_scans()),
-        }
-    }
-    (Ok(out), rows.fast_scans())
+    let result = rows.read_all(&mut out).map(|()| out).map_err(|e| e.to_string());
+    (result, rows.fast_scans())
 }
 
 /// Decode `data` at `eighths`/8 with libjpeg's decoders for progressive AC scans and with
@@ -232,17 +225,15 @@ pub(crate) fn check_refinement_decoders(data: &[u8], eighths: u8) -> ScanCount {
     let (stock, stock_scans) = decode_all(data, eighths, Refinement::Libjpeg);
     let (fast, scans) = decode_all(data, eighths, Refinement::Fast);
     let (portable, portable_scans) = decode_all(data, eighths, Refinement::Portable);
-    // Decoding every scan (what ingest's verify does) leaves nothing to be lenient about.
     let (every, _) = decode_all(data, eighths, Refinement::EveryScan);
-    match (&stock, &every) {
-        (Ok(a), Ok(b)) => assert!(a == b, "at {eighths}/8 the every-scan decoder's pixels differ from libjpeg's"),
-        _ => assert_eq!(stock, every, "at {eighths}/8 (every scan)"),
-    }
     assert_eq!((stock_scans, portable_scans), (ScanCount::default(), scans), "scans taken by catg's code");
-    for (variant, result) in [("fast", &fast), ("portable", &portable)] {
+    // Decoding every scan (what ingest's verify does) leaves nothing to be lenient about.
+    for (variant, result, skips) in
+        [("fast", &fast, true), ("portable", &portable, true), ("every-scan", &every, false)]
+    {
         match (&stock, result) {
             (Ok(a), Ok(b)) => assert!(a == b, "at {eighths}/8 the {variant} decoder's pixels differ from libjpeg's"),
-            (Err(_), _) if eighths == 1 => {}
+            (Err(_), _) if skips && eighths == 1 => {}
             _ => assert_eq!(&stock, result, "at {eighths}/8 ({variant})"),
         }
     }

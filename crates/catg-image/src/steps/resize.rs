@@ -164,6 +164,6 @@ fn letterbox(image: &Pixels, canvas: (u32, u32), offset: (u32, u32)) -> Result<P
     Ok(out)
 }
 
-fn internal(e: impl std::fmt::Display) -> ImageError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ImageError {
     ImageError::Internal(format!("resize: {e}"))
 }

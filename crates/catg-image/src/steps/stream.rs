@@ -11,7 +11,7 @@
 //! pipeline's tests).
 
 use super::colour::ToSrgb;
-use super::resize::{lanczos3, pixel_type, Placement};
+use super::resize::{internal, lanczos3, pixel_type, Placement};
 use super::{Context, Frame};
 use crate::error::{ImageError, Result};
 use crate::geometry::Region;
@@ -32,6 +32,19 @@ pub(crate) trait Rows {
     /// written, 0 once the image is done. At the end the rest of the image data is read and
     /// checked too, so damage after the last row is still found.
     fn read(&mut self, band: &mut [u8]) -> Result<u32>;
+
+    /// Decode every remaining row into `out` (as many as fit, or to the end of the image).
+    fn read_all(&mut self, out: &mut [u8]) -> Result<()> {
+        let mut filled = 0;
+        while filled < out.len() {
+            let read = self.read(&mut out[filled..])?;
+            if read == 0 {
+                break;
+            }
+            filled += read as usize * self.row_bytes();
+        }
+        Ok(())
+    }
 
     fn row_bytes(&self) -> usize {
         self.size().0 as usize * self.layout().channels()
@@ -219,8 +232,4 @@ impl Resampler {
         }
         Ok(self.out)
     }
-}
-
-fn internal(e: impl std::fmt::Display) -> ImageError {
-    ImageError::Internal(format!("resize: {e}"))
 }
