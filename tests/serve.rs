@@ -79,6 +79,7 @@ async fn start_with(
         resolver: wrap(embedded.resolver()),
         key_max_age: Duration::from_secs(60),
         metrics: None,
+        operator_token: None,
     });
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
     Service { embedded, base, source, data, _root: root }
@@ -267,6 +268,77 @@ async fn the_watcher_ingests_new_files_follows_reuploads_and_removals() {
     svc.embedded.shutdown().await;
 }
 
+/// Reading a source (the start-up scan, renders, anyone else) is not a change: an idle served
+/// folder stays idle, and a real change is still seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_folder_is_left_alone_by_the_watcher() {
+    let svc = start(&[("photo.jpg", corpus("jpeg_baseline.jpg")), ("b.png", corpus("png_rgb8.png"))], |_| {}).await;
+    for path in ["/photo.jpg?w=50&fmt=png", "/photo.jpg?w=70&fmt=webp", "/b.png?w=40&fmt=png"] {
+        assert_eq!(svc.get(path, &[]).await.status, 200, "{path}");
+    }
+    for name in ["photo.jpg", "b.png"] {
+        std::fs::read(svc.source.join(name)).expect("read");
+    }
+    // Several settle periods: a read that counted as a change would have been acted on by now.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(svc.embedded.watched_changes(), 0, "reads were taken for changes");
+    place(&svc.source, &[("later.png", &corpus("png_rgb8.png"))]);
+    eventually(&svc, "/later.png?w=40&fmt=png", |r| r.status == 200).await;
+    for _ in 0..50 {
+        if svc.embedded.watched_changes() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after_drop = svc.embedded.watched_changes();
+    assert_eq!(after_drop, 1, "one new file, one change");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(svc.embedded.watched_changes(), after_drop, "ingesting the new file scheduled another ingest");
+    svc.embedded.shutdown().await;
+}
+
+/// Nothing outside the source folder is read through it: not through a linked folder, not
+/// through a linked file, not from a hidden folder; whether the link was there at start-up or
+/// appeared while serving (on-demand ingest and the watcher follow the same rule as the scan).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn symlinks_and_hidden_paths_stay_out() {
+    use catg_core::ports::ManifestStore;
+    let outside = tempdir();
+    place(&outside, &[("x.jpg", &corpus("jpeg_baseline.jpg")), ("secret.png", &corpus("png_rgb8.png"))]);
+    let svc =
+        start(&[("ok.png", corpus("png_rgb8.png")), (".hidden/secret.jpg", corpus("jpeg_baseline.jpg"))], |_| {}).await;
+    let link = |target: &Path, name: &str| std::os::unix::fs::symlink(target, svc.source.join(name)).expect("symlink");
+    link(&outside, "linkdir");
+    link(&outside.join("secret.png"), "linked.png");
+    link(Path::new("/etc/passwd"), "passwd.png");
+    std::fs::create_dir_all(svc.source.join("sub")).expect("mkdir");
+    std::os::unix::fs::symlink(svc.source.join("ok.png"), svc.source.join("sub/inside.png")).expect("symlink");
+    for path in [
+        "/linkdir/x.jpg?w=64&fmt=png",
+        "/linked.png?w=64&fmt=png",
+        "/passwd.png?w=64&fmt=png",
+        "/.hidden/secret.jpg?w=64&fmt=png",
+        "/sub/inside.png?w=64&fmt=png",
+    ] {
+        let reply = svc.get(path, &[]).await;
+        assert_eq!(reply.status, 404, "{path}: {}", String::from_utf8_lossy(&reply.body));
+    }
+    assert_eq!(svc.get("/ok.png?w=64&fmt=png", &[]).await.status, 200);
+    // Let the watcher see the links too: it must not record them either.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for key in ["linkdir/x.jpg", "linked.png", "passwd.png", ".hidden/secret.jpg", "sub/inside.png"] {
+        assert!(svc.embedded.store.source(key).await.expect("manifest").is_none(), "{key} was recorded");
+    }
+    let listed: Vec<String> = catg_core::ports::ObjectStore::list(svc.embedded.sources.as_ref(), "", None, 100)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert_eq!(listed, ["ok.png"]);
+    svc.embedded.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_error_has_its_status_and_a_json_body_without_internals() {
     let svc = start(
@@ -380,6 +452,10 @@ impl ManifestStore for Switchable {
     async fn reclaim_lost_variant(&self, record: &VariantRecord, lost_object_key: &str) -> StoreResult<bool> {
         self.check()?;
         self.inner.reclaim_lost_variant(record, lost_object_key).await
+    }
+    async fn pending_variants(&self, fingerprint: &Fingerprint, now: Millis, limit: u64) -> StoreResult<u64> {
+        self.check()?;
+        self.inner.pending_variants(fingerprint, now, limit).await
     }
     async fn ping(&self) -> StoreResult<()> {
         self.check()?;

@@ -499,3 +499,69 @@ fn the_status_page_shows_thumbnails_variants_and_rejects_in_chromium() {
     assert!(colours(40, 180, 200, 120) > 2000, "a photograph where the first thumbnail is");
     assert!(colours(0, 700, 1100, 50) < 10, "the page background is flat");
 }
+
+/// Inputs that make libjpeg buffer the whole image (single-scan progressive JPEGs, YCbCr and
+/// CMYK, a few hundred KB each) and a large AVIF output, asked for six at once of a server that
+/// has never seen them (on-demand ingest, the watcher and renders all decode them): the process
+/// stays within its memory budget plus a fixed margin. And `catg render` refuses what does not
+/// fit its budget instead of allocating it.
+#[test]
+fn the_memory_budget_holds_for_inputs_that_buffer_the_whole_image() {
+    use support::{dc_only_progressive_jpeg, peak_rss_mb};
+    const BUDGET_MB: f64 = 512.0;
+    const MARGIN_MB: f64 = 256.0;
+    let root = tempdir();
+    let (source, data) = (root.join("images"), root.join("data"));
+    std::fs::create_dir_all(&source).expect("mkdir");
+    // 30000×2000 YCbCr: 352 MiB of coefficients; 24000×2000 CMYK: 375 MiB. Before the fix neither
+    // counted (one scan), so all six ran at once.
+    let mut files: Vec<(String, Vec<u8>)> = (0..3)
+        .map(|i| (format!("wide-{i}.jpg"), dc_only_progressive_jpeg(30000, 2000, 3, i)))
+        .chain((0..2).map(|i| (format!("cmyk-{i}.jpg"), dc_only_progressive_jpeg(24000, 2000, 4, i))))
+        .collect();
+    let photo = image::RgbImage::from_fn(3000, 2400, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    photo.write_to(&mut png, image::ImageFormat::Png).expect("png");
+    files.push(("photo.png".into(), png.into_inner()));
+
+    let budget = format!("{}", BUDGET_MB as u32);
+    let server = serve_with(&source, &data, &["--wait-ms", "120000", "--workers", "2"], |command| {
+        command.env("CATG_RENDER_MEMORY_MB", &budget);
+    });
+    let idle_mb = peak_rss_mb(server.child.id());
+    for (name, bytes) in &files {
+        std::fs::write(source.join(name), bytes).expect("write");
+    }
+    let requests: Vec<_> = files
+        .iter()
+        .map(|(name, _)| {
+            let fmt = if name.ends_with(".png") { "w=3000&fmt=avif" } else { "w=400&fmt=webp" };
+            let url = format!("{}/{name}?{fmt}", server.base);
+            std::thread::spawn(move || (url.clone(), http("GET", &url, &[])))
+        })
+        .collect();
+    for request in requests {
+        let (url, reply) = request.join().expect("request thread");
+        assert_eq!(reply.status, 200, "{url}: {}", String::from_utf8_lossy(&reply.body));
+    }
+    let peak = peak_rss_mb(server.child.id());
+    eprintln!("catg serve peak RSS: {peak:.0} MB (idle {idle_mb:.0} MB, budget {BUDGET_MB} MB)");
+    assert!(peak < BUDGET_MB + MARGIN_MB, "peak RSS {peak:.0} MB over the {BUDGET_MB} MB budget + {MARGIN_MB} MB");
+    drop(server);
+
+    // One of them through `catg render` with a budget it does not fit: refused, not allocated.
+    let wide = root.join("wide.jpg");
+    std::fs::write(&wide, &files[0].1).expect("write");
+    let out = root.join("v.webp").to_string_lossy().into_owned();
+    let wide = wide.to_string_lossy().into_owned();
+    let refused = support::catg(
+        &["render", &wide, "--recipe", "w=400&fmt=webp", "-o", &out],
+        &[("CATG_RENDER_MEMORY_MB", "200")],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
+    assert!(refused.stdout.contains("resource_limit"), "{}", refused.stdout);
+    assert!(refused.max_rss_mb < 100.0, "refused after {:.0} MB", refused.max_rss_mb);
+    let rendered = support::catg(&["render", &wide, "--recipe", "w=400&fmt=webp", "-o", &out], &[]);
+    assert_eq!(rendered.code, 0, "{}", rendered.stdout);
+    assert!(rendered.max_rss_mb < 512.0, "rendered in {:.0} MB", rendered.max_rss_mb);
+}

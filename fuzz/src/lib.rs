@@ -31,6 +31,7 @@ pub fn small_limits() -> Limits {
         max_icc_bytes: 64 << 10,
         max_output_pixels: 1_000_000,
         max_render_time: std::time::Duration::from_secs(5),
+        ..Limits::default()
     }
 }
 

@@ -196,3 +196,56 @@ fn files_under(dir: &std::path::Path, hidden_too: bool) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A progressive JPEG of a single DC-only scan, every block mid-grey: a few hundred kilobytes
+/// that make libjpeg allocate its whole-image coefficient buffer (128 bytes per block of every
+/// component). `components` 3 is YCbCr 4:4:4, 4 is CMYK; `tag` goes into a comment, so copies
+/// differ by one byte.
+#[allow(dead_code)]
+pub fn dc_only_progressive_jpeg(width: u16, height: u16, components: u8, tag: u8) -> Vec<u8> {
+    let segment = |out: &mut Vec<u8>, marker: u8, body: &[u8]| {
+        out.extend_from_slice(&[0xFF, marker]);
+        out.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(body);
+    };
+    let mut out = vec![0xFF, 0xD8];
+    segment(&mut out, 0xFE, &[b'c', b'a', b't', b'g', tag]);
+    let mut quant = vec![0u8];
+    quant.extend_from_slice(&[1; 64]);
+    segment(&mut out, 0xDB, &quant);
+    let mut frame = vec![8];
+    frame.extend_from_slice(&height.to_be_bytes());
+    frame.extend_from_slice(&width.to_be_bytes());
+    frame.push(components);
+    for id in 1..=components {
+        frame.extend_from_slice(&[id, 0x11, 0]);
+    }
+    segment(&mut out, 0xC2, &frame);
+    // DC table 0: one code, `0`, for category 0 (a difference of zero).
+    let mut table = vec![0x00, 1];
+    table.extend_from_slice(&[0; 15]);
+    table.push(0);
+    segment(&mut out, 0xC4, &table);
+    let mut scan = vec![components];
+    for id in 1..=components {
+        scan.extend_from_slice(&[id, 0x00]);
+    }
+    scan.extend_from_slice(&[0, 0, 0]);
+    segment(&mut out, 0xDA, &scan);
+    let blocks = u64::from(width).div_ceil(8) * u64::from(height).div_ceil(8) * u64::from(components);
+    out.resize(out.len() + blocks.div_ceil(8) as usize, 0);
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    out
+}
+
+/// The peak resident memory (VmHWM) of a running process, in MB.
+#[allow(dead_code)]
+pub fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    let kb: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc status");
+    kb / 1024.0
+}

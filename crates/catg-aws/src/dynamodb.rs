@@ -2,11 +2,15 @@
 //! `var#<cache key>`). Every state change is a conditional write — the same conditions the
 //! SQLite adapter expresses in SQL — and reads are strongly consistent. Pending claims carry a
 //! TTL attribute (`expires_at`, epoch seconds) so abandoned claims disappear on their own.
+//! They also carry `pending_asset` (the fingerprint), the key of the sparse index
+//! [`PENDING_INDEX`]: a pending-job cap counts one asset's claims without a scan, and a finished
+//! record, written whole without the attribute, leaves the index.
 
 use crate::errors::map;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, Select,
 };
 use catg_core::model::{
     AssetFacts, AssetRecord, AssetState, Millis, SourceRecord, SourceState, VariantRecord, VariantState,
@@ -17,6 +21,9 @@ use catg_image::OutputFormat;
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
+
+/// The sparse global secondary index of pending claims by asset (`pending_asset`).
+pub const PENDING_INDEX: &str = "pending-by-asset";
 
 /// How long after its lease a pending claim is deleted by DynamoDB's TTL.
 const PENDING_TTL_GRACE_S: u64 = 24 * 3600;
@@ -124,17 +131,19 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Sto
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| StoreError::Invalid(e.to_string()))?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
+        .attribute_definitions(string_attribute("pk")?)
+        .attribute_definitions(string_attribute("pending_asset")?)
+        .key_schema(hash_key("pk")?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(PENDING_INDEX)
+                .key_schema(hash_key("pending_asset")?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes("lease_until_ms")
+                        .build(),
+                )
                 .build()
                 .map_err(|e| StoreError::Invalid(e.to_string()))?,
         )
@@ -142,6 +151,22 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Sto
         .await
         .map_err(|e| map("dynamodb create table", e))?;
     Ok(())
+}
+
+fn string_attribute(name: &str) -> StoreResult<AttributeDefinition> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn hash_key(name: &str) -> StoreResult<KeySchemaElement> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(KeyType::Hash)
+        .build()
+        .map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -259,6 +284,7 @@ fn variant_item(r: &VariantRecord) -> Item {
     ]);
     match &r.state {
         VariantState::Pending { lease_until_ms } => {
+            item.insert("pending_asset".into(), s(r.fingerprint.to_hex()));
             item.insert("lease_until_ms".into(), n(lease_until_ms));
             item.insert("expires_at".into(), n(lease_until_ms / 1000 + PENDING_TTL_GRACE_S));
         }
@@ -404,6 +430,33 @@ impl ManifestStore for DynamoManifest {
     async fn variant_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<VariantRecord>> {
         let (items, next) = self.scan_prefix("var#", after, limit).await?;
         Ok(Page { items: items.iter().map(variant_from).collect::<StoreResult<_>>()?, next })
+    }
+
+    async fn pending_variants(&self, fingerprint: &Fingerprint, now_ms: Millis, limit: u64) -> StoreResult<u64> {
+        // The index is eventually consistent: a claim made a moment ago may not be counted yet,
+        // which a cap can afford.
+        let (mut counted, mut start) = (0u64, None);
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(PENDING_INDEX)
+                .key_condition_expression("pending_asset = :fingerprint")
+                .filter_expression("lease_until_ms > :now")
+                .expression_attribute_values(":fingerprint", s(fingerprint.to_hex()))
+                .expression_attribute_values(":now", n(now_ms))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| map("dynamodb query", e))?;
+            counted += out.count.max(0) as u64;
+            start = out.last_evaluated_key;
+            if counted >= limit || start.is_none() {
+                return Ok(counted.min(limit));
+            }
+        }
     }
 
     async fn ping(&self) -> StoreResult<()> {

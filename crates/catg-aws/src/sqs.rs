@@ -38,6 +38,22 @@ impl JobQueue for SqsQueue {
             .map_err(|e| map("sqs send", e))?;
         Ok(())
     }
+
+    async fn pending_jobs(&self) -> StoreResult<u64> {
+        use aws_sdk_sqs::types::QueueAttributeName as Name;
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(Name::ApproximateNumberOfMessages)
+            .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| map("sqs get queue attributes", e))?;
+        let attributes = out.attributes.unwrap_or_default();
+        let count = |name: &Name| attributes.get(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Ok(count(&Name::ApproximateNumberOfMessages) + count(&Name::ApproximateNumberOfMessagesNotVisible))
+    }
 }
 
 #[async_trait]

@@ -3,9 +3,9 @@
 //! the next run resumes where this one stopped, even after `kill -9` (everything before the
 //! checkpoint is recorded; a page in flight is simply ingested again, which is idempotent).
 
-use catg_core::config::{image_limits, process_env};
+use catg_core::config::{image_limits, process_env, render_memory_mib};
 use catg_core::ports::{ManifestStore, ObjectStore};
-use catg_core::{backfill, BackfillOptions, BackfillReport, Flow};
+use catg_core::{backfill, BackfillOptions, BackfillReport, Decoding, Flow, RenderBudget};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +43,8 @@ pub fn run(args: BackfillArgs) -> Result<serde_json::Value, String> {
 
 async fn run_async(args: BackfillArgs) -> Result<serde_json::Value, String> {
     let limits = image_limits(process_env).map_err(|e| e.to_string())?;
+    let budget = RenderBudget::new(render_memory_mib(process_env).map_err(|e| e.to_string())?);
+    let decoding = Decoding::new(limits, Arc::new(budget));
     let (sources, manifest, checkpoint): (Arc<dyn ObjectStore>, Arc<dyn ManifestStore>, PathBuf) = if args.stores.aws {
         let config = catg_lambda::Config::from_env().map_err(|e| e.to_string())?;
         let aws = catg_lambda::Aws::connect(&config).await;
@@ -102,7 +104,7 @@ async fn run_async(args: BackfillArgs) -> Result<serde_json::Value, String> {
             Flow::Continue
         }
     };
-    let report = backfill(sources.as_ref(), manifest.as_ref(), &limits, &options, &mut on_page)
+    let report = backfill(sources.as_ref(), manifest.as_ref(), &decoding, &options, &mut on_page)
         .await
         .map_err(|e| format!("backfill stopped: {e} (run again to resume)"))?;
     bar.finish_and_clear();

@@ -5,9 +5,10 @@
 //! - a rejected input or invalid recipe: exit 2 and `{"error":{"kind":…,"message":…}}` on stdout;
 //! - anything else (I/O, usage): exit 1 with a message on stderr.
 
-use catg_core::config::{image_limits, process_env, recipe_limits, signing_keys};
+use catg_core::config::{image_limits, process_env, recipe_limits, render_memory_mib, signing_keys};
 use catg_core::signing::{unix_now, SIG_PARAM};
-use catg_core::{examine, render_variant, validate_key, Error, Fingerprint, Recipe, SignedTarget};
+use catg_core::{examine, render_variant, validate_key, Error, Fingerprint, Recipe, RenderBudget, SignedTarget};
+use catg_image::{memory_estimate, verify_memory_estimate};
 use clap::{Parser, Subcommand};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::json;
@@ -340,11 +341,20 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remo
 
 fn render(file: &Path, query: &str, accept: Option<&str>, output: &Path) -> Result<serde_json::Value, Failure> {
     let limits = image_limits(process_env).map_err(config_failure)?;
+    let budget = RenderBudget::new(render_memory_mib(process_env).map_err(config_failure)?);
     let recipe = Recipe::parse(query, &recipe_limits(process_env).map_err(config_failure)?).map_err(Error::from)?;
     let mut examined = examine(open(file)?, file_size(file), &limits).map_err(Error::from)?;
+    // The same memory budget as `catg serve`: what would not fit there is refused here too.
+    if let (Ok(probe), Some(body)) = (&examined.verdict, &examined.body) {
+        if probe.has_alpha {
+            budget.admit(verify_memory_estimate(probe, body.len())).map_err(Error::from)?;
+        }
+    }
     examined.confirm_alpha(&limits);
     let probe = examined.verdict.map_err(Error::from)?;
     let body = examined.body.unwrap_or_default();
+    let spec = recipe.resolve(accept, probe.has_alpha).render_spec();
+    budget.admit(memory_estimate(&probe, &spec, body.len(), &limits)).map_err(Error::from)?;
     let variant = render_variant(&body, &examined.fingerprint, &probe, &recipe, accept, &limits)?;
     write_atomically(output, &variant.rendered.bytes)?;
     Ok(json!({

@@ -1,6 +1,6 @@
 //! `catg serve`: configuration from flags and the environment, then the embedded service.
 
-use catg_core::config::{image_limits, process_env, recipe_limits, render_memory_mib, signing_keys};
+use catg_core::config::{image_limits, pending_caps, process_env, recipe_limits, render_memory_mib, signing_keys};
 use catg_core::ports::ObjectStore;
 use catg_http::{router, HttpState};
 use catg_local::{Embedded, EmbeddedConfig};
@@ -43,6 +43,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     config.resolver.limits = image_limits(process_env).map_err(|e| e.to_string())?;
     config.resolver.recipe_limits = recipe_limits(process_env).map_err(|e| e.to_string())?;
     config.resolver.signing = signing_keys(process_env).map_err(|e| e.to_string())?;
+    (config.resolver.max_pending_jobs, config.resolver.max_pending_per_asset) =
+        pending_caps(process_env).map_err(|e| e.to_string())?;
     config.render_memory_mib = render_memory_mib(process_env).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(serve(config, args.listen, Duration::from_secs(args.key_max_age)))
@@ -93,7 +95,12 @@ async fn serve(config: EmbeddedConfig, listen: SocketAddr, key_max_age: Duration
     let example = example_key(&embedded).await.map(|key| format!("{key}?w=400")).unwrap_or_default();
     eprintln!("catg is serving {} at http://{address}/{example}", source.display());
 
-    let state = Arc::new(HttpState { resolver: embedded.resolver(), key_max_age, metrics: Some(metrics) });
+    let operator_token = process_env("CATG_OPERATOR_TOKEN").filter(|t| !t.trim().is_empty());
+    if embedded.config.resolver.signing.is_some() && operator_token.is_none() {
+        tracing::info!("signing is on and CATG_OPERATOR_TOKEN is unset: /_catg/ and /_catg/metrics are off");
+    }
+    let state =
+        Arc::new(HttpState { resolver: embedded.resolver(), key_max_age, metrics: Some(metrics), operator_token });
     let mut stop = embedded.shutdown_signal();
     let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
         tokio::select! {

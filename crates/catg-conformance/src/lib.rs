@@ -305,6 +305,51 @@ pub async fn manifest(store: Arc<dyn ManifestStore>, prefix: &str) {
     assert!(store.forget_variant(&orphan).await.expect("forget"));
     assert_eq!(store.variant(&orphan.cache_key).await.expect("variant"), None);
     assert!(!store.forget_variant(&orphan).await.expect("forget"), "forgotten once");
+
+    pending_per_asset(store.as_ref(), prefix).await;
+}
+
+/// Live claims of one asset are counted, up to the limit asked; expired claims, finished
+/// variants and other assets' claims are not.
+async fn pending_per_asset(store: &dyn ManifestStore, prefix: &str) {
+    let now = now_ms();
+    let claim = |n: u8, lease: u64| {
+        let mut record = variant(&format!("{prefix}/pending"), VariantState::Pending { lease_until_ms: lease });
+        record.cache_key.0[0] = n;
+        record
+    };
+    let fp = claim(0, 0).fingerprint;
+    assert_eq!(store.pending_variants(&fp, now, 10).await.expect("count"), 0);
+    for n in 1..=4 {
+        assert_eq!(store.claim_variant(&claim(n, now + 60_000), now).await.expect("claim"), Claim::Claimed);
+    }
+    // Expired already: not counted.
+    assert_eq!(store.claim_variant(&claim(5, now - 1), now - 10).await.expect("claim"), Claim::Claimed);
+    // Finished: not pending any more.
+    let done = VariantRecord {
+        state: VariantState::Failed { reason: "corrupt".into(), message: "m".into() },
+        ..claim(4, now + 60_000)
+    };
+    assert!(store.finish_variant(&done).await.expect("finish"));
+    let other = variant(&format!("{prefix}/other-asset"), VariantState::Pending { lease_until_ms: now + 60_000 });
+    assert_eq!(store.claim_variant(&other, now).await.expect("claim"), Claim::Claimed);
+    // Indexes may lag writes a moment (DynamoDB's secondary indexes): look until it settles.
+    let mut counted = 0;
+    for _ in 0..50 {
+        counted = store.pending_variants(&fp, now, 10).await.expect("count");
+        if counted == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(counted, 3, "three live claims of the asset");
+    assert_eq!(store.pending_variants(&fp, now, 2).await.expect("count"), 2, "counted up to the limit");
+    assert_eq!(store.pending_variants(&fp, now + 120_000, 10).await.expect("count"), 0, "leases ended");
+    // Every record of the asset, whatever its state, and no other asset's.
+    let of_asset = store.variants_of(&fp, 10).await.expect("variants of");
+    assert_eq!(of_asset.len(), 5, "{of_asset:?}");
+    assert!(of_asset.iter().all(|v| v.fingerprint == fp));
+    assert_eq!(store.variants_of(&fp, 2).await.expect("variants of").len(), 2);
 }
 
 /// Every item of a paged listing, following cursors to the end (bounded, so a cursor that never
@@ -344,6 +389,7 @@ pub async fn leased_queue(queue: Arc<dyn LeasedJobQueue>) {
     let first = queue.receive(1_000).await.expect("receive").expect("a job");
     assert_eq!((first.job.clone(), first.attempt), (job(1), 1));
     assert_eq!(queue.receive(60_000).await.expect("receive"), None, "leased jobs are invisible");
+    assert_eq!(queue.pending_jobs().await.expect("pending"), 1, "a leased job is still pending");
     tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
     let again = queue.receive(60_000).await.expect("receive").expect("redelivered after the lease");
     assert_eq!((again.job.clone(), again.attempt), (first.job.clone(), 2));
@@ -352,6 +398,7 @@ pub async fn leased_queue(queue: Arc<dyn LeasedJobQueue>) {
     assert_eq!(third.attempt, 3);
     queue.ack(&third.id).await.expect("ack");
     assert_eq!(queue.receive(0).await.expect("receive"), None, "acknowledged jobs are gone");
+    assert_eq!(queue.pending_jobs().await.expect("pending"), 0, "acknowledged jobs are not pending");
 
     for n in 0..20 {
         queue.enqueue(&job(100 + n)).await.expect("enqueue");
@@ -400,7 +447,9 @@ pub async fn ingest_and_render(
     let mut tasks = Vec::new();
     for key in keys.clone() {
         let (sources, manifest, limits) = (sources.clone(), manifest.clone(), limits.clone());
-        tasks.push(tokio::spawn(async move { ingest(sources.as_ref(), manifest.as_ref(), &key, &limits).await }));
+        tasks.push(tokio::spawn(
+            async move { ingest(sources.as_ref(), manifest.as_ref(), &key, &decoding(&limits)).await },
+        ));
     }
     let mut fingerprints = std::collections::BTreeSet::new();
     let mut new_assets = 0;
@@ -422,7 +471,7 @@ pub async fn ingest_and_render(
         assert_eq!(source.fingerprint, fingerprint, "{key}");
     }
     // The same upload event again (S3 delivers at least once): nothing changes.
-    let again = ingest(sources.as_ref(), manifest.as_ref(), &keys[0], &limits).await.expect("re-ingest");
+    let again = ingest(sources.as_ref(), manifest.as_ref(), &keys[0], &decoding(&limits)).await.expect("re-ingest");
     assert!(matches!(again, Ingested::Unchanged { .. }), "a duplicate event re-recorded the key: {again:?}");
 
     // A render job, claimed once, delivered twice (the second after the first finished).
@@ -486,7 +535,7 @@ pub async fn reconcile_repairs_drift(
         async move {
             let options =
                 ReconcileOptions { dry_run, source_prefix: String::new(), now_ms: now_ms(), grace_ms, deadline: None };
-            reconcile(sources.as_ref(), variants.as_ref(), manifest.as_ref(), &limits, &options, &|_| {})
+            reconcile(sources.as_ref(), variants.as_ref(), manifest.as_ref(), &decoding(&limits), &options, &|_| {})
                 .await
                 .expect("reconcile")
         }
@@ -584,7 +633,7 @@ pub async fn reconcile_repairs_drift(
         grace_ms: 0,
         deadline: Some(tokio::time::Instant::now()),
     };
-    let late = reconcile(sources.as_ref(), variants.as_ref(), manifest.as_ref(), &limits, &options, &|_| {})
+    let late = reconcile(sources.as_ref(), variants.as_ref(), manifest.as_ref(), &decoding(&limits), &options, &|_| {})
         .await
         .expect("reconcile");
     assert!(!late.complete && late.sources_listed == 0, "{late:?}");
@@ -629,7 +678,9 @@ pub async fn backfill_resumes(sources: Arc<dyn ObjectStore>, manifest: Arc<dyn M
                     Flow::Continue
                 }
             };
-            backfill(sources.as_ref(), manifest.as_ref(), &limits, &options, &mut on_page).await.expect("backfill")
+            backfill(sources.as_ref(), manifest.as_ref(), &decoding(&limits), &options, &mut on_page)
+                .await
+                .expect("backfill")
         }
     };
 
@@ -655,4 +706,9 @@ pub async fn backfill_resumes(sources: Arc<dyn ObjectStore>, manifest: Arc<dyn M
 
     let again = run(options(None, 4, false), usize::MAX).await;
     assert_eq!((again.listed, again.already_recorded, again.unrecorded), (8, 8, 0), "{again:?}");
+}
+
+/// Limits with a budget of their own (each check runs alone).
+fn decoding(limits: &catg_image::Limits) -> catg_core::Decoding {
+    catg_core::Decoding::new(limits.clone(), Arc::new(catg_core::RenderBudget::new(256)))
 }

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::ingest::{ingest, Ingested};
 use crate::model::SourceState;
 use crate::ports::{ManifestStore, ObjectMeta, ObjectStore};
-use catg_image::Limits;
+use crate::render_budget::Decoding;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -70,7 +70,7 @@ pub struct BackfillReport {
 pub async fn backfill(
     sources: &dyn ObjectStore,
     manifest: &dyn ManifestStore,
-    limits: &Limits,
+    decoding: &Decoding,
     options: &BackfillOptions,
     progress: &mut (dyn FnMut(&BackfillReport) -> Flow + Send),
 ) -> Result<BackfillReport, Error> {
@@ -83,7 +83,7 @@ pub async fn backfill(
         let page = sources.list(&options.prefix, report.resume_after.as_deref(), options.page_size.max(1)).await?;
         let Some(last) = page.last().map(|o| o.key.clone()) else { break };
         let outcomes: Vec<Result<Outcome, Error>> = stream::iter(&page)
-            .map(|object| one(sources, manifest, limits, object, options.dry_run))
+            .map(|object| one(sources, manifest, decoding, object, options.dry_run))
             .buffer_unordered(options.concurrency.max(1))
             .collect()
             .await;
@@ -131,7 +131,7 @@ enum Outcome {
 async fn one(
     sources: &dyn ObjectStore,
     manifest: &dyn ManifestStore,
-    limits: &Limits,
+    decoding: &Decoding,
     object: &ObjectMeta,
     dry_run: bool,
 ) -> Result<Outcome, Error> {
@@ -142,7 +142,7 @@ async fn one(
     if dry_run {
         return Ok(Outcome::WouldIngest);
     }
-    match ingest(sources, manifest, &object.key, limits).await {
+    match ingest(sources, manifest, &object.key, decoding).await {
         Ok(Ingested::Unchanged { .. }) => Ok(Outcome::Recorded),
         // Bytes another key recorded first (even a moment ago) are a duplicate, rejected or not.
         Ok(Ingested::Recorded { new_asset: false, .. }) => Ok(Outcome::Duplicate),

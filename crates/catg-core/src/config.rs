@@ -28,7 +28,8 @@ fn read<T: FromStr>(
 }
 
 /// The image limits: `CATG_MAX_INPUT_BYTES`, `CATG_MAX_PIXELS`, `CATG_MAX_FRAMES`,
-/// `CATG_MAX_JPEG_SCANS`, `CATG_MAX_ICC_BYTES`, `CATG_MAX_OUTPUT_PIXELS`, `CATG_MAX_RENDER_MS`.
+/// `CATG_MAX_JPEG_SCANS`, `CATG_MAX_ICC_BYTES`, `CATG_MAX_OUTPUT_PIXELS`, `CATG_MAX_UPSCALE`,
+/// `CATG_MAX_RENDER_MS`.
 pub fn image_limits(env: impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
     let mut l = Limits::default();
     read(&env, "CATG_MAX_INPUT_BYTES", "a number of bytes", &mut l.max_input_bytes)?;
@@ -37,6 +38,17 @@ pub fn image_limits(env: impl Fn(&str) -> Option<String>) -> Result<Limits, Conf
     read(&env, "CATG_MAX_JPEG_SCANS", "a number of scans", &mut l.max_jpeg_scans)?;
     read(&env, "CATG_MAX_ICC_BYTES", "a number of bytes", &mut l.max_icc_bytes)?;
     read(&env, "CATG_MAX_OUTPUT_PIXELS", "a number of pixels", &mut l.max_output_pixels)?;
+    read(&env, "CATG_MAX_UPSCALE", "a whole factor, such as 4", &mut l.max_upscale)?;
+    let mut fast = u8::from(l.jpeg_fast_refinement);
+    read(&env, "CATG_JPEG_FAST_REFINEMENT", "1 (catg's refinement decoder) or 0 (libjpeg's)", &mut fast)?;
+    if fast > 1 {
+        return Err(ConfigError {
+            name: "CATG_JPEG_FAST_REFINEMENT",
+            value: fast.to_string(),
+            expected: "1 (catg's refinement decoder) or 0 (libjpeg's)",
+        });
+    }
+    l.jpeg_fast_refinement = fast == 1;
     let mut render_ms = l.max_render_time.as_millis() as u64;
     read(&env, "CATG_MAX_RENDER_MS", "a number of milliseconds", &mut render_ms)?;
     l.max_render_time = std::time::Duration::from_millis(render_ms);
@@ -58,6 +70,16 @@ pub fn recipe_limits(env: impl Fn(&str) -> Option<String>) -> Result<RecipeLimit
         })?);
     }
     Ok(l)
+}
+
+/// The pending-job caps: `CATG_MAX_PENDING_JOBS` (default 1000) and
+/// `CATG_MAX_PENDING_PER_ASSET` (default 32), as (total, per asset).
+pub fn pending_caps(env: impl Fn(&str) -> Option<String>) -> Result<(u64, u64), ConfigError> {
+    let defaults = crate::ResolverConfig::default();
+    let (mut total, mut per_asset) = (defaults.max_pending_jobs, defaults.max_pending_per_asset);
+    read(&env, "CATG_MAX_PENDING_JOBS", "a number of jobs", &mut total)?;
+    read(&env, "CATG_MAX_PENDING_PER_ASSET", "a number of jobs", &mut per_asset)?;
+    Ok((total.max(1), per_asset.max(1)))
 }
 
 /// The memory budget for renders running at once in this process, in MiB:

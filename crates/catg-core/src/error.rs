@@ -29,6 +29,10 @@ pub enum Error {
     /// A job message that does not parse: drop it, retrying cannot help.
     #[error("invalid job: {0}")]
     InvalidJob(String),
+    /// Too much work is waiting already (the pending-job caps): nothing was queued; ask again
+    /// later. The message says which cap.
+    #[error("busy: {0}")]
+    Busy(String),
     /// A store or queue failed; retryable when it is `Unavailable`.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
@@ -44,7 +48,12 @@ impl Error {
             Error::InvalidRecipe(_) => Some("invalid_recipe"),
             Error::Image(e) => e.reject_kind().map(RejectKind::as_str),
             Error::AssetRejected { reason, .. } | Error::RenderFailed { reason, .. } => Some(reason),
-            Error::NotFound(_) | Error::Forbidden(_) | Error::InvalidJob(_) | Error::Store(_) | Error::Io(_) => None,
+            Error::NotFound(_)
+            | Error::Forbidden(_)
+            | Error::Busy(_)
+            | Error::InvalidJob(_)
+            | Error::Store(_)
+            | Error::Io(_) => None,
         }
     }
 

@@ -7,7 +7,8 @@ use crate::fingerprint::Fingerprint;
 use crate::metrics;
 use crate::model::{now_ms, AssetFacts, AssetRecord, AssetState, SourceRecord, SourceState};
 use crate::ports::{ManifestStore, ObjectStore, StoreError};
-use catg_image::{verify, Limits};
+use crate::render_budget::{Decoding, RenderBudget};
+use catg_image::{verify, verify_memory_estimate, Limits};
 use tokio_util::io::SyncIoBridge;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +27,15 @@ impl Ingested {
     }
 }
 
+/// Ingest `key`. The check that decodes a new asset waits for room in the process's one memory
+/// budget, like every render.
 pub async fn ingest(
     sources: &dyn ObjectStore,
     manifest: &dyn ManifestStore,
     key: &str,
-    limits: &Limits,
+    decoding: &Decoding,
 ) -> Result<Ingested, Error> {
+    let limits = &decoding.limits;
     let (meta, reader) = sources.open(key).await.map_err(|e| match e {
         StoreError::NotFound(_) => Error::NotFound(key.to_string()),
         other => Error::Store(other),
@@ -58,20 +62,11 @@ pub async fn ingest(
             false
         }
         None => {
-            let verify_limits = limits.clone();
-            let state = tokio::task::spawn_blocking(move || match (examined.verdict, examined.body) {
-                (Ok(mut probe), Some(body)) => match verify(&body, &probe, &verify_limits) {
-                    Ok(has_alpha) => {
-                        probe.has_alpha = has_alpha;
-                        Ok(AssetState::Ready(AssetFacts::from_probe(&probe)))
-                    }
-                    Err(e) => reject_state(e),
-                },
-                (Err(e), _) => reject_state(e),
-                (Ok(_), None) => Err(Error::Io(std::io::Error::other("examined image without its body"))),
-            })
-            .await
-            .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+            let state = match (examined.verdict, examined.body) {
+                (Ok(probe), Some(body)) => verify_within(&decoding.budget, probe, body, limits).await?,
+                (Err(e), _) => reject_state(e)?,
+                (Ok(_), None) => return Err(Error::Io(std::io::Error::other("examined image without its body"))),
+            };
             if let AssetState::Rejected { reason, .. } = &state {
                 rejected = Some(reason.clone());
             }
@@ -111,6 +106,30 @@ pub async fn ingest(
         })
         .await?;
     Ok(Ingested::Recorded { fingerprint, new_asset, rejected })
+}
+
+/// Decode the whole image once (`catg_image::verify`) inside the memory budget: the asset's
+/// state, ready or rejected.
+async fn verify_within(
+    budget: &RenderBudget,
+    mut probe: catg_image::Probe,
+    body: Vec<u8>,
+    limits: &Limits,
+) -> Result<AssetState, Error> {
+    let _room = match budget.reserve(verify_memory_estimate(&probe, body.len())).await {
+        Ok(room) => room,
+        Err(refused) => return reject_state(refused),
+    };
+    let limits = limits.clone();
+    tokio::task::spawn_blocking(move || match verify(&body, &probe, &limits) {
+        Ok(has_alpha) => {
+            probe.has_alpha = has_alpha;
+            Ok(AssetState::Ready(AssetFacts::from_probe(&probe)))
+        }
+        Err(e) => reject_state(e),
+    })
+    .await
+    .map_err(|e| Error::Io(std::io::Error::other(e)))?
 }
 
 /// A rejection becomes a recorded state; an internal failure stays an error (to retry).

@@ -4,7 +4,7 @@
 
 use crate::cache_key::CacheKey;
 use crate::fingerprint::Fingerprint;
-use crate::model::{AssetRecord, Job, Millis, SourceRecord, VariantRecord};
+use crate::model::{AssetRecord, Job, Millis, SourceRecord, SourceState, VariantRecord, VariantState};
 use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
@@ -123,13 +123,74 @@ pub trait ManifestStore: Send + Sync {
     async fn source_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<SourceRecord>>;
     /// Variant records in no particular order, `limit` at most per page, from cursor `after`.
     async fn variant_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<VariantRecord>>;
+    /// The pending variants of one asset whose claims are still live at `now_ms`, counted up to
+    /// `limit` (a cap only needs to know whether it is reached). May lag a moment behind writes.
+    async fn pending_variants(&self, fingerprint: &Fingerprint, now_ms: Millis, limit: u64) -> StoreResult<u64>;
+    /// Present sources and variants by state. The default pages through every record; a store
+    /// that can count (SQLite) answers with a count query instead.
+    async fn totals(&self) -> StoreResult<Totals> {
+        let mut totals = Totals::default();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.source_page(cursor.as_deref(), 1000).await?;
+            totals.sources += page.items.iter().filter(|s| s.state == SourceState::Present).count() as u64;
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.variant_page(cursor.as_deref(), 1000).await?;
+            for variant in &page.items {
+                match variant.state {
+                    VariantState::Ready { .. } => totals.ready += 1,
+                    VariantState::Pending { .. } => totals.pending += 1,
+                    VariantState::Failed { .. } => totals.failed += 1,
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(totals),
+            }
+        }
+    }
+    /// Up to `limit` variant records of one asset. The default pages through every variant
+    /// record; SQLite answers from its index by fingerprint.
+    async fn variants_of(&self, fingerprint: &Fingerprint, limit: usize) -> StoreResult<Vec<VariantRecord>> {
+        let (mut found, mut cursor) = (Vec::new(), None::<String>);
+        loop {
+            let page = self.variant_page(cursor.as_deref(), 1000).await?;
+            found.extend(page.items.into_iter().filter(|v| v.fingerprint == *fingerprint));
+            match page.next {
+                Some(next) if found.len() < limit => cursor = Some(next),
+                _ => {
+                    found.truncate(limit);
+                    return Ok(found);
+                }
+            }
+        }
+    }
     /// A cheap round trip, for health checks.
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Record counts ([`ManifestStore::totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Source records of keys that are present.
+    pub sources: u64,
+    pub ready: u64,
+    pub pending: u64,
+    pub failed: u64,
 }
 
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     async fn enqueue(&self, job: &Job) -> StoreResult<()>;
+    /// Jobs queued or being worked on and not yet finished; approximate (and a little late)
+    /// where the queue itself only knows approximately (SQS).
+    async fn pending_jobs(&self) -> StoreResult<u64>;
 }
 
 /// A delivered job, invisible to other receivers until its lease ends.

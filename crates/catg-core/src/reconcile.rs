@@ -18,8 +18,8 @@ use crate::error::Error;
 use crate::ingest::remove_source;
 use crate::model::{variant_object_key, Millis, SourceRecord, SourceState, VariantState};
 use crate::ports::{ManifestStore, ObjectStore};
+use crate::render_budget::Decoding;
 use crate::CacheKey;
-use catg_image::Limits;
 use serde::Serialize;
 
 /// How many records or objects one store call reads.
@@ -82,7 +82,7 @@ pub async fn reconcile(
     sources: &dyn ObjectStore,
     variants: &dyn ObjectStore,
     manifest: &dyn ManifestStore,
-    limits: &Limits,
+    decoding: &Decoding,
     options: &ReconcileOptions,
     progress: &(dyn Fn(&ReconcileReport) + Send + Sync),
 ) -> Result<ReconcileReport, Error> {
@@ -111,7 +111,7 @@ pub async fn reconcile(
             Flow::Continue
         }
     };
-    if !backfill(sources, manifest, limits, &pass, &mut on_page).await?.complete {
+    if !backfill(sources, manifest, decoding, &pass, &mut on_page).await?.complete {
         return Ok(report);
     }
 

@@ -8,7 +8,7 @@ use crate::metrics;
 use crate::model::{now_ms, variant_object_key, Job, VariantRecord, VariantState};
 use crate::ports::{ManifestStore, ObjectStore, StoreError};
 use crate::recipe::{FormatChoice, Recipe, RecipeLimits};
-use crate::render_budget::RenderBudget;
+use crate::render_budget::{Decoding, RenderBudget};
 use catg_image::{memory_estimate, probe, render_probed, Limits};
 use std::sync::Arc;
 use std::time::Instant;
@@ -46,6 +46,11 @@ impl std::fmt::Debug for Renderer {
 }
 
 impl Renderer {
+    /// This renderer's limits and budget, for the other decodes of the process (ingest).
+    pub fn decoding(&self) -> Decoding {
+        Decoding::new(self.limits.clone(), self.budget.clone())
+    }
+
     pub async fn render(&self, job: &Job) -> Result<Rendered, Error> {
         let (cache_key, fingerprint, recipe) = parse_job(job)?;
         let resolved = recipe.resolve(None, false);
@@ -84,14 +89,16 @@ impl Renderer {
         .map_err(|e| Error::Io(std::io::Error::other(e)))?;
         let outcome = match probed {
             Err(e) => Err(e),
-            Ok(probed) => {
-                let _room = self.budget.reserve(memory_estimate(&probed, &spec, body.len(), &limits)).await;
-                let started = Instant::now();
-                tokio::task::spawn_blocking(move || render_probed(&body, &probed, &spec, &limits))
-                    .await
-                    .map_err(|e| Error::Io(std::io::Error::other(e)))?
-                    .map(|rendered| (rendered, started.elapsed()))
-            }
+            Ok(probed) => match self.budget.reserve(memory_estimate(&probed, &spec, body.len(), &limits)).await {
+                Err(refused) => Err(refused),
+                Ok(_room) => {
+                    let started = Instant::now();
+                    tokio::task::spawn_blocking(move || render_probed(&body, &probed, &spec, &limits))
+                        .await
+                        .map_err(|e| Error::Io(std::io::Error::other(e)))?
+                        .map(|rendered| (rendered, started.elapsed()))
+                }
+            },
         };
         let (rendered, render_time) = match outcome {
             Ok(done) => done,

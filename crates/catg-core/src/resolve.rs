@@ -9,6 +9,7 @@ use crate::ingest::ingest;
 use crate::model::{now_ms, AssetState, Job, SourceState, VariantRecord, VariantState};
 use crate::ports::{Claim, JobQueue, ManifestStore, ObjectStore, StoreError};
 use crate::recipe::{FormatChoice, Recipe, RecipeLimits, ResolvedRecipe};
+use crate::render_budget::{Decoding, RenderBudget};
 use crate::signing::{split_signature, unix_now, SignedTarget, SigningKeys};
 use catg_image::{Limits, OutputFormat};
 use std::sync::Arc;
@@ -44,6 +45,11 @@ pub struct ResolverConfig {
     pub source_prefix: String,
     /// When set, every request must carry a valid `sig` (see [`crate::signing`]).
     pub signing: Option<SigningKeys>,
+    /// Most jobs waiting in the queue (all assets) before a new variant is refused (503).
+    pub max_pending_jobs: u64,
+    /// Most variants of one asset waiting to render before another is refused (503): a flood of
+    /// distinct recipes of one image cannot push everyone else's renders back.
+    pub max_pending_per_asset: u64,
 }
 
 impl Default for ResolverConfig {
@@ -56,6 +62,8 @@ impl Default for ResolverConfig {
             poll: Duration::from_millis(25),
             source_prefix: String::new(),
             signing: None,
+            max_pending_jobs: 1000,
+            max_pending_per_asset: 32,
         }
     }
 }
@@ -145,6 +153,8 @@ pub struct Resolver {
     pub config: ResolverConfig,
     /// What a hit needs, remembered: see [`HitCache`].
     pub cache: Arc<HitCache>,
+    /// The process's memory budget: an on-demand ingest decodes within it.
+    pub budget: Arc<RenderBudget>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -190,6 +200,10 @@ impl Resolver {
             AssetState::Rejected { reason, message } => return Err(Error::AssetRejected { reason, message }),
         };
         let resolved = recipe.resolve(request.accept.as_deref(), facts.has_alpha);
+        // Too large an output, or too much enlargement: refused before anything is claimed or
+        // queued (the render would refuse it too, after a trip through the queue).
+        catg_image::check_output(facts.width, facts.height, &resolved.resize, &self.config.limits)
+            .map_err(Error::Image)?;
         let cache_key = CacheKey::derive(&fingerprint, &resolved);
         let served = |from: ServedFrom, body: Option<Vec<u8>>, bytes: u64| Served {
             from,
@@ -280,7 +294,8 @@ impl Resolver {
                         // Not seen yet (the upload event may still be on its way): ingest it
                         // now if the object exists.
                         None => {
-                            ingest(self.sources.as_ref(), self.manifest.as_ref(), key, &self.config.limits).await?;
+                            let decoding = Decoding::new(self.config.limits.clone(), self.budget.clone());
+                            ingest(self.sources.as_ref(), self.manifest.as_ref(), key, &decoding).await?;
                             self.manifest.source(key).await?.ok_or_else(|| Error::NotFound("no such image".into()))?
                         }
                     },
@@ -293,6 +308,20 @@ impl Resolver {
         }
     }
 
+    /// Refuse a new claim while either pending-job cap is reached: nothing is claimed or queued,
+    /// and the caller is told to come back (503 with `Retry-After`).
+    async fn check_pending_caps(&self, fingerprint: &Fingerprint, now: u64) -> Result<(), Error> {
+        let per_asset = self.config.max_pending_per_asset;
+        if self.manifest.pending_variants(fingerprint, now, per_asset).await? >= per_asset {
+            return Err(Error::Busy(format!("{per_asset} variants of this image are waiting")));
+        }
+        let total = self.config.max_pending_jobs;
+        if self.queue.pending_jobs().await? >= total {
+            return Err(Error::Busy(format!("{total} jobs are waiting")));
+        }
+        Ok(())
+    }
+
     async fn claim(
         &self,
         cache_key: &CacheKey,
@@ -302,6 +331,7 @@ impl Resolver {
         lost_object_key: Option<&str>,
     ) -> Result<bool, Error> {
         let now = now_ms();
+        self.check_pending_caps(fingerprint, now).await?;
         let record = VariantRecord {
             cache_key: *cache_key,
             fingerprint: *fingerprint,

@@ -74,6 +74,8 @@ pub async fn warm(
                 Err(e) => {
                     let kind = e.reject_kind().unwrap_or(match e {
                         Error::Forbidden(_) => "forbidden",
+                        // The pending-job caps: run warm again once the queue has drained.
+                        Error::Busy(_) => "busy",
                         _ => "not_found",
                     });
                     *report.refused.entry(kind.to_string()).or_default() += 1;

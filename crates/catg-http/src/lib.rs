@@ -8,6 +8,10 @@
 //! - `GET /_catg/metrics` — Prometheus text (`catg serve` only; Lambda writes EMF instead).
 //! - `GET /_catg/` — the status page (`catg serve` only; see `status.rs`).
 //!
+//! The two operator pages list every key and recipe. With an operator token configured they ask
+//! for it (HTTP Basic, any user name, or `Authorization: Bearer`); without one they are open only
+//! while signing is off: a deployment that signs its URLs does not publish its keys.
+//!
 //! Keys under `_/` and `_catg/`, and the key `healthz`, are reserved.
 
 use axum::body::Body;
@@ -35,6 +39,8 @@ pub struct HttpState {
     /// counts the status page `/_catg/` shows (`None` on Lambda, where metrics leave as
     /// Embedded Metric Format log lines and there is no status page: the manifest is not public).
     pub metrics: Option<PrometheusHandle>,
+    /// The secret the operator pages ask for (`CATG_OPERATOR_TOKEN`); see the module docs.
+    pub operator_token: Option<String>,
 }
 
 impl std::fmt::Debug for HttpState {
@@ -64,8 +70,76 @@ async fn health(State(state): State<Arc<HttpState>>) -> Response {
     }
 }
 
-async fn status_page(State(state): State<Arc<HttpState>>, RawQuery(query): RawQuery) -> Response {
-    let Some(handle) = &state.metrics else { return error_response(&Error::NotFound("no such image".into())) };
+/// Why an operator page does not answer.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// No such page here (Lambda), or signing is on and no operator token is configured.
+    Off,
+    /// The token is configured and was not presented.
+    Unauthorized,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Off => error_response(&Error::NotFound("no such image".into())),
+            Refusal::Unauthorized => {
+                let body =
+                    json!({"error": {"kind": "unauthorized", "message": "the operator pages need the operator token"}});
+                let mut response =
+                    (StatusCode::UNAUTHORIZED, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"catg operator\""));
+                response
+            }
+        }
+    }
+}
+
+/// Whether the operator pages answer this request (see the module docs).
+fn operator_access<'a>(state: &'a HttpState, headers: &HeaderMap) -> Result<&'a PrometheusHandle, Refusal> {
+    let handle = state.metrics.as_ref().ok_or(Refusal::Off)?;
+    let Some(token) = state.operator_token.as_deref().filter(|t| !t.is_empty()) else {
+        return match state.resolver.config.signing {
+            None => Ok(handle),
+            Some(_) => Err(Refusal::Off),
+        };
+    };
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(presented_secret);
+    match given {
+        Some(given) if same_secret(&given, token) => Ok(handle),
+        _ => Err(Refusal::Unauthorized),
+    }
+}
+
+/// The secret in an `Authorization` header: a bearer token, or a Basic password (any user).
+fn presented_secret(value: &str) -> Option<String> {
+    use base64::Engine;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.trim().to_string());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        return text.split_once(':').map(|(_, password)| password.to_string());
+    }
+    None
+}
+
+/// Compare secrets in time that does not depend on where they differ.
+fn same_secret(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(expected.as_bytes()));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn status_page(State(state): State<Arc<HttpState>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let handle = match operator_access(&state, &headers) {
+        Ok(handle) => handle,
+        Err(refused) => return refused.into_response(),
+    };
     let gallery = status::Gallery::from_query(query.as_deref());
     match status::page(state.resolver.manifest.as_ref(), &handle.render(), &gallery).await {
         Ok(html) => (
@@ -78,15 +152,15 @@ async fn status_page(State(state): State<Arc<HttpState>>, RawQuery(query): RawQu
     }
 }
 
-async fn metrics_text(State(state): State<Arc<HttpState>>) -> Response {
-    match &state.metrics {
-        Some(handle) => (
+async fn metrics_text(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+    match operator_access(&state, &headers) {
+        Ok(handle) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4"), (header::CACHE_CONTROL, "no-store")],
             handle.render(),
         )
             .into_response(),
-        None => error_response(&Error::NotFound("no such image".into())),
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -149,7 +223,7 @@ async fn serve(
     let span = tracing::info_span!(
         "request",
         method = %method,
-        target = %match &target { Target::Key(key) => key.clone(), Target::Asset(fp) => format!("_/{fp}") },
+        target = %match &target { Target::Key(key) => loggable_key(key), Target::Asset(fp) => format!("_/{fp}") },
         fingerprint = tracing::field::Empty,
         cache_key = tracing::field::Empty,
         recipe = tracing::field::Empty,
@@ -210,6 +284,20 @@ async fn serve(
     response
 }
 
+/// A key as the log shows it: checked first (an invalid key is not echoed at all), then escaped
+/// (no control character can start a forged line) and cut to a length a log line can afford.
+fn loggable_key(key: &str) -> String {
+    const SHOWN: usize = 200;
+    if catg_core::validate_key(key).is_err() {
+        return "(invalid key)".to_string();
+    }
+    let mut shown: String = key.chars().take(SHOWN).flat_map(char::escape_debug).collect();
+    if key.chars().nth(SHOWN).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
 fn variant_response(status: StatusCode, served: Served, key_max_age: Duration) -> Response {
     let cache_control = if served.immutable {
         IMMUTABLE_CACHE_CONTROL.to_string()
@@ -264,9 +352,43 @@ fn error_parts(e: &Error) -> (StatusCode, &str, String) {
         Error::Image(image) if image.reject_kind().is_some() => {
             (StatusCode::UNPROCESSABLE_ENTITY, image.reject_kind().map_or("corrupt", |k| k.as_str()), image.to_string())
         }
+        Error::Busy(which) => {
+            tracing::info!(cap = %which, "refused a new render: too much work is waiting");
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "too many renders are waiting; retry shortly".to_string())
+        }
         Error::Store(_) | Error::Io(_) | Error::Image(_) | Error::InvalidJob(_) => {
             tracing::warn!(error = %e, "request failed for want of storage");
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage is unavailable; retry shortly".to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_logged_escaped_truncated_and_only_when_valid() {
+        assert_eq!(loggable_key("cats/tom.jpg"), "cats/tom.jpg");
+        // A control character makes the key invalid: not echoed.
+        assert_eq!(loggable_key("a.jpg\nforged line"), "(invalid key)");
+        assert_eq!(loggable_key("../etc/passwd"), "(invalid key)");
+        // Quotes and backslashes cannot end a field early.
+        assert_eq!(loggable_key("a\"b\\c.jpg"), "a\\\"b\\\\c.jpg");
+        let long = "x".repeat(1000);
+        let shown = loggable_key(&long);
+        assert_eq!(shown.chars().count(), 201);
+        assert!(shown.ends_with('…'));
+    }
+
+    #[test]
+    fn operator_secrets_come_as_bearer_or_basic() {
+        use base64::Engine;
+        assert_eq!(presented_secret("Bearer s3cret").as_deref(), Some("s3cret"));
+        let basic = base64::engine::general_purpose::STANDARD.encode("anyone:s3cret");
+        assert_eq!(presented_secret(&format!("Basic {basic}")).as_deref(), Some("s3cret"));
+        assert_eq!(presented_secret("Digest x"), None);
+        assert!(same_secret("s3cret", "s3cret"));
+        assert!(!same_secret("s3cre", "s3cret"));
     }
 }

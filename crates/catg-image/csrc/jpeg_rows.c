@@ -53,6 +53,11 @@ typedef struct catg_jpeg {
 static void on_error_exit(j_common_ptr cinfo) {
   catg_jpeg *self = (catg_jpeg *)cinfo->client_data;
   (*cinfo->err->format_message)(cinfo, self->message);
+  /* The coefficient buffer would not fit max_memory_to_use (jmemnobs.c has no backing store). */
+  if (self->kind == 0 && cinfo->err->msg_code == JERR_NO_BACKING_STORE) {
+    self->kind = KIND_RESOURCE_LIMIT;
+    snprintf(self->message, sizeof self->message, "the JPEG needs more memory than its header allows for");
+  }
   if (self->kind == 0) self->kind = KIND_CORRUPT;
   longjmp(self->err.on_error, 1);
 }
@@ -126,13 +131,16 @@ int catg_jpeg_skipped_scans(const catg_jpeg *self) { return self->progress.skipp
  * `eighths`/8 of the stored size (ignored for lossless JPEGs, which libjpeg decodes at full
  * size). CMYK and YCCK come out as CMYK; everything else as 8-bit RGB. Progressive JPEGs are
  * read in full here (into libjpeg's coefficient buffer), their AC scans by jpeg_refine.c's code
- * unless `fast_refine` is 0 (its flags are FAST_AC, NO_BMI2, EVERY_SCAN). Reports the output
- * size and the number of bytes per pixel (3 or 4).
+ * unless `fast_refine` is 0 (its flags are FAST_AC, NO_BMI2, EVERY_SCAN). `max_memory` (bytes, 0
+ * for none) is libjpeg's ceiling for its whole-image buffers: a header that asks for more than
+ * the caller admitted the decode with is refused rather than allocated. Reports the output size
+ * and the number of bytes per pixel (3 or 4).
  */
 int catg_jpeg_start(catg_jpeg *self, const unsigned char *data, size_t len, int eighths, int max_scans,
-                    int fast_refine, unsigned *width, unsigned *height, int *components) {
+                    int fast_refine, long max_memory, unsigned *width, unsigned *height, int *components) {
   j_decompress_ptr cinfo = &self->cinfo;
   if (setjmp(self->err.on_error)) return -1;
+  cinfo->mem->max_memory_to_use = max_memory > 0 ? max_memory : 0;
   self->progress.max_scans = max_scans;
   self->progress.fast_refine = fast_refine;
   jpeg_mem_src(cinfo, data, (unsigned long)len);

@@ -22,7 +22,8 @@ pub use geometry::{Fit, Resize};
 pub use limits::Limits;
 pub use output::OutputFormat;
 pub use pipeline::{
-    decode_full, has_transparency, memory_estimate, render, render_probed, verify, RenderSpec, Rendered,
+    check_output, decode_full, has_transparency, memory_estimate, render, render_probed, verify,
+    verify_memory_estimate, RenderSpec, Rendered,
 };
 pub use probe::{probe, Orientation, Probe};
 

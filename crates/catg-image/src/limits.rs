@@ -20,6 +20,12 @@ pub struct Limits {
     pub max_icc_bytes: usize,
     /// Largest output (variant) in pixels.
     pub max_output_pixels: u64,
+    /// Most an output may enlarge the source, along either axis (`enlarge=1`).
+    pub max_upscale: u32,
+    /// Progressive JPEGs' AC refinement scans through catg's decoder (`csrc/jpeg_refine.c`)
+    /// rather than libjpeg's own: same pixels, a quarter less time. Off is the operator's
+    /// switch back to stock libjpeg-turbo (`CATG_JPEG_FAST_REFINEMENT=0`).
+    pub jpeg_fast_refinement: bool,
     /// Longest a render may run. Checked between pipeline steps (a step under way finishes),
     /// so a pathological input costs at most this plus one step, and is then refused.
     pub max_render_time: Duration,
@@ -33,7 +39,11 @@ impl Default for Limits {
             max_frames: 1_000,
             max_jpeg_scans: 256,
             max_icc_bytes: 4 * 1024 * 1024,
-            max_output_pixels: 100_000_000,
+            // 25 MP (a 6000×4000 photo) and 4× enlargement: what a public deployment can keep;
+            // an 8192×8192 upscale of a thumbnail costs seconds and tens of megabytes each.
+            max_output_pixels: 25_000_000,
+            max_upscale: 4,
+            jpeg_fast_refinement: true,
             max_render_time: Duration::from_secs(30),
         }
     }

@@ -125,13 +125,13 @@ pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate:
 /// A conservative estimate of the memory one render of `probe` per `spec` needs at its peak, in
 /// bytes, for admitting renders against a process-wide memory budget: the source bytes; the
 /// decoded pixels (at the shrink-on-load scale, JPEG's or WebP's): for JPEG and non-interlaced
-/// PNG, which stream,
-/// a window of at most 512 rows, otherwise the whole frame twice over (decoders and the colour
-/// step keep a second copy); a progressive JPEG's whole-image coefficient buffer (2 bytes per
-/// sample, 4:4:4 assumed); the output canvas twice (resampler and encoder); and 16 MiB for codec
-/// state. Measured peaks (README "Performance") stay under it.
+/// PNG, which stream, a window of at most 512 rows, otherwise the whole frame twice over
+/// (decoders and the colour step keep a second copy); libjpeg's whole-image coefficient buffer
+/// for a progressive or multi-scan JPEG (from the frame header: every component, its sampling);
+/// the output canvas twice (resampler and encoder), and for AVIF the encoder's own frames
+/// (rav1e: about 16 bytes a pixel, measured at 8192×8192); and 16 MiB for codec state. Measured
+/// peaks (docs/performance.md) stay under it.
 pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, limits: &Limits) -> u64 {
-    let stored = u64::from(probe.stored_width) * u64::from(probe.stored_height);
     let jpeg = probe.format == InputFormat::Jpeg;
     let streams = jpeg || (probe.format == InputFormat::Png && !probe.png_interlaced);
     let (decoded, canvas) = match plan(probe.width(), probe.height(), &spec.resize, limits.max_output_pixels) {
@@ -153,8 +153,50 @@ pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, lim
         // The render will be refused before it decodes anything.
         Err(_) => (0, 0),
     };
-    let coefficients = if probe.jpeg_scans > 1 { stored * 3 * 2 } else { 0 };
-    input_bytes as u64 + decoded * 4 + coefficients + 2 * canvas * 4 + (16 << 20)
+    let encoder = if spec.format == OutputFormat::Avif { canvas * AVIF_ENCODER_BYTES_PER_PIXEL } else { 0 };
+    input_bytes as u64 + decoded * 4 + probe.jpeg_buffer_bytes + 2 * canvas * 4 + encoder + CODEC_STATE_BYTES
+}
+
+/// What ingest's [`verify`] needs at its peak, as [`memory_estimate`] counts it: the source
+/// bytes, libjpeg's coefficient buffer, a band of rows for JPEG and non-interlaced PNG, and
+/// otherwise the first frame at full size twice over.
+pub fn verify_memory_estimate(probe: &Probe, input_bytes: usize) -> u64 {
+    let (w, h) = (u64::from(probe.stored_width), u64::from(probe.stored_height));
+    let held = match probe.format {
+        // 1/8 scale, a band of 16 rows (every scan is still entropy-decoded into the buffer).
+        InputFormat::Jpeg => w.div_ceil(8) * 16,
+        InputFormat::Png if !probe.png_interlaced => w * stream::BAND_ROWS as u64,
+        _ => 2 * w * h,
+    };
+    input_bytes as u64 + held * 4 + probe.jpeg_buffer_bytes + CODEC_STATE_BYTES
+}
+
+/// rav1e's working set per output pixel beyond the canvas (an 8192×8192 encode peaked at 1.1 GB).
+const AVIF_ENCODER_BYTES_PER_PIXEL: u64 = 16;
+/// Decoder and encoder state that does not grow with the image (tables, row buffers, threads).
+const CODEC_STATE_BYTES: u64 = 16 << 20;
+
+/// Whether `resize` of a `width`×`height` source (as oriented) stays within the output limits:
+/// at most `max_output_pixels`, enlarged at most `max_upscale` times along either axis. The
+/// resolver checks this before queueing anything; every render checks it again.
+pub fn check_output(width: u32, height: u32, resize: &Resize, limits: &Limits) -> Result<()> {
+    let geometry = plan(width, height, resize, limits.max_output_pixels)?;
+    check_upscale(&geometry, limits)
+}
+
+fn check_upscale(geometry: &crate::geometry::Geometry, limits: &Limits) -> Result<()> {
+    let max = f64::from(limits.max_upscale);
+    // Output sizes round to whole pixels: up to the next pixel past the factor is the factor.
+    let over = |scaled: u32, source: f64| f64::from(scaled) > (source * max).ceil();
+    if over(geometry.scaled.0, geometry.source.width) || over(geometry.scaled.1, geometry.source.height) {
+        let factor = (f64::from(geometry.scaled.0) / geometry.source.width)
+            .max(f64::from(geometry.scaled.1) / geometry.source.height);
+        return Err(ImageError::ResourceLimit(format!(
+            "the output would enlarge the image {factor:.1}×, over the limit of {}×",
+            limits.max_upscale
+        )));
+    }
+    Ok(())
 }
 
 /// Run `work`, turning a panic inside a codec into an error.
@@ -170,6 +212,7 @@ fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result
     let deadline = Deadline::start(limits);
     let oriented_size = (probe.width(), probe.height());
     let geometry = plan(oriented_size.0, oriented_size.1, &spec.resize, limits.max_output_pixels)?;
+    check_upscale(&geometry, limits)?;
     let ctx = Context { geometry: &geometry, oriented_size };
     // JPEG and (non-interlaced) PNG hand out rows: decode and the steps up to the resize run
     // band by band (steps/stream.rs); the steps after the resize run on the resized frame, as

@@ -6,13 +6,13 @@
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use catg_aws::{s3_client, DynamoManifest, S3ObjectStore, SqsQueue};
-use catg_core::config::{image_limits, recipe_limits, render_memory_mib, signing_keys, ConfigError};
+use catg_core::config::{image_limits, pending_caps, recipe_limits, render_memory_mib, signing_keys, ConfigError};
 use catg_core::model::Job;
 use catg_core::ports::{JobQueue, ManifestStore, ObjectStore};
 use catg_core::HitCache;
 use catg_core::{
-    ingest, reconcile, remove_source, Error, JobRendered, ReconcileOptions, ReconcileReport, RenderBudget, Renderer,
-    Resolver, ResolverConfig,
+    ingest, reconcile, remove_source, Decoding, Error, JobRendered, ReconcileOptions, ReconcileReport, RenderBudget,
+    Renderer, Resolver, ResolverConfig,
 };
 use catg_http::HttpState;
 pub use catg_image::memory::reuse_large_buffers;
@@ -69,7 +69,10 @@ impl Config {
             }
         };
         let wait = Duration::from_millis(number("CATG_WAIT_MS", 3000)?);
+        let (max_pending_jobs, max_pending_per_asset) = pending_caps(&env)?;
         let resolver = ResolverConfig {
+            max_pending_jobs,
+            max_pending_per_asset,
             limits: image_limits(&env)?,
             recipe_limits: recipe_limits(&env)?,
             wait,
@@ -102,6 +105,8 @@ pub struct Aws {
     pub variants: Arc<S3ObjectStore>,
     pub manifest: Arc<DynamoManifest>,
     pub queue: Option<Arc<SqsQueue>>,
+    /// The process's one memory budget: renders and ingest's decodes share it.
+    pub budget: Arc<RenderBudget>,
 }
 
 impl std::fmt::Debug for Aws {
@@ -119,7 +124,13 @@ impl Aws {
             variants: Arc::new(S3ObjectStore::new(s3, &config.variants_bucket)),
             manifest: Arc::new(DynamoManifest::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table)),
             queue: config.queue_url.as_ref().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url))),
+            budget: Arc::new(RenderBudget::new(config.render_memory_mib)),
         }
+    }
+
+    /// Limits and the process's budget, for ingest's decodes.
+    pub fn decoding(&self, config: &Config) -> Decoding {
+        Decoding::new(config.limits().clone(), self.budget.clone())
     }
 
     pub fn renderer(&self, config: &Config) -> Renderer {
@@ -128,7 +139,7 @@ impl Aws {
             variants: self.variants.clone(),
             manifest: self.manifest.clone(),
             limits: config.limits().clone(),
-            budget: Arc::new(RenderBudget::new(config.render_memory_mib)),
+            budget: self.budget.clone(),
         }
     }
 
@@ -142,8 +153,9 @@ impl Aws {
             queue,
             config: config.resolver.clone(),
             cache: Arc::new(HitCache::default()),
+            budget: self.budget.clone(),
         };
-        Ok(HttpState { resolver, key_max_age: config.key_max_age, metrics: None })
+        Ok(HttpState { resolver, key_max_age: config.key_max_age, metrics: None, operator_token: None })
     }
 }
 
@@ -163,7 +175,7 @@ pub struct IngestReport {
 /// The ingest function. A rejected image is recorded and the invocation succeeds; a transient
 /// failure fails the invocation (`Err`) so Lambda retries the whole event, which is safe
 /// because ingest is idempotent.
-pub async fn handle_s3_event(aws: &Aws, limits: &Limits, event: S3Event) -> Result<IngestReport, Error> {
+pub async fn handle_s3_event(aws: &Aws, decoding: &Decoding, event: S3Event) -> Result<IngestReport, Error> {
     let mut report = IngestReport::default();
     for record in event.records {
         let Some(key) = record.s3.object.key.as_deref().and_then(decode_s3_key) else {
@@ -175,7 +187,7 @@ pub async fn handle_s3_event(aws: &Aws, limits: &Limits, event: S3Event) -> Resu
         // into whatever else runs on the thread meanwhile).
         let span = tracing::info_span!("object", key = %key, event = event_name);
         let removed_event = event_name.starts_with("ObjectRemoved");
-        let done = ingest_record(aws, limits, key, removed_event, &mut report).instrument(span).await;
+        let done = ingest_record(aws, decoding, key, removed_event, &mut report).instrument(span).await;
         if done.is_err() {
             flush_metrics();
         }
@@ -187,7 +199,7 @@ pub async fn handle_s3_event(aws: &Aws, limits: &Limits, event: S3Event) -> Resu
 
 async fn ingest_record(
     aws: &Aws,
-    limits: &Limits,
+    decoding: &Decoding,
     key: String,
     removed_event: bool,
     report: &mut IngestReport,
@@ -199,7 +211,7 @@ async fn ingest_record(
         report.removed.push(key);
         return Ok(());
     }
-    match ingest(aws.sources.as_ref(), aws.manifest.as_ref(), &key, limits).await {
+    match ingest(aws.sources.as_ref(), aws.manifest.as_ref(), &key, decoding).await {
         Ok(outcome) => {
             tracing::info!(fingerprint = %outcome.fingerprint(), ?outcome, "ingested");
             report.ingested.push(key);
@@ -251,7 +263,7 @@ pub async fn handle_reconcile(
         aws.sources.as_ref(),
         aws.variants.as_ref(),
         aws.manifest.as_ref(),
-        config.limits(),
+        &aws.decoding(config),
         &options,
         &progress,
     )

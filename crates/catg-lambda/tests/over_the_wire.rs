@@ -200,14 +200,14 @@ async fn upload_ingest_resolve_transform_resolve() {
 
     // Ingest, from the S3 put event with the key as S3 encodes it.
     let put = stack.s3_event("s3-put.json", "photos/my+cat%2B1+%C3%BC.jpg");
-    let report = handle_s3_event(&stack.aws, stack.config.limits(), put.clone()).await.expect("ingest");
+    let report = handle_s3_event(&stack.aws, &stack.aws.decoding(&stack.config), put.clone()).await.expect("ingest");
     assert_eq!(report.ingested, vec![key.to_string()]);
     let source = stack.aws.manifest.source(key).await.expect("source").expect("recorded");
     let asset = stack.aws.manifest.asset(&source.fingerprint).await.expect("asset").expect("recorded");
     assert!(matches!(asset.state, AssetState::Ready(ref f) if (f.width, f.height) == (320, 240)));
 
     // A duplicate event changes nothing.
-    handle_s3_event(&stack.aws, stack.config.limits(), put).await.expect("again");
+    handle_s3_event(&stack.aws, &stack.aws.decoding(&stack.config), put).await.expect("again");
     assert_eq!(stack.aws.manifest.source(key).await.expect("source"), Some(source.clone()));
 
     // The resolver: a miss is queued (202), exactly one message.
@@ -240,7 +240,7 @@ async fn upload_ingest_resolve_transform_resolve() {
 
     // The same bytes under a second key share the asset and the variant: no new job.
     stack.put("copy.jpg", corpus("jpeg_baseline.jpg")).await;
-    handle_s3_event(&stack.aws, stack.config.limits(), stack.s3_event("s3-put.json", "copy.jpg"))
+    handle_s3_event(&stack.aws, &stack.aws.decoding(&stack.config), stack.s3_event("s3-put.json", "copy.jpg"))
         .await
         .expect("ingest copy");
     let (status, headers, _) = stack.get("/copy.jpg", "w=200&fmt=webp", "image/webp").await;
@@ -251,7 +251,7 @@ async fn upload_ingest_resolve_transform_resolve() {
     stack.s3.delete_object().bucket(&stack.config.source_bucket).key(key).send().await.expect("delete");
     let report = handle_s3_event(
         &stack.aws,
-        stack.config.limits(),
+        &stack.aws.decoding(&stack.config),
         stack.s3_event("s3-delete.json", "photos/my+cat%2B1+%C3%BC.jpg"),
     )
     .await
@@ -299,7 +299,8 @@ async fn a_hostile_upload_is_recorded_as_rejected_and_the_invocation_succeeds() 
     let mut second = event.records[0].clone();
     second.s3.object.key = Some("logo.png".into());
     event.records.push(second);
-    let report = handle_s3_event(&stack.aws, stack.config.limits(), event).await.expect("the invocation succeeds");
+    let report =
+        handle_s3_event(&stack.aws, &stack.aws.decoding(&stack.config), event).await.expect("the invocation succeeds");
     assert_eq!(report.ingested.len(), 2);
     for (key, reason) in [("bomb.png", "too_many_pixels"), ("logo.png", "unsupported_format")] {
         let source = stack.aws.manifest.source(key).await.expect("source").expect("recorded");
@@ -335,9 +336,9 @@ async fn a_manifest_outage_fails_cleanly_everywhere_and_everything_succeeds_afte
 
     // Ingest during the outage: the invocation fails, retryably; then it succeeds.
     let put = stack.s3_event("s3-put.json", "cat.jpg");
-    let failed = handle_s3_event(&down.aws, down.config.limits(), put.clone()).await.expect_err("outage");
+    let failed = handle_s3_event(&down.aws, &down.aws.decoding(&down.config), put.clone()).await.expect_err("outage");
     assert!(failed.is_retryable(), "{failed}");
-    handle_s3_event(&stack.aws, stack.config.limits(), put).await.expect("after the outage");
+    handle_s3_event(&stack.aws, &stack.aws.decoding(&stack.config), put).await.expect("after the outage");
 
     // The resolver during the outage: 503 + Retry-After, a JSON body without internals.
     let (status, headers, body) = down.get("/cat.jpg", "w=20&fmt=png", "").await;
@@ -396,9 +397,10 @@ async fn s3_and_sqs_outages_fail_cleanly_and_leave_nothing_stuck() {
 
     // S3 down: ingest fails retryably; then it succeeds.
     let put = stack.s3_event("s3-put.json", "dog.jpg");
-    let failed = handle_s3_event(&s3_down.aws, stack.config.limits(), put.clone()).await.expect_err("outage");
+    let failed =
+        handle_s3_event(&s3_down.aws, &s3_down.aws.decoding(&stack.config), put.clone()).await.expect_err("outage");
     assert!(failed.is_retryable(), "{failed}");
-    handle_s3_event(&stack.aws, stack.config.limits(), put).await.expect("after the outage");
+    handle_s3_event(&stack.aws, &stack.aws.decoding(&stack.config), put).await.expect("after the outage");
 
     // SQS down: a miss cannot be queued: 503, and the claim is given back.
     let (status, headers, _) = sqs_down.get("/dog.jpg", "w=24&fmt=png", "").await;
@@ -459,7 +461,9 @@ async fn a_poison_message_ends_in_the_dead_letter_queue() {
 async fn the_scheduled_reconcile_repairs_lost_events_and_expired_variants() {
     let stack = stack_with(&[("CATG_RECONCILE_GRACE_S", "0")]).await;
     stack.put("a.jpg", corpus("jpeg_baseline.jpg")).await;
-    handle_s3_event(&stack.aws, stack.config.limits(), stack.s3_event("s3-put.json", "a.jpg")).await.expect("ingest");
+    handle_s3_event(&stack.aws, &stack.aws.decoding(&stack.config), stack.s3_event("s3-put.json", "a.jpg"))
+        .await
+        .expect("ingest");
     let queue_url = stack.config.queue_url.clone().expect("queue");
     assert_eq!(stack.get("/a.jpg", "w=64&fmt=png", "*/*").await.0, 202);
     let renderer = stack.aws.renderer(&stack.config);
@@ -550,7 +554,9 @@ async fn lambda_logs_are_json_lines_naming_the_object_request_and_message() {
     let _guard = tracing::subscriber::set_default(catg_lambda::log_subscriber(true, move || writer.clone()));
 
     stack.put("cat.jpg", corpus("jpeg_baseline.jpg")).await;
-    handle_s3_event(&stack.aws, stack.config.limits(), stack.s3_event("s3-put.json", "cat.jpg")).await.expect("ingest");
+    handle_s3_event(&stack.aws, &stack.aws.decoding(&stack.config), stack.s3_event("s3-put.json", "cat.jpg"))
+        .await
+        .expect("ingest");
     let query = "w=120&fmt=webp&zzsecretzz=1";
     assert_eq!(stack.get("/cat.jpg", query, "image/webp").await.0, 400, "an unknown parameter is refused");
     assert_eq!(stack.get("/cat.jpg", "w=120&fmt=webp", "image/webp").await.0, 202);

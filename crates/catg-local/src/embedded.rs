@@ -6,12 +6,12 @@ use crate::{FsObjectStore, SqliteStore};
 use catg_core::ports::{JobQueue, LeasedJobQueue, ManifestStore, ObjectStore, StoreError};
 use catg_core::HitCache;
 use catg_core::{
-    backfill, ingest, reconcile, remove_source, run_worker, BackfillOptions, BackfillReport, Error, Flow,
+    backfill, ingest, reconcile, remove_source, run_worker, BackfillOptions, BackfillReport, Decoding, Error, Flow,
     ReconcileOptions, ReconcileReport, RenderBudget, Renderer, Resolver, ResolverConfig, WorkerConfig,
 };
-use catg_image::Limits;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -50,6 +50,8 @@ pub struct Embedded {
     pub renderer: Arc<Renderer>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Source changes the watcher has acted on (ingests and removals), for tests and the log.
+    watched_changes: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Embedded {
@@ -88,7 +90,8 @@ impl Embedded {
             budget: Arc::new(RenderBudget::new(config.render_memory_mib)),
         });
         let (shutdown, _) = watch::channel(false);
-        Ok(Embedded { config, sources, variants, store, renderer, shutdown, tasks: Vec::new() })
+        let watched_changes = Arc::new(AtomicU64::new(0));
+        Ok(Embedded { config, sources, variants, store, renderer, shutdown, tasks: Vec::new(), watched_changes })
     }
 
     pub fn resolver(&self) -> Resolver {
@@ -99,11 +102,13 @@ impl Embedded {
             queue: Arc::new(self.store.clone()) as Arc<dyn JobQueue>,
             config: self.config.resolver.clone(),
             cache: Arc::new(HitCache::default()),
+            budget: self.renderer.budget.clone(),
         }
     }
 
-    fn limits(&self) -> &Limits {
-        &self.config.resolver.limits
+    /// Limits and the process's one memory budget (the renderer's), for every ingest.
+    fn decoding(&self) -> Decoding {
+        self.renderer.decoding()
     }
 
     /// Ingest everything already in the source folder, `workers` at a time (`catg_core::backfill`),
@@ -130,7 +135,7 @@ impl Embedded {
             progress(done.listed, total);
             Flow::Continue
         };
-        let done = backfill(self.sources.as_ref(), &self.store, self.limits(), &options, &mut on_page).await?;
+        let done = backfill(self.sources.as_ref(), &self.store, &self.decoding(), &options, &mut on_page).await?;
         summary.unchanged = done.already_recorded;
         summary.new_assets = done.new_assets;
         summary.duplicates = done.duplicates;
@@ -149,7 +154,8 @@ impl Embedded {
     ) -> Result<ReconcileReport, Error> {
         let now_ms = catg_core::model::now_ms();
         let options = ReconcileOptions { dry_run, source_prefix: String::new(), now_ms, grace_ms: 0, deadline: None };
-        reconcile(self.sources.as_ref(), self.variants.as_ref(), &self.store, self.limits(), &options, progress).await
+        reconcile(self.sources.as_ref(), self.variants.as_ref(), &self.store, &self.decoding(), &options, progress)
+            .await
     }
 
     /// Start the render workers, first re-queueing jobs a previous process held when it died.
@@ -177,19 +183,20 @@ impl Embedded {
         use notify::{RecursiveMode, Watcher};
         let (tx, rx) = mpsc::unbounded_channel::<PathBuf>();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event {
+            if let Some(event) = event.ok().filter(|event| changes_content(&event.kind)) {
                 for path in event.paths {
                     let _ = tx.send(path);
                 }
             }
         })?;
         watcher.watch(&self.config.source_dir, RecursiveMode::Recursive)?;
-        let (sources, store, limits) = (self.sources.clone(), self.store.clone(), self.limits().clone());
+        let (sources, store, decoding) = (self.sources.clone(), self.store.clone(), self.decoding());
         let shutdown = self.shutdown.subscribe();
+        let changes = self.watched_changes.clone();
         self.tasks.push(tokio::spawn(async move {
             // The watcher lives as long as this task.
             let _watcher = watcher;
-            settle_and_ingest(rx, sources, store, limits, shutdown).await;
+            settle_and_ingest(rx, sources, store, decoding, changes, shutdown).await;
         }));
         Ok(())
     }
@@ -202,8 +209,29 @@ impl Embedded {
         }
     }
 
+    /// How many source changes the folder watcher has acted on since start.
+    pub fn watched_changes(&self) -> u64 {
+        self.watched_changes.load(Ordering::Relaxed)
+    }
+
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
+    }
+}
+
+/// Whether a watcher event can mean a file's bytes or its name changed: creation, a write (or
+/// its close), a rename, a removal. Opening, reading and closing a file after reading (which every
+/// ingest does) and metadata changes (atime) are not: counting them made each ingest schedule the
+/// next, forever.
+fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        // Data (a write: backends without close events report only this), Name (a rename), Any.
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
     }
 }
 
@@ -214,7 +242,8 @@ async fn settle_and_ingest(
     mut rx: mpsc::UnboundedReceiver<PathBuf>,
     sources: Arc<FsObjectStore>,
     store: SqliteStore,
-    limits: Limits,
+    decoding: Decoding,
+    changes: Arc<AtomicU64>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut pending: HashMap<String, tokio::time::Instant> = HashMap::new();
@@ -234,7 +263,8 @@ async fn settle_and_ingest(
                 let due: Vec<String> = pending.iter().filter(|(_, t)| **t <= now).map(|(k, _)| k.clone()).collect();
                 for key in due {
                     pending.remove(&key);
-                    apply_change(&sources, &store, &key, &limits).await;
+                    changes.fetch_add(1, Ordering::Relaxed);
+                    apply_change(&sources, &store, &key, &decoding).await;
                 }
             }
             _ = shutdown.changed() => return,
@@ -242,9 +272,9 @@ async fn settle_and_ingest(
     }
 }
 
-async fn apply_change(sources: &FsObjectStore, store: &SqliteStore, key: &str, limits: &Limits) {
+async fn apply_change(sources: &FsObjectStore, store: &SqliteStore, key: &str, decoding: &Decoding) {
     let outcome = match sources.head(key).await {
-        Ok(Some(_)) => ingest(sources, store, key, limits).await.map(|r| format!("{r:?}")),
+        Ok(Some(_)) => ingest(sources, store, key, decoding).await.map(|r| format!("{r:?}")),
         Ok(None) => {
             remove_source(store, key).await.map(|removed| if removed { "removed".into() } else { "gone".into() })
         }
@@ -253,5 +283,35 @@ async fn apply_change(sources: &FsObjectStore, store: &SqliteStore, key: &str, l
     match outcome {
         Ok(what) => tracing::info!(key, outcome = %what, "source changed"),
         Err(e) => tracing::warn!(key, error = %e, "could not ingest a changed source"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changes_content;
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, EventKind, MetadataKind, ModifyKind};
+    use notify::event::{RemoveKind, RenameMode};
+
+    #[test]
+    fn reading_a_file_is_not_a_change() {
+        for quiet in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+            EventKind::Other,
+        ] {
+            assert!(!changes_content(&quiet), "{quiet:?}");
+        }
+        for change in [
+            EventKind::Create(CreateKind::File),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Remove(RemoveKind::File),
+        ] {
+            assert!(changes_content(&change), "{change:?}");
+        }
     }
 }

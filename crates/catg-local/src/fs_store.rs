@@ -1,6 +1,10 @@
 //! A folder as an object store. Keys are relative paths. Writes go to a temporary file in the
 //! same folder, are synced, then linked into place (which fails if the name exists): readers
 //! never see half an object, and "put if absent" is atomic.
+//!
+//! One rule for every read, whoever asks (start-up scan, watcher, on-demand ingest, renders): a
+//! key names a regular file reached from the root without a symlink and without a hidden (`.`)
+//! segment. Anything else does not exist: it answers `NotFound` without the file being opened.
 
 use async_trait::async_trait;
 use catg_core::ports::{ObjectMeta, ObjectReader, ObjectStore, PutOutcome, StoreError, StoreResult};
@@ -30,16 +34,77 @@ impl FsObjectStore {
 
     fn path(&self, key: &str) -> StoreResult<PathBuf> {
         validate_key(key).map_err(|_| StoreError::Invalid(format!("invalid key {key:?}")))?;
+        if is_hidden(key) {
+            return Err(StoreError::NotFound(key.to_string()));
+        }
         Ok(self.root.join(key))
+    }
+
+    /// Open the file `key` names for reading, beneath the root and through no symlink.
+    fn open_file(&self, key: &str) -> StoreResult<std::fs::File> {
+        self.path(key)?;
+        let file = open_beneath(&self.root, key).map_err(|e| io_error(key, e))?;
+        let metadata = file.metadata().map_err(|e| io_error(key, e))?;
+        if !metadata.is_file() {
+            return Err(StoreError::NotFound(key.to_string()));
+        }
+        Ok(file)
     }
 
     /// The key for a path under the root, if it is one (temporary and hidden files are not).
     pub fn key_of(&self, path: &Path) -> Option<String> {
         let relative = path.strip_prefix(&self.root).ok()?;
         let key = relative.to_str()?.replace(std::path::MAIN_SEPARATOR, "/");
-        let hidden = key.split('/').any(|segment| segment.starts_with('.'));
-        (!hidden && validate_key(&key).is_ok()).then_some(key)
+        (!is_hidden(&key) && validate_key(&key).is_ok()).then_some(key)
     }
+}
+
+/// A segment starting with `.`: temporary files, and what the folder's owner keeps out of sight.
+fn is_hidden(key: &str) -> bool {
+    key.split('/').any(|segment| segment.starts_with('.'))
+}
+
+/// Open `relative` beneath `root`, refusing any symlink on the way (the kernel resolves the path
+/// with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, so a swap of a folder for a link between a check
+/// and the open cannot race it). A refused link reads as "not found".
+#[cfg(target_os = "linux")]
+fn open_beneath(root: &Path, relative: &str) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+    let dir = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    // NONBLOCK: a FIFO dropped in the folder must not hang the open (it is refused as not a file).
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+    match openat2(&dir, relative, flags, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS) {
+        Ok(fd) => Ok(std::fs::File::from(fd)),
+        Err(rustix::io::Errno::LOOP | rustix::io::Errno::XDEV) => Err(ErrorKind::NotFound.into()),
+        // Kernels before 5.6 have no openat2: check every segment, then open without following.
+        Err(rustix::io::Errno::NOSYS) => open_checking_segments(root, relative),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_beneath(root: &Path, relative: &str) -> std::io::Result<std::fs::File> {
+    open_checking_segments(root, relative)
+}
+
+/// The portable fallback: no segment may be a symlink and the last must be a regular file, both
+/// checked with `lstat` before opening. Only a concurrent swap of a folder for a link could get
+/// past it, which openat2 rules out where it exists.
+fn open_checking_segments(root: &Path, relative: &str) -> std::io::Result<std::fs::File> {
+    let mut path = root.to_path_buf();
+    let mut last = None;
+    for segment in relative.split('/') {
+        path.push(segment);
+        let metadata = std::fs::symlink_metadata(&path)?;
+        if metadata.file_type().is_symlink() {
+            return Err(ErrorKind::NotFound.into());
+        }
+        last = Some(metadata);
+    }
+    if !last.is_some_and(|m| m.is_file()) {
+        return Err(ErrorKind::NotFound.into());
+    }
+    std::fs::File::open(&path)
 }
 
 impl FsObjectStore {
@@ -122,14 +187,11 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> StoreResult<T> + Sen
 #[async_trait]
 impl ObjectStore for FsObjectStore {
     async fn get(&self, key: &str, max_bytes: u64) -> StoreResult<Vec<u8>> {
-        let path = self.path(key)?;
+        let store = self.clone();
         let key = key.to_string();
         blocking(move || {
-            let file = std::fs::File::open(&path).map_err(|e| io_error(&key, e))?;
+            let file = store.open_file(&key)?;
             let size = file.metadata().map_err(|e| io_error(&key, e))?.len();
-            if !file.metadata().map_err(|e| io_error(&key, e))?.is_file() {
-                return Err(StoreError::NotFound(key));
-            }
             if size > max_bytes {
                 return Err(StoreError::Invalid(format!("{key} is {size} bytes, over {max_bytes}")));
             }
@@ -142,23 +204,34 @@ impl ObjectStore for FsObjectStore {
     }
 
     async fn open(&self, key: &str) -> StoreResult<(ObjectMeta, ObjectReader)> {
-        let path = self.path(key)?;
-        let file = tokio::fs::File::open(&path).await.map_err(|e| io_error(key, e))?;
-        let metadata = file.metadata().await.map_err(|e| io_error(key, e))?;
-        if !metadata.is_file() {
-            return Err(StoreError::NotFound(key.to_string()));
-        }
-        Ok((meta_of(key.to_string(), &metadata), Box::new(file)))
+        let store = self.clone();
+        let owned = key.to_string();
+        let (file, metadata) = blocking(move || {
+            let file = store.open_file(&owned)?;
+            let metadata = file.metadata().map_err(|e| io_error(&owned, e))?;
+            Ok((file, metadata))
+        })
+        .await?;
+        Ok((meta_of(key.to_string(), &metadata), Box::new(tokio::fs::File::from_std(file))))
     }
 
     async fn head(&self, key: &str) -> StoreResult<Option<ObjectMeta>> {
-        let path = self.path(key)?;
-        match tokio::fs::metadata(&path).await {
-            Ok(m) if m.is_file() => Ok(Some(meta_of(key.to_string(), &m))),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::NotADirectory => Ok(None),
-            Err(e) => Err(io_error(key, e)),
-        }
+        let store = self.clone();
+        let key = key.to_string();
+        blocking(move || {
+            match store.path(&key) {
+                Err(StoreError::NotFound(_)) => return Ok(None),
+                other => other?,
+            };
+            let file = match open_beneath(&store.root, &key) {
+                Ok(file) => file,
+                Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => return Ok(None),
+                Err(e) => return Err(io_error(&key, e)),
+            };
+            let metadata = file.metadata().map_err(|e| io_error(&key, e))?;
+            Ok(metadata.is_file().then(|| meta_of(key, &metadata)))
+        })
+        .await
     }
 
     async fn put_if_absent(

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use catg_core::model::{
     now_ms, AssetFacts, AssetRecord, AssetState, Job, Millis, SourceRecord, SourceState, VariantRecord, VariantState,
 };
-use catg_core::ports::{Claim, Delivery, JobQueue, LeasedJobQueue, ManifestStore, Page, StoreError, StoreResult};
+use catg_core::ports::{
+    Claim, Delivery, JobQueue, LeasedJobQueue, ManifestStore, Page, StoreError, StoreResult, Totals,
+};
 use catg_core::{CacheKey, Fingerprint};
 use catg_image::OutputFormat;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -453,6 +455,54 @@ impl ManifestStore for SqliteStore {
         .await
     }
 
+    async fn totals(&self) -> StoreResult<Totals> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT (SELECT count(*) FROM sources WHERE state = 'present'), \
+                 (SELECT count(*) FROM variants WHERE state = 'ready'), \
+                 (SELECT count(*) FROM variants WHERE state = 'pending'), \
+                 (SELECT count(*) FROM variants WHERE state = 'failed')",
+                [],
+                |r| {
+                    Ok(Totals {
+                        sources: r.get::<_, i64>(0)? as u64,
+                        ready: r.get::<_, i64>(1)? as u64,
+                        pending: r.get::<_, i64>(2)? as u64,
+                        failed: r.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn variants_of(&self, fingerprint: &Fingerprint, limit: usize) -> StoreResult<Vec<VariantRecord>> {
+        let fingerprint = fingerprint.to_hex();
+        self.with(move |c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {VARIANT_COLUMNS} FROM variants WHERE fingerprint = :fingerprint ORDER BY cache_key LIMIT :limit"
+            ))?;
+            let rows = statement
+                .query_map(rusqlite::named_params! { ":fingerprint": fingerprint, ":limit": limit as i64 }, variant_from)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .await
+    }
+
+    async fn pending_variants(&self, fingerprint: &Fingerprint, now_ms: Millis, limit: u64) -> StoreResult<u64> {
+        let fingerprint = fingerprint.to_hex();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT count(*) FROM (SELECT 1 FROM variants WHERE fingerprint = :fingerprint AND state = 'pending' \
+                 AND lease_until_ms > :now LIMIT :limit)",
+                rusqlite::named_params! { ":fingerprint": fingerprint, ":now": now_ms as i64, ":limit": limit as i64 },
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+        })
+        .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.with(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
@@ -470,6 +520,11 @@ impl JobQueue for SqliteStore {
         .await?;
         self.wake.notify_one();
         Ok(())
+    }
+
+    async fn pending_jobs(&self) -> StoreResult<u64> {
+        // A job row lives until it is acknowledged (done or given up).
+        self.with(|c| c.query_row("SELECT count(*) FROM jobs", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)).await
     }
 }
 

@@ -10,10 +10,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     catg_lambda::init_metrics("ingest");
     let config = Config::from_env()?;
     let aws = Aws::connect(&config).await;
+    let decoding = aws.decoding(&config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<S3Event>| {
-        let (aws, config) = (aws.clone(), config.clone());
+        let (aws, decoding) = (aws.clone(), decoding.clone());
         async move {
-            handle_s3_event(&aws, config.limits(), event.payload).await.map(|_| ()).map_err(lambda_runtime::Error::from)
+            handle_s3_event(&aws, &decoding, event.payload).await.map(|_| ()).map_err(lambda_runtime::Error::from)
         }
     }))
     .await

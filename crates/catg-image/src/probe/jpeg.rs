@@ -18,6 +18,30 @@ pub(crate) struct JpegHeader {
     pub(crate) icc: Option<Vec<u8>>,
     /// Offset of the first SOS marker.
     pub(crate) first_scan_at: usize,
+    /// A progressive frame (SOF2, 6, 10 or 14): decoded through the whole-image coefficient buffer.
+    pub(crate) progressive: bool,
+    /// Each component's sampling factors (horizontal, vertical), from the frame header.
+    pub(crate) sampling: Vec<(u8, u8)>,
+}
+
+impl JpegHeader {
+    /// The bytes of libjpeg's whole-image coefficient buffer, as `jdcoefct.c` allocates it: per
+    /// component, its blocks across and down, each rounded up to a multiple of its sampling
+    /// factor, times 128 bytes (64 coefficients of 2 bytes).
+    pub(crate) fn coefficient_bytes(&self) -> u64 {
+        let max_h = self.sampling.iter().map(|s| u64::from(s.0)).max().unwrap_or(1).max(1);
+        let max_v = self.sampling.iter().map(|s| u64::from(s.1)).max().unwrap_or(1).max(1);
+        let (w, h) = (u64::from(self.width), u64::from(self.height));
+        self.sampling
+            .iter()
+            .map(|&(sh, sv)| {
+                let (sh, sv) = (u64::from(sh).max(1), u64::from(sv).max(1));
+                let across = (w * sh).div_ceil(max_h * 8).next_multiple_of(sh);
+                let down = (h * sv).div_ceil(max_v * 8).next_multiple_of(sv);
+                across * down * 128
+            })
+            .sum()
+    }
 }
 
 pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
@@ -29,6 +53,11 @@ pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
     probe.orientation = header.orientation;
     probe.has_icc = header.icc.is_some();
     probe.jpeg_scans = scans;
+    // libjpeg buffers the whole image for any progressive JPEG, even one with a single scan, and
+    // for a sequential one whose components come in separate scans.
+    if header.progressive || scans > 1 {
+        probe.jpeg_buffer_bytes = header.coefficient_bytes();
+    }
     Ok(probe)
 }
 
@@ -82,6 +111,10 @@ pub(crate) fn read_header(data: &[u8], limits: &Limits, keep_icc: bool) -> Resul
                 header.height = u32::from(sof.be16(1)?);
                 header.width = u32::from(sof.be16(3)?);
                 header.components = sof.u8(5)?;
+                header.progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
+                header.sampling = (0..usize::from(header.components))
+                    .map(|i| sof.u8(7 + 3 * i).map(|f| (f >> 4, f & 0x0F)))
+                    .collect::<Result<_>>()?;
                 if header.height == 0 {
                     // A height defined later by a DNL marker: legal, but nobody writes it and
                     // libjpeg-turbo cannot decode it.
@@ -154,11 +187,41 @@ mod tests {
     }
 
     fn sof(width: u16, height: u16, components: u8) -> Vec<u8> {
+        sof_sampled(0xC2, width, height, &vec![(1, 1); usize::from(components)])
+    }
+
+    fn sof_sampled(marker: u8, width: u16, height: u16, sampling: &[(u8, u8)]) -> Vec<u8> {
         let mut body = vec![8];
         body.extend_from_slice(&height.to_be_bytes());
         body.extend_from_slice(&width.to_be_bytes());
-        body.push(components);
-        segment(0xC2, &body)
+        body.push(sampling.len() as u8);
+        for (i, (h, v)) in sampling.iter().enumerate() {
+            body.extend_from_slice(&[i as u8 + 1, h << 4 | v, 0]);
+        }
+        segment(marker, &body)
+    }
+
+    /// The coefficient buffer is counted from the frame header for every progressive JPEG,
+    /// single-scan ones included, with every component at its own sampling (libjpeg's layout:
+    /// blocks rounded up to the sampling factor), and for multi-scan sequential ones only.
+    #[test]
+    fn the_coefficient_buffer_follows_the_frame_header() {
+        let bytes = |marker, w, h, sampling: &[(u8, u8)], scans| {
+            probe(&jpeg(&[sof_sampled(marker, w, h, sampling)], scans), &Limits::default())
+                .expect("probe")
+                .jpeg_buffer_bytes
+        };
+        // 4:4:4, 3 components, one scan, progressive: 2 bytes per sample.
+        assert_eq!(bytes(0xC2, 64, 64, &[(1, 1); 3], 1), 3 * 64 * 128);
+        // CMYK: four components.
+        assert_eq!(bytes(0xC2, 64, 64, &[(1, 1); 4], 1), 4 * 64 * 128);
+        // 4:2:0 at 65500×1526: luma 8188×192 blocks (rounded to 2), chroma 4094×96 each.
+        let luma = 8188 * 192 * 128;
+        let chroma = 4094 * 96 * 128;
+        assert_eq!(bytes(0xC2, 65500, 1526, &[(2, 2), (1, 1), (1, 1)], 1), luma + 2 * chroma);
+        // Baseline: nothing for one scan, the buffer for several.
+        assert_eq!(bytes(0xC0, 64, 64, &[(1, 1); 3], 1), 0);
+        assert_eq!(bytes(0xC0, 64, 64, &[(1, 1); 3], 3), 3 * 64 * 128);
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub struct Probe {
     pub has_icc: bool,
     /// Scans in a JPEG (1 for baseline); 0 for other formats.
     pub jpeg_scans: u32,
+    /// Bytes of libjpeg's whole-image coefficient buffer, which a progressive or multi-scan JPEG
+    /// needs at any output scale (128 bytes per 8×8 block of every component, as its sampling
+    /// lays them out); 0 for single-scan baseline JPEGs and other formats.
+    pub jpeg_buffer_bytes: u64,
     /// An Adam7-interlaced PNG, whose rows arrive pass by pass: it cannot be decoded a band at
     /// a time, so a render holds its whole frame.
     pub png_interlaced: bool,
@@ -122,6 +126,7 @@ fn still(format: InputFormat, stored_width: u32, stored_height: u32) -> Probe {
         frames: 1,
         has_icc: false,
         jpeg_scans: 0,
+        jpeg_buffer_bytes: 0,
         png_interlaced: false,
     }
 }

@@ -38,14 +38,16 @@ fn decode_heif(_data: &[u8], probe: &Probe) -> Result<Frame> {
 
 /// Start decoding a JPEG a band of rows at a time, at the shrink-on-load scale for `min_scale`.
 pub(crate) fn jpeg_rows<'a>(data: &'a [u8], min_scale: f64, limits: &Limits) -> Result<(JpegRows<'a>, Header)> {
-    jpeg_rows_with(data, shrink_on_load_eighths(min_scale), Refinement::Fast, limits)
+    let refinement = if limits.jpeg_fast_refinement { Refinement::Fast } else { Refinement::Libjpeg };
+    jpeg_rows_with(data, shrink_on_load_eighths(min_scale), refinement, limits)
 }
 
 /// Start decoding a JPEG at 1/8 scale with every scan entropy-decoded, none skipped as unused at
 /// that scale, so that damage anywhere in the data is found: ingest's proof that the whole
 /// image is readable.
 pub(crate) fn jpeg_rows_every_scan<'a>(data: &'a [u8], limits: &Limits) -> Result<(JpegRows<'a>, Header)> {
-    jpeg_rows_with(data, 1, Refinement::EveryScan, limits)
+    let refinement = if limits.jpeg_fast_refinement { Refinement::EveryScan } else { Refinement::Libjpeg };
+    jpeg_rows_with(data, 1, refinement, limits)
 }
 
 fn jpeg_rows_with<'a>(
@@ -55,10 +57,17 @@ fn jpeg_rows_with<'a>(
     limits: &Limits,
 ) -> Result<(JpegRows<'a>, Header)> {
     let header = jpeg::read_header(data, limits, true)?;
-    let rows = JpegRows::start_with(data, eighths, limits.max_jpeg_scans, refinement)?;
+    // libjpeg may buffer what the frame header says and no more: what the render was admitted
+    // with (`memory_estimate`), plus room for its small allocations, is its ceiling too.
+    let ceiling = header.coefficient_bytes() + LIBJPEG_SMALL_ALLOCATIONS;
+    let rows = JpegRows::start_with(data, eighths, limits.max_jpeg_scans, refinement, ceiling)?;
     let cmyk_inverted = rows.layout == Layout::Cmyk8 && header.adobe;
     Ok((rows, Header { orientation: header.orientation, icc: header.icc, cmyk_inverted }))
 }
+
+/// What libjpeg allocates besides its whole-image buffers (tables, row buffers of a 65,500-pixel
+/// wide image), which counts against `max_memory_to_use` too.
+const LIBJPEG_SMALL_ALLOCATIONS: u64 = 32 << 20;
 
 /// Start decoding a PNG row by row; `None` if it is interlaced (its rows come pass by pass).
 pub(crate) fn png_rows<'a>(data: &'a [u8], probe: &Probe, limits: &Limits) -> Result<Option<(PngRows<'a>, Header)>> {

@@ -27,6 +27,7 @@ extern "C" {
         eighths: c_int,
         max_scans: c_int,
         fast_refine: c_int,
+        max_memory: std::ffi::c_long,
         width: *mut c_uint,
         height: *mut c_uint,
         components: *mut c_int,
@@ -89,12 +90,14 @@ impl<'a> JpegRows<'a> {
     /// Read the header and start decoding at `eighths`/8 of the stored size (1, 2, 4 or 8; a
     /// lossless JPEG decodes at full size whatever is asked). A progressive JPEG is read whole
     /// here, into libjpeg's coefficient buffer; a baseline one is read as rows are asked for.
-    /// `refinement` says which code reads a progressive JPEG's AC scans.
+    /// `refinement` says which code reads a progressive JPEG's AC scans. `max_memory` bounds
+    /// libjpeg's whole-image buffers (0: no bound); over it, the decode is a `ResourceLimit`.
     pub(crate) fn start_with(
         data: &'a [u8],
         eighths: u8,
         max_scans: u32,
         refinement: Refinement,
+        max_memory: u64,
     ) -> Result<JpegRows<'a>> {
         // SAFETY: a plain constructor; null means out of memory.
         let raw = NonNull::new(unsafe { catg_jpeg_new() })
@@ -102,6 +105,7 @@ impl<'a> JpegRows<'a> {
         let mut rows = JpegRows { raw, width: 0, height: 0, layout: Layout::Rgb8, row: 0, _data: PhantomData };
         let (mut width, mut height, mut components): (c_uint, c_uint, c_int) = (0, 0, 0);
         let max_scans = c_int::try_from(max_scans).unwrap_or(c_int::MAX);
+        let max_memory = std::ffi::c_long::try_from(max_memory).unwrap_or(std::ffi::c_long::MAX);
         // SAFETY: `data` outlives the decoder (the `'a` borrow); the out-pointers are live locals.
         let status = unsafe {
             catg_jpeg_start(
@@ -111,6 +115,7 @@ impl<'a> JpegRows<'a> {
                 c_int::from(eighths),
                 max_scans,
                 refinement.flags(),
+                max_memory,
                 &mut width,
                 &mut height,
                 &mut components,
@@ -206,7 +211,7 @@ pub(crate) struct ScanCount {
 /// `csrc/jpeg_refine.c` read. For comparing the two refinement decoders; the caller bounds the
 /// image size.
 fn decode_all(data: &[u8], eighths: u8, refinement: Refinement) -> (std::result::Result<Vec<u8>, String>, ScanCount) {
-    let mut rows = match JpegRows::start_with(data, eighths, 64, refinement) {
+    let mut rows = match JpegRows::start_with(data, eighths, 64, refinement, 0) {
         Ok(rows) => rows,
         Err(e) => return (Err(e.to_string()), ScanCount::default()),
     };
@@ -279,6 +284,44 @@ mod tests {
             format: turbojpeg::PixelFormat::RGB,
         };
         compressor.compress_to_vec(image).expect("compress")
+    }
+
+    /// The operator's switch: with `jpeg_fast_refinement` off, renders and ingest's check read
+    /// every scan with libjpeg's own decoders, and give the same pixels.
+    #[test]
+    fn the_fast_refinement_decoder_can_be_switched_off() {
+        let data = progressive(96, 64, 90, turbojpeg::Subsamp::Sub2x2, 7);
+        let read = |limits: &crate::Limits, every_scan: bool| {
+            let (mut rows, _) = if every_scan {
+                crate::steps::decode::jpeg_rows_every_scan(&data, limits)
+            } else {
+                crate::steps::decode::jpeg_rows(&data, 1.0, limits)
+            }
+            .expect("start");
+            let mut pixels = vec![0u8; rows.width as usize * rows.height as usize * 3];
+            rows.read_all(&mut pixels).expect("read");
+            (rows.fast_scans().fast, pixels)
+        };
+        let on = crate::Limits::default();
+        let off = crate::Limits { jpeg_fast_refinement: false, ..crate::Limits::default() };
+        for every_scan in [false, true] {
+            let (fast_on, pixels_on) = read(&on, every_scan);
+            let (fast_off, pixels_off) = read(&off, every_scan);
+            assert!(fast_on > 0, "the fast decoder was not used when on");
+            assert_eq!(fast_off, 0, "the fast decoder was used when switched off");
+            assert_eq!(pixels_on, pixels_off);
+        }
+    }
+
+    /// A frame header whose whole-image buffer exceeds the ceiling the decode was admitted with
+    /// is refused by libjpeg itself (`max_memory_to_use`), as a resource limit.
+    #[test]
+    fn libjpeg_refuses_buffers_over_its_ceiling() {
+        let data = progressive(512, 512, 90, turbojpeg::Subsamp::None, 3);
+        // 3 components × 64×64 blocks × 128 bytes = 1.5 MiB of coefficients.
+        let refused = JpegRows::start_with(&data, 8, 64, Refinement::Fast, 1 << 20).err().expect("over the ceiling");
+        assert_eq!(refused.reject_kind(), Some(crate::RejectKind::ResourceLimit), "{refused}");
+        assert!(JpegRows::start_with(&data, 8, 64, Refinement::Fast, 4 << 20).is_ok());
     }
 
     fn shared(folder: &str) -> Vec<(String, Vec<u8>)> {
