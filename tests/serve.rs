@@ -60,6 +60,16 @@ async fn start_with(
     tweak: impl FnOnce(&mut EmbeddedConfig),
     wrap: impl FnOnce(Resolver) -> Resolver,
 ) -> Service {
+    start_full(files, tweak, wrap, true).await
+}
+
+/// As `start_with`; without `workers`, queued jobs stay queued (for the pending-job caps).
+async fn start_full(
+    files: &[(&str, PathBuf)],
+    tweak: impl FnOnce(&mut EmbeddedConfig),
+    wrap: impl FnOnce(Resolver) -> Resolver,
+    workers: bool,
+) -> Service {
     let root = tempdir();
     let (source, data) = (root.join("images"), root.join("data"));
     std::fs::create_dir_all(&source).expect("mkdir");
@@ -70,7 +80,9 @@ async fn start_with(
     config.resolver.wait = Duration::from_secs(20);
     tweak(&mut config);
     let mut embedded = Embedded::open(config).expect("open");
-    embedded.start_workers().await.expect("workers");
+    if workers {
+        embedded.start_workers().await.expect("workers");
+    }
     embedded.start_watcher().expect("watcher");
     embedded.scan(&|_, _| {}).await.expect("scan");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -336,6 +348,51 @@ async fn symlinks_and_hidden_paths_stay_out() {
         .map(|m| m.key)
         .collect();
     assert_eq!(listed, ["ok.png"]);
+    svc.embedded.shutdown().await;
+}
+
+/// The cost controls a public deployment keeps on: too large an output or too much enlargement
+/// is refused before anything is queued; past the pending-job caps (per asset, in total) a new
+/// variant is 503 with `Retry-After` and nothing is queued, while variants already ready are
+/// still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cost_caps_refuse_before_anything_is_queued() {
+    let files = [("a.png", corpus("png_rgb8.png")), ("b.jpg", corpus("jpeg_baseline.jpg"))];
+    let svc = start_full(
+        &files,
+        |config| {
+            config.resolver.wait = Duration::ZERO;
+            config.resolver.limits.max_output_pixels = 300_000;
+            config.resolver.max_pending_per_asset = 2;
+            config.resolver.max_pending_jobs = 3;
+        },
+        |resolver| resolver,
+        false,
+    )
+    .await;
+    let refused = |reply: &Reply, status: u16, kind: &str| {
+        assert_eq!(reply.status, status, "{}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(reply.json()["error"]["kind"], kind);
+    };
+    // a.png is 200×150: 4× is the most it may grow (rounded to the pixel), 800×600 = 480,000 px
+    // is over the 300,000-pixel cap.
+    refused(&svc.get("/a.png?w=801&enlarge=1&fmt=png", &[]).await, 422, "resource_limit");
+    refused(&svc.get("/a.png?w=800&enlarge=1&fmt=png", &[]).await, 422, "resource_limit");
+    assert_eq!(svc.jobs_ever_queued().await, 0, "refused outputs were queued");
+    assert_eq!(svc.get("/a.png?w=600&enlarge=1&fmt=png", &[]).await.status, 202, "3x and 270,000 px are allowed");
+
+    // Per asset: a second pending variant of a.png is allowed, a third is not.
+    assert_eq!(svc.get("/a.png?w=50&fmt=png", &[]).await.status, 202);
+    let busy = svc.get("/a.png?w=51&fmt=png", &[]).await;
+    refused(&busy, 503, "unavailable");
+    assert!(busy.header("retry-after").is_some(), "503 without Retry-After");
+    assert_eq!(svc.jobs_ever_queued().await, 2);
+    // Asking again for a variant already queued is not a new job: still 202.
+    assert_eq!(svc.get("/a.png?w=50&fmt=png", &[]).await.status, 202);
+    // In total: one more job of another asset fills the queue to 3; the next is refused.
+    assert_eq!(svc.get("/b.jpg?w=50&fmt=png", &[]).await.status, 202);
+    refused(&svc.get("/b.jpg?w=51&fmt=png", &[]).await, 503, "unavailable");
+    assert_eq!(svc.jobs_ever_queued().await, 3, "a refused request queued a job");
     svc.embedded.shutdown().await;
 }
 

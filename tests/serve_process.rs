@@ -565,3 +565,39 @@ fn the_memory_budget_holds_for_inputs_that_buffer_the_whole_image() {
     assert_eq!(rendered.code, 0, "{}", rendered.stdout);
     assert!(rendered.max_rss_mb < 512.0, "rendered in {:.0} MB", rendered.max_rss_mb);
 }
+
+/// With signing on, the operator pages (which list every key and recipe) are off unless an
+/// operator token is configured, and then they ask for it.
+#[test]
+fn operator_pages_stay_private_when_signing_is_on() {
+    use base64::Engine;
+    let root = tempdir();
+    let (source, data) = (root.join("images"), root.join("data"));
+    place(&source, &[("secret-name.png", &corpus_dir().join("png_rgb8.png"))]);
+    let keys = ("CATG_SIGNING_KEYS", "k1:c2VjcmV0LWtleS1hLWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI");
+    {
+        let server = serve_with(&source, &data, &[], |command| {
+            command.env(keys.0, keys.1);
+        });
+        for page in ["/_catg/", "/_catg/metrics"] {
+            let reply = http("GET", &format!("{}{page}", server.base), &[]);
+            assert_eq!(reply.status, 404, "{page} answered with signing on and no token");
+            assert!(!String::from_utf8_lossy(&reply.body).contains("secret-name"));
+        }
+    }
+    let server = serve_with(&source, &data, &[], |command| {
+        command.env(keys.0, keys.1).env("CATG_OPERATOR_TOKEN", "op-token-123");
+    });
+    let url = format!("{}/_catg/", server.base);
+    let anonymous = http("GET", &url, &[]);
+    assert_eq!(anonymous.status, 401);
+    assert!(anonymous.header("www-authenticate").is_some_and(|v| v.starts_with("Basic")));
+    let wrong = base64::engine::general_purpose::STANDARD.encode("admin:nope");
+    assert_eq!(http("GET", &url, &[("authorization", &format!("Basic {wrong}"))]).status, 401);
+    let right = base64::engine::general_purpose::STANDARD.encode("admin:op-token-123");
+    let page = http("GET", &url, &[("authorization", &format!("Basic {right}"))]);
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("secret-name.png"));
+    let metrics = http("GET", &format!("{}/_catg/metrics", server.base), &[("authorization", "Bearer op-token-123")]);
+    assert_eq!(metrics.status, 200);
+}

@@ -141,6 +141,20 @@ def main(template_path, translated_path):
           f"TTL {ttl} vs the adapter's {code_ttl[:1]}")
     check(refs(table.get("DeletionProtectionEnabled")) == {"TableDeletionProtection"}, "deletion protection")
     check(table.get("KeySchema") == [{"AttributeName": "pk", "KeyType": "HASH"}], "key schema")
+    # The per-image pending cap counts claims in the adapter's sparse index: same name, same key.
+    adapter = (ROOT / "crates/catg-aws/src/dynamodb.rs").read_text()
+    index_name = re.search(r'PENDING_INDEX: &str = "([^"]+)"', adapter).group(1)
+    indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
+    check(index_name in indexes and indexes[index_name]["KeySchema"]
+          == [{"AttributeName": "pending_asset", "KeyType": "HASH"}],
+          f"the table lacks the adapter's index {index_name} on pending_asset")
+    resolver_actions = {
+        a for pol in resources_of(cfn, "AWS::IAM::Role")["ResolverRole"]["Properties"]["Policies"]
+        for st in pol["PolicyDocument"]["Statement"]
+        for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+    }
+    check({"dynamodb:Query", "sqs:GetQueueAttributes"} <= resolver_actions,
+          "the resolver cannot count pending jobs (dynamodb:Query on the index, sqs:GetQueueAttributes)")
 
     queues = resources_of(cfn, "AWS::SQS::Queue")
     for name, q in queues.items():

@@ -230,7 +230,13 @@ static inline uint64_t positions(int lo, int hi) {
     while (todo) {                                                                       \
       int n = bmi2 ? __builtin_popcountll(todo) : ones(todo);                            \
       if (n > 32) n = 32;                                                                \
-      CHECK_BIT_BUFFER(br_state, n, failaction);                                         \
+      /* libjpeg reads these bits one at a time and refills only once its buffer is empty: \
+       * take what is buffered, refill where libjpeg would, so the source is read exactly   \
+       * as far ahead as libjpeg's and stray bytes before the next marker (a warning, which \
+       * catg refuses) are counted alike. Refilling early for all n bits accepted files    \
+       * that libjpeg refuses. */                                                         \
+      if (bits_left < 1) CHECK_BIT_BUFFER(br_state, 1, failaction);                      \
+      if (n > bits_left) n = bits_left;                                                  \
       bits_left -= n;                                                                    \
       uint64_t bits = (uint64_t)(get_buffer >> bits_left) & (((uint64_t)1 << n) - 1);    \
       /* The first coefficient takes the most significant bit. Branch-free: the bits are   \
@@ -395,20 +401,26 @@ int catg_jpeg_skip_unused_scan(j_decompress_ptr cinfo) {
   if (cinfo->Ss == 0 || cinfo->comps_in_scan != 1 || cinfo->cur_comp_info[0]->DCT_scaled_size != 1) return 0;
   if (cinfo->entropy->decode_mcu == decode_mcu_unused) return 1; /* skipped already */
   /* start_pass emptied the bit buffer and nothing of the scan has been read yet: its data runs
-   * from here to the first 0xFF that is not a stuffed 0xFF00. */
+   * from here to the first marker. As libjpeg's bit reader does, a run of 0xFF fill bytes
+   * followed by 0x00 is one stuffed 0xFF of data, not a marker (stopping at it would count the
+   * bytes up to the real marker as extraneous, a warning libjpeg's own decode never gives). */
   const JOCTET *next = cinfo->src->next_input_byte;
   const JOCTET *end = next + cinfo->src->bytes_in_buffer;
   for (;;) {
     const JOCTET *ff = memchr(next, 0xFF, (size_t)(end - next));
-    if (ff == NULL || ff + 1 >= end) { /* no marker: libjpeg then reports the data cut short */
+    const JOCTET *code = ff;
+    if (ff != NULL) {
+      while (code < end && *code == 0xFF) code++;
+    }
+    if (ff == NULL || code >= end) { /* no marker: libjpeg then reports the data cut short */
       next = end;
       break;
     }
-    if (ff[1] != 0x00) {
+    if (*code != 0x00) {
       next = ff;
       break;
     }
-    next = ff + 2;
+    next = code + 1;
   }
   cinfo->src->next_input_byte = next;
   cinfo->src->bytes_in_buffer = (size_t)(end - next);
