@@ -8,7 +8,7 @@
 use catg_core::config::{image_limits, process_env, recipe_limits, render_memory_mib, signing_keys};
 use catg_core::signing::{unix_now, SIG_PARAM};
 use catg_core::{examine, render_variant, validate_key, Error, Fingerprint, Recipe, RenderBudget, SignedTarget};
-use catg_image::{memory_estimate, verify_memory_estimate};
+use catg_image::{memory_estimate, verify_memory_estimate, Limits};
 use clap::{Parser, Subcommand};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::json;
@@ -219,14 +219,32 @@ fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
+/// Decode the first frame of an image that declares alpha (`Examined::confirm_alpha`), within
+/// the same memory budget as `catg serve` (`CATG_RENDER_MEMORY_MB`): what would not fit there
+/// is refused here too, before anything is allocated.
+fn confirm_alpha_within(
+    examined: &mut catg_core::Examined,
+    limits: &Limits,
+    budget: &RenderBudget,
+) -> Result<(), Failure> {
+    if let (Ok(probe), Some(body)) = (&examined.verdict, &examined.body) {
+        if probe.has_alpha {
+            budget.admit(verify_memory_estimate(probe, body.len())).map_err(Error::from)?;
+        }
+    }
+    examined.confirm_alpha(limits);
+    Ok(())
+}
+
 fn config_failure(e: impl std::fmt::Display) -> Failure {
     Failure::Failed(e.to_string())
 }
 
 fn inspect(file: &Path) -> Result<serde_json::Value, Failure> {
     let limits = image_limits(process_env).map_err(config_failure)?;
+    let budget = RenderBudget::new(render_memory_mib(process_env).map_err(config_failure)?);
     let mut examined = examine(open(file)?, file_size(file), &limits).map_err(Error::from)?;
-    examined.confirm_alpha(&limits);
+    confirm_alpha_within(&mut examined, &limits, &budget)?;
     let probe = examined.verdict.map_err(Error::from)?;
     Ok(json!({
         "fingerprint": examined.fingerprint.to_hex(),
@@ -344,13 +362,7 @@ fn render(file: &Path, query: &str, accept: Option<&str>, output: &Path) -> Resu
     let budget = RenderBudget::new(render_memory_mib(process_env).map_err(config_failure)?);
     let recipe = Recipe::parse(query, &recipe_limits(process_env).map_err(config_failure)?).map_err(Error::from)?;
     let mut examined = examine(open(file)?, file_size(file), &limits).map_err(Error::from)?;
-    // The same memory budget as `catg serve`: what would not fit there is refused here too.
-    if let (Ok(probe), Some(body)) = (&examined.verdict, &examined.body) {
-        if probe.has_alpha {
-            budget.admit(verify_memory_estimate(probe, body.len())).map_err(Error::from)?;
-        }
-    }
-    examined.confirm_alpha(&limits);
+    confirm_alpha_within(&mut examined, &limits, &budget)?;
     let probe = examined.verdict.map_err(Error::from)?;
     let body = examined.body.unwrap_or_default();
     let spec = recipe.resolve(accept, probe.has_alpha).render_spec();
