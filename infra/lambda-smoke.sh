@@ -26,9 +26,15 @@ name = sys.argv[1]
 s3, sqs, ddb = boto3.client("s3"), boto3.client("sqs"), boto3.client("dynamodb")
 for bucket in (f"{name}-src", f"{name}-var"):
     s3.create_bucket(Bucket=bucket)
+# As template.yaml's ManifestTable: the key, and the sparse index of pending claims by image.
 ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                       {"AttributeName": "pending_asset", "AttributeType": "S"}],
+                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                 GlobalSecondaryIndexes=[{"IndexName": "pending-by-asset",
+                                          "KeySchema": [{"AttributeName": "pending_asset", "KeyType": "HASH"}],
+                                          "Projection": {"ProjectionType": "INCLUDE",
+                                                         "NonKeyAttributes": ["lease_until_ms"]}}])
 url = sqs.create_queue(QueueName=name)["QueueUrl"]
 print(f"CATG_SOURCE_BUCKET={name}-src\nCATG_VARIANTS_BUCKET={name}-var\nCATG_TABLE={name}\nCATG_QUEUE_URL={url}\nCATG_WAIT_MS=0")
 PY

@@ -310,13 +310,18 @@ impl Resolver {
 
     /// Refuse a new claim while either pending-job cap is reached: nothing is claimed or queued,
     /// and the caller is told to come back (503 with `Retry-After`).
+    ///
+    /// A count the store cannot give for want of configuration (a table created without the
+    /// pending index, or one still building it after an update) does not stop every render: the
+    /// cap is skipped and the log says why. An outage is an outage (503 as for any store).
     async fn check_pending_caps(&self, fingerprint: &Fingerprint, now: u64) -> Result<(), Error> {
         let per_asset = self.config.max_pending_per_asset;
-        if self.manifest.pending_variants(fingerprint, now, per_asset).await? >= per_asset {
+        let waiting = self.manifest.pending_variants(fingerprint, now, per_asset).await;
+        if counted("per-image", waiting)? >= per_asset {
             return Err(Error::Busy(format!("{per_asset} variants of this image are waiting")));
         }
         let total = self.config.max_pending_jobs;
-        if self.queue.pending_jobs().await? >= total {
+        if counted("total", self.queue.pending_jobs().await)? >= total {
             return Err(Error::Busy(format!("{total} jobs are waiting")));
         }
         Ok(())
@@ -372,6 +377,18 @@ impl Resolver {
     }
 }
 
+/// A pending-job count for a cap: an outage is an error; any other failure skips the cap.
+fn counted(cap: &str, count: Result<u64, StoreError>) -> Result<u64, Error> {
+    match count {
+        Ok(n) => Ok(n),
+        Err(e) if e.is_retryable() => Err(e.into()),
+        Err(e) => {
+            tracing::warn!(cap, error = %e, "cannot count pending jobs: the cap is not enforced");
+            Ok(0)
+        }
+    }
+}
+
 /// `If-None-Match` holds our ETag (`"<cache key>"`, weak or strong) or `*`.
 fn etag_matches(header: &str, cache_key: &CacheKey) -> bool {
     let hex = cache_key.to_hex();
@@ -391,6 +408,14 @@ mod tests {
             assert!(validate_key(bad).is_err(), "{bad:?}");
         }
         assert!(validate_key(&"a".repeat(MAX_KEY_BYTES + 1)).is_err());
+    }
+
+    /// A store that cannot count (no pending index) skips the cap; an outage is still an error.
+    #[test]
+    fn a_cap_the_store_cannot_count_is_skipped_but_an_outage_is_not() {
+        assert_eq!(counted("t", Ok(5)).ok(), Some(5));
+        assert_eq!(counted("t", Err(StoreError::Invalid("no such index".into()))).ok(), Some(0));
+        assert!(counted("t", Err(StoreError::Unavailable("down".into()))).is_err());
     }
 
     #[test]
