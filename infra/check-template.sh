@@ -5,7 +5,8 @@
 #   3. the SAM transform (samtranslator, offline) and cfn-lint over its output: what
 #      CloudFormation really creates, where circular dependencies show up (E3004)
 #   4. checkov: every failed check is fixed or suppressed in the template with a written reason
-#   5. tests/template_test.py: the security and wiring properties, on the translated template
+#   5. tests/template_test.py: the security and wiring properties, on the translated template,
+#      and tests/template_mutations.py: broken copies of the template that it must reject
 #   6. the functions' dependency graph links no system library that provided.al2023 lacks
 #      (the full `sam build` is infra/sam-build.sh: a ~11 min release cross-build)
 # Installs the SAM CLI (with cfn-lint and samtranslator) and checkov from PyPI into
@@ -67,6 +68,8 @@ echo "== checkov" >&2
 
 echo "== template properties (tests/template_test.py)" >&2
 "$tools/sam/bin/python" tests/template_test.py "$template" "$work/translated.json"
+echo "== the checks catch broken templates (tests/template_mutations.py)" >&2
+"$tools/sam/bin/python" tests/template_mutations.py "$template"
 
 echo "== native code in the functions (must build from source, statically)" >&2
 # Every -sys crate in the functions' graph, against the ones known to compile their C code

@@ -58,14 +58,16 @@ fail() { echo "lambda smoke: $*" >&2; tail -n 40 "$work/watch.log" >&2; exit 1; 
 
 echo "== ingest" >&2
 jq --arg b "$CATG_SOURCE_BUCKET" '.Records[0].s3.bucket.name = $b | .Records[0].s3.object.key = "cats/chelsea+the+cat.png"' events/s3-put.json >"$work/put.json"
+# As the deployed stack delivers it: S3's event as the body of a message on the ingest queue.
+jq --arg body "$(jq -c . "$work/put.json")" '.Records[0].body = $body' events/sqs-s3-notification.json >"$work/notification.json"
 for _ in $(seq 300); do
   kill -0 "$watch_pid" 2>/dev/null || fail "cargo lambda watch exited"
   "$py" -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
   sleep 0.5
 done
 # The first invocation of each function builds and starts it.
-invoke ingest "$work/put.json" >"$work/ingest.out" 2>&1 || fail "ingest: $(cat "$work/ingest.out")"
-jq -e 'type == "null"' "$work/ingest.out" >/dev/null || fail "ingest: $(cat "$work/ingest.out")"
+invoke ingest "$work/notification.json" >"$work/ingest.out" 2>&1 || fail "ingest: $(cat "$work/ingest.out")"
+jq -e '.batchItemFailures == []' "$work/ingest.out" >/dev/null || fail "ingest: $(cat "$work/ingest.out")"
 
 echo "== resolver (miss)" >&2
 jq '.rawPath = "/cats/chelsea%20the%20cat.png" | .requestContext.http.path = .rawPath | .rawQueryString = "w=120&fmt=webp"' events/function-url-get.json >"$work/get.json"
@@ -91,4 +93,4 @@ echo "== reconcile (scheduled)" >&2
 invoke reconcile events/scheduled.json >"$work/reconcile.out" 2>&1 || fail "reconcile: $(cat "$work/reconcile.out")"
 jq -e '.complete == true and .dry_run == false and .variants_checked == 1 and .orphan_objects == 0' "$work/reconcile.out" >/dev/null \
   || fail "reconcile: $(cat "$work/reconcile.out")"
-echo "lambda smoke: ingest, resolver (202 then 200 image/webp), transform and reconcile answered through the Runtime API" >&2
+echo "lambda smoke: ingest (from the ingest queue), resolver (202 then 200 image/webp), transform and reconcile answered through the Runtime API" >&2

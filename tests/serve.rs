@@ -425,6 +425,8 @@ async fn every_error_has_its_status_and_a_json_body_without_internals() {
     check(&svc.get("/ok.png?w=1000&h=1000&fit=fill&enlarge=1&fmt=png", &[]).await, 422, "resource_limit");
     let health = svc.get("/healthz", &[]).await;
     assert_eq!((health.status, health.json()["status"].as_str()), (200, Some("ok")));
+    // Public behind CloudFront: an edge may reuse the answer briefly instead of calling the function.
+    assert_eq!(health.header("cache-control"), Some("public, max-age=10"));
     svc.embedded.shutdown().await;
 }
 
@@ -549,7 +551,8 @@ async fn a_manifest_outage_is_503_with_retry_after_and_recovers() {
     assert_eq!(outage.header("retry-after"), Some("5"));
     assert_eq!(outage.json()["error"]["kind"], "unavailable");
     assert!(!String::from_utf8_lossy(&outage.body).contains("locked"), "no store internals in the body");
-    assert_eq!(svc.get("/healthz", &[]).await.status, 503);
+    let unhealthy = svc.get("/healthz", &[]).await;
+    assert_eq!((unhealthy.status, unhealthy.header("cache-control")), (503, Some("public, max-age=10")));
     down.store(false, Ordering::SeqCst);
     assert_eq!(svc.get("/ok.png?w=50", &[]).await.status, 200);
     assert_eq!(svc.get("/healthz", &[]).await.status, 200);
@@ -587,7 +590,7 @@ async fn with_signing_on_only_signed_urls_render_and_bad_ones_are_403_before_any
     let verifying = keys.clone();
     let svc = start_with(
         &[("cat.png", corpus("png_rgb8.png"))],
-        move |config| config.resolver.signing = Some(verifying),
+        move |config| config.resolver.signing = Some(catg_core::Keyring::fixed(verifying)),
         move |mut resolver| {
             let inner = resolver.manifest.clone();
             resolver.manifest = Arc::new(Switchable { inner, down: switch });

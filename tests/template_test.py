@@ -67,6 +67,61 @@ def strings(value):
             yield from strings(v)
 
 
+def evaluate(value, template, overrides):
+    """`value` with every Fn::If resolved as CloudFormation would for these parameter values
+    (defaults otherwise); AWS::NoValue entries disappear."""
+    params = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
+    params.update({k: str(v) for k, v in overrides.items()})
+
+    def condition(c):
+        if isinstance(c, dict) and "Condition" in c:
+            return condition(template["Conditions"][c["Condition"]])
+        (op, args), = c.items()
+        if op == "Fn::Equals":
+            a, b = (params[x["Ref"]] if isinstance(x, dict) else str(x) for x in args)
+            return a == b
+        if op == "Fn::Not":
+            return not condition(args[0])
+        if op == "Fn::And":
+            return all(condition(a) for a in args)
+        if op == "Fn::Or":
+            return any(condition(a) for a in args)
+        raise ValueError(f"condition {c}")
+
+    no_value = object()
+
+    def walk(v):
+        if isinstance(v, dict):
+            if set(v) == {"Fn::If"}:
+                name, yes, no = v["Fn::If"]
+                return walk(yes if condition(template["Conditions"][name]) else no)
+            if v == {"Ref": "AWS::NoValue"}:
+                return no_value
+            out = {k: walk(x) for k, x in v.items()}
+            return {k: x for k, x in out.items() if x is not no_value}
+        if isinstance(v, list):
+            return [x for x in (walk(x) for x in v) if x is not no_value]
+        return v
+
+    return walk(value)
+
+
+def longest_sub(value, template):
+    """The longest string a Fn::Sub name can become: the stack name at CloudFormation's 128
+    characters, each parameter at its longest allowed value, the stack's id as a UUID."""
+    if isinstance(value, str):
+        return len(value)
+    text, variables = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+    lengths = {"AWS::StackName": 128, "AWS::Region": 14, "AWS::AccountId": 12, "AWS::Partition": 10}
+    for name, p in template["Parameters"].items():
+        pattern = p.get("AllowedPattern", "")
+        bound = re.search(r"\{0,(\d+)\}\$$", pattern)
+        lengths[name] = 1 + int(bound.group(1)) if bound else 10_000
+    for name in variables:
+        lengths[name] = 36  # the stack id's UUID, the only Sub variable these names use
+    return len(re.sub(r"\$\{[^}]+\}", "", text)) + sum(lengths[m] for m in re.findall(r"\$\{([^}]+)\}", text))
+
+
 def recipe_parameters():
     """The recipe parser's parameters: {short name: [aliases]}, read from recipe.rs."""
     source = (ROOT / "crates/catg-core/src/recipe.rs").read_text()
@@ -93,7 +148,10 @@ def main(template_path, translated_path):
     raw, matches = decode(template_path)
     if matches:
         sys.exit(f"cannot parse {template_path}: {matches}")
-    cfn = json.loads(Path(translated_path).read_text())
+    translated = json.loads(Path(translated_path).read_text())
+    # What CloudFormation creates with the default parameters; checks of other values evaluate
+    # `translated` with overrides.
+    cfn = evaluate(translated, translated, {})
 
     # ---------------------------------------------------------------- buckets
     buckets = resources_of(cfn, "AWS::S3::Bucket")
@@ -125,11 +183,18 @@ def main(template_path, translated_path):
               if r.get("Status") == "Enabled" and "ExpirationInDays" in r]
     check(expiry and refs(expiry[0]["ExpirationInDays"]) == {"VariantExpiryDays"},
           "VariantsBucket: no lifecycle expiry from the VariantExpiryDays parameter")
-    notifications = buckets["SourceBucket"]["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
-    events = {n["Event"] for n in notifications if refs(n["Function"]) == {"IngestFunction"}}
-    check(events == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}, f"SourceBucket notifies ingest of {events}")
-    check(all("SourcePrefix" in refs(n.get("Filter", {})) for n in notifications),
+    notifying = buckets["SourceBucket"]["Properties"]["NotificationConfiguration"]
+    check("LambdaConfigurations" not in notifying,
+          "S3 invokes a function directly: a bulk upload would run ingest at any concurrency")
+    notifications = notifying.get("QueueConfigurations", [])
+    events = {n["Event"] for n in notifications if refs(n["Queue"]) == {"IngestQueue"}}
+    check(events == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}, f"SourceBucket notifies the ingest queue of {events}")
+    prefixed = evaluate(translated["Resources"]["SourceBucket"]["Properties"]["NotificationConfiguration"],
+                        translated, {"SourcePrefix": "images/"}).get("QueueConfigurations", [])
+    check(prefixed and all("SourcePrefix" in refs(n.get("Filter", {})) for n in prefixed),
           "SourceBucket notifications ignore SourcePrefix")
+    check("IngestQueuePolicy" in (buckets["SourceBucket"].get("DependsOn") or []),
+          "the bucket's notification may be set before S3 is allowed to send to the queue")
 
     # ---------------------------------------------------------------- table and queues
     table = resources_of(cfn, "AWS::DynamoDB::Table")["ManifestTable"]["Properties"]
@@ -160,32 +225,46 @@ def main(template_path, translated_path):
     for name, q in queues.items():
         check(q["Properties"].get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in q["Properties"],
               f"{name}: not encrypted")
-    redrive = queues["JobQueue"]["Properties"].get("RedrivePolicy", {})
-    check(refs(redrive.get("deadLetterTargetArn")) == {"JobDeadLetterQueue"}, f"JobQueue redrive {redrive}")
-    check(refs(redrive.get("maxReceiveCount")) == {"MaxReceiveCount"}, "redrive count is not the parameter")
-    visibility = raw["Mappings"]["TransformTimeouts"]
-    allowed = raw["Parameters"]["TransformTimeout"]["AllowedValues"]
-    for timeout in allowed:
-        check(visibility.get(timeout, {}).get("QueueVisibility", 0) >= 6 * int(timeout),
-              f"visibility for a {timeout} s transform is under six times it")
-    check(queues["JobQueue"]["Properties"]["VisibilityTimeout"]
-          == {"Fn::FindInMap": ["TransformTimeouts", {"Ref": "TransformTimeout"}, "QueueVisibility"]},
-          "JobQueue visibility does not follow TransformTimeout")
-
+    visibility = raw["Mappings"]["FunctionTimeouts"]
+    receives = raw["Parameters"]["MaxReceiveCount"]
+    check(int(receives["Default"]) >= 5 and int(receives.get("MinValue", 0)) >= 5,
+          f"MaxReceiveCount {receives}: Lambda's guidance for SQS sources is at least 5")
+    feeds = {"JobQueue": ("JobDeadLetterQueue", "TransformFunction", "TransformTimeout", "TransformMaxConcurrency"),
+             "IngestQueue": ("IngestDeadLetterQueue", "IngestFunction", "IngestTimeout", "IngestMaxConcurrency")}
     mappings = resources_of(cfn, "AWS::Lambda::EventSourceMapping")
-    check(len(mappings) == 1, f"event source mappings: {sorted(mappings)}")
-    for m in mappings.values():
-        p = m["Properties"]
-        check(refs(p["FunctionName"]) == {"TransformFunction"} and refs(p["EventSourceArn"]) == {"JobQueue"},
-              "the job queue does not feed the transform function")
-        check(p.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], "no partial batch failures")
-        check("MaximumConcurrency" in p.get("ScalingConfig", {}), "transform concurrency is unbounded")
+    check(len(mappings) == len(feeds), f"event source mappings: {sorted(mappings)}")
+    for queue, (dlq, function, timeout, concurrency) in feeds.items():
+        redrive = queues[queue]["Properties"].get("RedrivePolicy", {})
+        check(refs(redrive.get("deadLetterTargetArn")) == {dlq}, f"{queue} redrive {redrive}")
+        check(refs(redrive.get("maxReceiveCount")) == {"MaxReceiveCount"}, f"{queue}: redrive count is not the parameter")
+        for allowed in raw["Parameters"][timeout]["AllowedValues"]:
+            check(visibility.get(allowed, {}).get("QueueVisibility", 0) >= 6 * int(allowed),
+                  f"visibility for a {allowed} s {function} is under six times it")
+        check(queues[queue]["Properties"]["VisibilityTimeout"]
+              == {"Fn::FindInMap": ["FunctionTimeouts", {"Ref": timeout}, "QueueVisibility"]},
+              f"{queue} visibility does not follow {timeout}")
+        fed = [m["Properties"] for m in mappings.values() if refs(m["Properties"]["EventSourceArn"]) == {queue}]
+        if not check(len(fed) == 1 and refs(fed[0]["FunctionName"]) == {function}, f"{queue} does not feed {function}"):
+            continue
+        check(fed[0].get("FunctionResponseTypes") == ["ReportBatchItemFailures"], f"{queue}: no partial batch failures")
+        check(refs(fed[0].get("ScalingConfig", {}).get("MaximumConcurrency")) == {concurrency},
+              f"{function}'s concurrency is not capped by {concurrency}")
+        check(queues[dlq].get("DeletionPolicy") == "Retain", f"{dlq} is deleted with the stack, and its messages with it")
+    policies = [p["Properties"] for p in resources_of(cfn, "AWS::SQS::QueuePolicy").values()]
+    check(len(policies) == 1 and refs(policies[0]["Queues"]) == {"IngestQueue"}, f"queue policies: {policies}")
+    for policy in policies:
+        for st in policy["PolicyDocument"]["Statement"]:
+            check(st["Principal"] == {"Service": "s3.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
+                  and "aws:SourceArn" in st.get("Condition", {}).get("ArnEquals", {})
+                  and "aws:SourceAccount" in st.get("Condition", {}).get("StringEquals", {}),
+                  f"the ingest queue takes messages from more than this stack's source bucket: {st}")
 
     # ---------------------------------------------------------------- functions and IAM
     functions = resources_of(cfn, "AWS::Lambda::Function")
     check(set(functions) == {"IngestFunction", "ResolverFunction", "TransformFunction", "ReconcileFunction"},
           f"functions {sorted(functions)}")
     variables = config_variables()
+    environment = {name: f["Properties"].get("Environment", {}).get("Variables", {}) for name, f in functions.items()}
     roles_used = []
     for name, f in functions.items():
         p = f["Properties"]
@@ -207,13 +286,75 @@ def main(template_path, translated_path):
     check(all(refs(r["Properties"]["ScheduleExpression"]) == {"ReconcileSchedule"} for r in rules.values()),
           "the reconcile schedule is not the parameter")
     reconcile = functions["ReconcileFunction"]["Properties"]
-    check(reconcile.get("ReservedConcurrentExecutions") == 1, "two reconciles could run at once")
+    # Reserving concurrency fails CreateFunction in accounts with < 101 unreserved: off by default.
+    check("ReservedConcurrentExecutions" not in reconcile,
+          "reconcile reserves concurrency by default (fails in new accounts)")
+    reserving = translated["Resources"]["ReconcileFunction"]["Properties"]
+    check(evaluate(reserving, translated, {"ReconcileReservedConcurrency": 1}).get("ReservedConcurrentExecutions")
+          == {"Ref": "ReconcileReservedConcurrency"}, "ReconcileReservedConcurrency=1 does not reserve")
+    check(all("ReservedConcurrentExecutions" not in f["Properties"] for n, f in functions.items() if n != "ReconcileFunction"),
+          "a function reserves concurrency")
     check(reconcile.get("Timeout") == 900, "reconcile has less than Lambda's 15 minutes")
     events_permissions = [p["Properties"] for p in resources_of(cfn, "AWS::Lambda::Permission").values()
                           if p["Properties"]["Principal"] == "events.amazonaws.com"]
     check(len(events_permissions) == 1 and refs(events_permissions[0]["SourceArn"]) == set(rules),
           "EventBridge may invoke the function from any rule")
-    check("DeadLetterConfig" in functions["IngestFunction"]["Properties"], "failed ingest events are dropped")
+    check(not any(p["Properties"]["Principal"] == "s3.amazonaws.com"
+                  for p in resources_of(cfn, "AWS::Lambda::Permission").values()),
+          "S3 may invoke a function directly")
+
+    # Logs are evidence: kept after `sam delete`, named so that a new stack of the same name
+    # does not collide with the kept ones.
+    for name, group in resources_of(cfn, "AWS::Logs::LogGroup").items():
+        check(group.get("DeletionPolicy") == "Retain", f"{name} is deleted with the stack")
+        check("AWS::StackId" in refs(group["Properties"].get("LogGroupName")),
+              f"{name}: a kept log group named without the stack's id blocks a new stack of the same name")
+
+    # Cost controls: template parameters, defaults equal to the code's, reaching the functions
+    # that enforce them.
+    limits = (ROOT / "crates/catg-image/src/limits.rs").read_text()
+    resolve = (ROOT / "crates/catg-core/src/resolve.rs").read_text()
+    code_default = {
+        "MaxOutputPixels": re.search(r"max_output_pixels: ([0-9_]+),", limits).group(1).replace("_", ""),
+        "MaxPendingJobs": re.search(r"max_pending_jobs: ([0-9_]+),", resolve).group(1).replace("_", ""),
+        "MaxPendingPerImage": re.search(r"max_pending_per_asset: ([0-9_]+),", resolve).group(1).replace("_", ""),
+        "AllowedSizes": "",
+    }
+    controls = {"AllowedSizes": ("CATG_ALLOWED_SIZES", ["ResolverFunction"]),
+                "MaxOutputPixels": ("CATG_MAX_OUTPUT_PIXELS", ["ResolverFunction", "TransformFunction"]),
+                "MaxPendingJobs": ("CATG_MAX_PENDING_JOBS", ["ResolverFunction"]),
+                "MaxPendingPerImage": ("CATG_MAX_PENDING_PER_ASSET", ["ResolverFunction"])}
+    for parameter, (variable, readers) in controls.items():
+        default = str(raw["Parameters"].get(parameter, {}).get("Default"))
+        check(default == code_default[parameter], f"{parameter} defaults to {default}, the code to {code_default[parameter]}")
+        for reader in readers:
+            check(refs(environment[reader].get(variable)) == {parameter}, f"{reader}: {variable} is not {parameter}")
+
+    # Signing keys: never a value in any function's configuration, only the secret's ARN; the
+    # resolver may read that one secret, and nothing else may read any.
+    for name, variables in environment.items():
+        for var, value in variables.items():
+            check("SIGNING_KEYS" not in var or var == "CATG_SIGNING_KEYS_SECRET", f"{name}: {var} in the environment")
+            check(not any(raw["Parameters"].get(r, {}).get("NoEcho") for r in refs(value)),
+                  f"{name}: {var} carries a NoEcho (secret) parameter in plain sight")
+    check(refs(environment["ResolverFunction"].get("CATG_SIGNING_KEYS_SECRET")) == {"SigningKeysSecretArn"},
+          "the resolver is not given the signing secret's ARN")
+
+    def grants(role, overrides):
+        out = []
+        for policy in evaluate(translated["Resources"][role]["Properties"]["Policies"], translated, overrides):
+            for st in policy["PolicyDocument"]["Statement"]:
+                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                out += [(a, json.dumps(st["Resource"], sort_keys=True)) for a in actions]
+        return out
+
+    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:catg/signing-AbCdEf"
+    for role in resources_of(cfn, "AWS::IAM::Role"):
+        for overrides in ({}, {"SigningKeysSecretArn": secret}):
+            reads = [(a, r) for a, r in grants(role, overrides) if a.startswith("secretsmanager:")]
+            want = ([("secretsmanager:GetSecretValue", json.dumps({"Ref": "SigningKeysSecretArn"}))]
+                    if role == "ResolverRole" and overrides else [])
+            check(reads == want, f"{role} with {overrides or 'signing off'} may {reads}, want {want}")
 
     for name, role in resources_of(cfn, "AWS::IAM::Role").items():
         p = role["Properties"]
@@ -250,6 +391,13 @@ def main(template_path, translated_path):
     origins = distribution["Origins"]
     check(len(origins) == 1, "one origin")
     origin = origins[0]
+    # CloudFront waits exactly as long as the resolver may run; a miss's wait ends well before.
+    timeout = raw["Parameters"]["ResolverTimeout"]
+    check(origin["CustomOriginConfig"].get("OriginReadTimeout") == {"Ref": "ResolverTimeout"},
+          f"origin read timeout {origin['CustomOriginConfig'].get('OriginReadTimeout')} is not ResolverTimeout")
+    check(int(timeout["MaxValue"]) <= 60, "ResolverTimeout may exceed CloudFront's 60 s origin timeout")
+    check(int(raw["Parameters"]["ResolverWaitMs"]["MaxValue"]) + 2000 <= 1000 * int(timeout["MinValue"]),
+          "ResolverWaitMs can outlast ResolverTimeout")
     check(refs(origin["OriginAccessControlId"]) == {oac_name}, "the origin is not signed by the OAC")
     check(refs(origin["DomainName"]) == set(urls), "the origin is not the Function URL")
     check(origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only", "origin over plain HTTP")
@@ -267,6 +415,12 @@ def main(template_path, translated_path):
           and set(key["QueryStringsConfig"]["QueryStrings"]) == wanted,
           f"cache key query strings {key['QueryStringsConfig']} vs the recipe's short names + sig {sorted(wanted)}")
     check(len(key["QueryStringsConfig"]["QueryStrings"]) <= 10, "CloudFront allows 10 query strings per cache policy")
+    # /healthz is public behind CloudFront: the origin's short max-age must be honoured (MinTTL 0)
+    # and be above zero, so that an edge does not call the function for each check.
+    health = re.search(r'HEALTH_CACHE_CONTROL: &str = "([^"]+)"', (ROOT / "crates/catg-http/src/lib.rs").read_text())
+    check(cache["Properties"]["CachePolicyConfig"]["MinTTL"] == 0 and health
+          and 0 < int(re.search(r"max-age=(\d+)", health.group(1)).group(1)) <= 60,
+          f"/healthz is not briefly cacheable at the edge: {health and health.group(1)}")
     check(key["HeadersConfig"] == {"HeaderBehavior": "whitelist", "Headers": ["Accept"]}, f"headers {key['HeadersConfig']}")
     check(key["CookiesConfig"] == {"CookieBehavior": "none"}, "cookies in the cache key")
     check(not key["EnableAcceptEncodingGzip"] and not key["EnableAcceptEncodingBrotli"], "encodings split the cache")
@@ -300,7 +454,65 @@ def main(template_path, translated_path):
         watched.add(p.get("MetricName"))
         watched.update(m["MetricStat"]["Metric"]["MetricName"] for m in p.get("Metrics", []) if "MetricStat" in m)
         check(p.get("AlarmActions"), "an alarm without an action")
-    check({"ApproximateNumberOfMessagesVisible", "Errors", "Url5xxCount", "Throttles"} <= watched, f"alarms on {watched}")
+    check({"ApproximateNumberOfMessagesVisible", "Errors", "Url5xxCount", "Url4xxCount", "Throttles",
+           "ApproximateAgeOfOldestMessage"} <= watched, f"alarms on {watched}")
+    # The backlog: the oldest message's age on both queues, against the parameter.
+    aged = {refs(a["Properties"]["Dimensions"]).pop() for a in alarms.values()
+            if a["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
+            and refs(a["Properties"]["Threshold"]) == {"QueueAgeAlarmSeconds"}}
+    check(aged == {"JobQueue", "IngestQueue"}, f"queue age alarms on {aged}")
+    # Every ratio waits for a minimum number of requests before it can fire.
+    for name, a in alarms.items():
+        for m in a["Properties"].get("Metrics", []):
+            expression = m.get("Expression")
+            text = expression if isinstance(expression, str) else (expression or {}).get("Fn::Sub", "")
+            if "/" in text:
+                check(re.search(r"IF\(requests >= \$\{AlarmMinRequests\}", text),
+                      f"{name}: the ratio {text} fires on a handful of requests")
+    ratios = {m["MetricStat"]["Metric"]["MetricName"] for a in alarms.values() for m in a["Properties"].get("Metrics", [])
+              if "MetricStat" in m and any("/" in str(x.get("Expression", "")) for x in a["Properties"]["Metrics"])}
+    check({"Url4xxCount", "Url5xxCount"} <= ratios, f"ratio alarms on {ratios}")
+
+    # CloudWatch can publish to the alarm topic only through a key whose policy lets it.
+    topic = resources_of(cfn, "AWS::SNS::Topic")["AlarmTopic"]["Properties"]
+    key_ids = refs(topic.get("KmsMasterKeyId"))
+    check(len(key_ids) == 1, f"the alarm topic's key is {topic.get('KmsMasterKeyId')} (CloudWatch cannot use AWS-managed keys)")
+    for key_id in key_ids:
+        statements = cfn["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+        cloudwatch = [st for st in statements if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+        check(cloudwatch and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(cloudwatch[0]["Action"]),
+              f"{key_id}: CloudWatch may not use the key ({cloudwatch})")
+        check(cfn["Resources"][key_id]["Properties"].get("EnableKeyRotation") is True, f"{key_id}: no rotation")
+
+    # Names with length limits stay within them for any stack name (up to 128 characters).
+    named = {"AWS::CloudFront::Function": ("Name", 64),
+             "AWS::CloudFront::OriginAccessControl": ("OriginAccessControlConfig.Name", 64),
+             "AWS::CloudFront::CachePolicy": ("CachePolicyConfig.Name", 128),
+             "AWS::CloudFront::OriginRequestPolicy": ("OriginRequestPolicyConfig.Name", 128),
+             "AWS::CloudFront::ResponseHeadersPolicy": ("ResponseHeadersPolicyConfig.Name", 128),
+             "AWS::S3::Bucket": ("BucketName", 63),
+             "AWS::CloudWatch::Dashboard": ("DashboardName", 255),
+             "AWS::Logs::LogGroup": ("LogGroupName", 512)}
+    for kind, (path, limit) in named.items():
+        for name, r in resources_of(raw, kind).items():
+            value = r["Properties"]
+            for part in path.split("."):
+                value = value[part]
+            longest = longest_sub(json.loads(json.dumps(value)), raw)
+            check(longest <= limit, f"{name}: its name can be {longest} characters, over {kind}'s {limit}")
+
+    # The architecture: one value, read by both `sam build` and `sam deploy`; a build is pinned
+    # to what it built.
+    import tomllib
+    samconfig = tomllib.loads((ROOT / "infra/samconfig.toml").read_text())
+    overrides = samconfig["default"]["global"]["parameters"].get("parameter_overrides", "")
+    check(re.search(r"(^|\s)Architecture=(x86_64|arm64)(\s|$)", overrides),
+          f"samconfig.toml's global parameter_overrides do not set Architecture: {overrides!r}")
+    sys.path.insert(0, str(ROOT / "infra"))
+    from pin_architecture import pin
+    pinned = pin(json.loads(json.dumps(raw)), "arm64")["Parameters"]["Architecture"]
+    check(pinned["AllowedValues"] == ["arm64"] and pinned["Default"] == "arm64", f"pinned to arm64: {pinned}")
+    check("pin_architecture.py" in (ROOT / "infra/sam-build.sh").read_text(), "sam-build.sh does not pin the architecture")
     check("Dashboard" in cfn["Resources"], "no dashboard")
     check({"DistributionDomain", "SourceBucketName", "VariantsBucketName", "ExampleImageUrl"} <= set(cfn["Outputs"]),
           f"outputs {sorted(cfn['Outputs'])}")

@@ -1,4 +1,5 @@
-//! catg's AWS adapters: S3 as object store, DynamoDB as manifest, SQS as job queue. Every SDK
+//! catg's AWS adapters: S3 as object store, DynamoDB as manifest, SQS as job queue, Secrets
+//! Manager for the signing keys. Every SDK
 //! error is mapped to a `StoreError` here; none crosses a port.
 //!
 //! Endpoints, credentials and region come from the standard AWS environment
@@ -8,10 +9,12 @@
 mod dynamodb;
 mod errors;
 mod s3;
+mod secrets;
 mod sqs;
 
 pub use dynamodb::{create_table, DynamoManifest};
 pub use s3::S3ObjectStore;
+pub use secrets::SecretsManagerSecret;
 pub use sqs::SqsQueue;
 
 /// The SDK configuration from the environment.

@@ -42,7 +42,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     config.resolver.wait = Duration::from_millis(args.wait_ms);
     config.resolver.limits = image_limits(process_env).map_err(|e| e.to_string())?;
     config.resolver.recipe_limits = recipe_limits(process_env).map_err(|e| e.to_string())?;
-    config.resolver.signing = signing_keys(process_env).map_err(|e| e.to_string())?;
+    config.resolver.signing = signing_keys(process_env).map_err(|e| e.to_string())?.map(catg_core::Keyring::fixed);
     (config.resolver.max_pending_jobs, config.resolver.max_pending_per_asset) =
         pending_caps(process_env).map_err(|e| e.to_string())?;
     config.render_memory_mib = render_memory_mib(process_env).map_err(|e| e.to_string())?;

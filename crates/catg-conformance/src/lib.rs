@@ -17,7 +17,9 @@ use tokio::io::AsyncReadExt;
 /// Fail, naming what to start, unless the local AWS stack's endpoints are in the environment.
 /// Tests over the wire never skip.
 pub fn require_local_aws_stack() {
-    for var in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB"] {
+    for var in
+        ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SECRETS_MANAGER"]
+    {
         assert!(
             std::env::var_os(var).is_some(),
             "{var} is not set: these tests run against moto and DynamoDB Local; run scripts/test, or \
@@ -35,7 +37,10 @@ pub fn sample_image() -> Vec<u8> {
 
 /// A resource name no other test run uses.
 pub fn unique_name(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), now_ms() % 1_000_000_000)
+    // The counter: tests running at once in one process can ask within the same millisecond.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{}-{n}", std::process::id(), now_ms() % 1_000_000_000)
 }
 
 /// Object store: reads, atomic put-if-absent (also under contention), listing, deletion.

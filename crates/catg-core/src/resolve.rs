@@ -6,11 +6,12 @@ use crate::error::Error;
 use crate::fingerprint::Fingerprint;
 use crate::hit_cache::HitCache;
 use crate::ingest::ingest;
+use crate::keyring::Keyring;
 use crate::model::{now_ms, AssetState, Job, SourceState, VariantRecord, VariantState};
 use crate::ports::{Claim, JobQueue, ManifestStore, ObjectStore, StoreError};
 use crate::recipe::{FormatChoice, Recipe, RecipeLimits, ResolvedRecipe};
 use crate::render_budget::{Decoding, RenderBudget};
-use crate::signing::{split_signature, unix_now, SignedTarget, SigningKeys};
+use crate::signing::{split_signature, unix_now, SignedTarget};
 use catg_image::{Limits, OutputFormat};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +45,7 @@ pub struct ResolverConfig {
     /// else in the source bucket is not served, even to a caller who knows its key.
     pub source_prefix: String,
     /// When set, every request must carry a valid `sig` (see [`crate::signing`]).
-    pub signing: Option<SigningKeys>,
+    pub signing: Option<Keyring>,
     /// Most jobs waiting in the queue (all assets) before a new variant is refused (503).
     pub max_pending_jobs: u64,
     /// Most variants of one asset waiting to render before another is refused (503): a flood of
@@ -167,7 +168,8 @@ impl Resolver {
     pub async fn resolve(&self, request: &Request) -> Result<Resolution, Error> {
         let (query, sig) = split_signature(&request.query)?;
         let recipe = Recipe::parse(&query, &self.config.recipe_limits)?;
-        if let Some(keys) = &self.config.signing {
+        if let Some(keyring) = &self.config.signing {
+            let keys = keyring.current().await;
             let hex;
             let target = match &request.target {
                 Target::Key(key) => SignedTarget::Key(key),

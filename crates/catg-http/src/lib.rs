@@ -4,7 +4,7 @@
 //! - `GET|HEAD /{key}?{recipe}` — a variant of the source object `key` (URL-encoded path).
 //! - `GET|HEAD /_/{fingerprint}?{canonical recipe}` — the same variant by its immutable,
 //!   content-addressed URL (named in every 200's `Content-Location`).
-//! - `GET /healthz` — 200 when the stores answer.
+//! - `GET /healthz` — 200 when the stores answer; cached for seconds (see [`HEALTH_CACHE_CONTROL`]).
 //! - `GET /_catg/metrics` — Prometheus text (`catg serve` only; Lambda writes EMF instead).
 //! - `GET /_catg/` — the status page (`catg serve` only; see `status.rs`).
 //!
@@ -59,15 +59,19 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .with_state(state)
 }
 
+/// Behind CloudFront `/healthz` is a public URL, and each answer costs a function call and two
+/// store requests: an edge may reuse one for this long, which a health checker can live with.
+pub const HEALTH_CACHE_CONTROL: &str = "public, max-age=10";
+
 async fn health(State(state): State<Arc<HttpState>>) -> Response {
     let manifest: &dyn ManifestStore = state.resolver.manifest.as_ref();
     let variants: &dyn ObjectStore = state.resolver.variants.as_ref();
-    match (manifest.ping().await, variants.head("healthz").await) {
-        (Ok(()), Ok(_)) => {
-            (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], axum::Json(json!({"status": "ok"}))).into_response()
-        }
+    let mut response = match (manifest.ping().await, variants.head("healthz").await) {
+        (Ok(()), Ok(_)) => (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response(),
         (Err(e), _) | (_, Err(e)) => error_response(&Error::Store(e)),
-    }
+    };
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(HEALTH_CACHE_CONTROL));
+    response
 }
 
 /// Why an operator page does not answer.

@@ -5,14 +5,14 @@
 
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use catg_aws::{s3_client, DynamoManifest, S3ObjectStore, SqsQueue};
+use catg_aws::{s3_client, DynamoManifest, S3ObjectStore, SecretsManagerSecret, SqsQueue};
 use catg_core::config::{image_limits, pending_caps, recipe_limits, render_memory_mib, signing_keys, ConfigError};
 use catg_core::model::Job;
 use catg_core::ports::{JobQueue, ManifestStore, ObjectStore};
 use catg_core::HitCache;
 use catg_core::{
-    ingest, reconcile, remove_source, Decoding, Error, JobRendered, ReconcileOptions, ReconcileReport, RenderBudget,
-    Renderer, Resolver, ResolverConfig,
+    ingest, reconcile, remove_source, Decoding, Error, JobRendered, Keyring, KeyringError, ReconcileOptions,
+    ReconcileReport, RenderBudget, Renderer, Resolver, ResolverConfig,
 };
 use catg_http::HttpState;
 pub use catg_image::memory::reuse_large_buffers;
@@ -37,6 +37,9 @@ pub struct Config {
     /// Reconcile leaves unnamed variant objects younger than this alone: a render may have
     /// stored one a moment before recording it.
     pub reconcile_grace: Duration,
+    /// The Secrets Manager secret holding the signing keys, and how long a read is trusted
+    /// (the resolver; `resolver.signing` is filled from it by [`Aws::http_state`]).
+    pub signing_secret: Option<(String, Duration)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,13 +50,19 @@ pub enum ConfigFailure {
     Invalid { name: &'static str, value: String, expected: &'static str },
     #[error(transparent)]
     Limit(#[from] ConfigError),
+    #[error("CATG_SIGNING_KEYS and CATG_SIGNING_KEYS_SECRET are both set; give the keys one way")]
+    TwoSigningSources,
+    #[error(transparent)]
+    Keys(#[from] KeyringError),
 }
 
 impl Config {
     /// `CATG_SOURCE_BUCKET`, `CATG_VARIANTS_BUCKET`, `CATG_TABLE` (required); `CATG_QUEUE_URL`
     /// (resolver); `CATG_SOURCE_PREFIX` (default none: every key); `CATG_WAIT_MS` (default 3000),
     /// `CATG_KEY_MAX_AGE` seconds (default 60); `CATG_RECONCILE_GRACE_S` (default 3600);
-    /// the `CATG_MAX_*` limits.
+    /// the `CATG_MAX_*` limits; the signing keys as `CATG_SIGNING_KEYS_SECRET` (a Secrets
+    /// Manager ARN, what the stack sets; re-read after `CATG_SIGNING_KEYS_TTL_S`, default 300)
+    /// or `CATG_SIGNING_KEYS` (the value itself, for local emulators).
     pub fn from_env() -> Result<Config, ConfigFailure> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -77,8 +86,13 @@ impl Config {
             recipe_limits: recipe_limits(&env)?,
             wait,
             source_prefix: env("CATG_SOURCE_PREFIX").unwrap_or_default(),
-            signing: signing_keys(&env)?,
+            signing: signing_keys(&env)?.map(Keyring::fixed),
             ..ResolverConfig::default()
+        };
+        let signing_secret = match env("CATG_SIGNING_KEYS_SECRET").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(_) if resolver.signing.is_some() => return Err(ConfigFailure::TwoSigningSources),
+            Some(id) => Some((id.trim().to_string(), Duration::from_secs(number("CATG_SIGNING_KEYS_TTL_S", 300)?))),
         };
         Ok(Config {
             source_bucket: required("CATG_SOURCE_BUCKET")?,
@@ -90,6 +104,7 @@ impl Config {
             resolver,
             render_memory_mib: render_memory_mib(&env)?,
             reconcile_grace: Duration::from_secs(number("CATG_RECONCILE_GRACE_S", 3600)?),
+            signing_secret,
         })
     }
 
@@ -105,6 +120,7 @@ pub struct Aws {
     pub variants: Arc<S3ObjectStore>,
     pub manifest: Arc<DynamoManifest>,
     pub queue: Option<Arc<SqsQueue>>,
+    pub secrets: aws_sdk_secretsmanager::Client,
     /// The process's one memory budget: renders and ingest's decodes share it.
     pub budget: Arc<RenderBudget>,
 }
@@ -124,6 +140,7 @@ impl Aws {
             variants: Arc::new(S3ObjectStore::new(s3, &config.variants_bucket)),
             manifest: Arc::new(DynamoManifest::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table)),
             queue: config.queue_url.as_ref().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url))),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             budget: Arc::new(RenderBudget::new(config.render_memory_mib)),
         }
     }
@@ -143,9 +160,15 @@ impl Aws {
         }
     }
 
-    /// The resolver's HTTP state: the same router `catg serve` runs.
-    pub fn http_state(&self, config: &Config) -> Result<HttpState, ConfigFailure> {
+    /// The resolver's HTTP state: the same router `catg serve` runs. With a signing secret,
+    /// its keys are read here, once before the first request.
+    pub async fn http_state(&self, config: &Config) -> Result<HttpState, ConfigFailure> {
         let queue: Arc<dyn JobQueue> = self.queue.clone().ok_or(ConfigFailure::Missing("CATG_QUEUE_URL"))?;
+        let mut config = config.clone();
+        if let Some((secret, ttl)) = &config.signing_secret {
+            let source = Arc::new(SecretsManagerSecret::new(self.secrets.clone(), secret));
+            config.resolver.signing = Some(Keyring::fetched(source, *ttl).await?);
+        }
         let resolver = Resolver {
             sources: self.sources.clone() as Arc<dyn ObjectStore>,
             variants: self.variants.clone() as Arc<dyn ObjectStore>,
@@ -195,6 +218,89 @@ pub async fn handle_s3_event(aws: &Aws, decoding: &Decoding, event: S3Event) -> 
     }
     flush_metrics();
     Ok(report)
+}
+
+/// What the ingest function is invoked with: S3's notifications arrive through the ingest
+/// queue (an SQS batch whose message bodies are S3 events; the queue is what caps how many
+/// ingests run at once), and a bare S3 event, as replayed by hand with `aws lambda invoke`,
+/// is taken too.
+#[derive(Debug)]
+pub enum IngestEvent {
+    Queued(SqsEvent),
+    Direct(S3Event),
+}
+
+impl IngestEvent {
+    pub fn from_value(value: serde_json::Value) -> Result<IngestEvent, serde_json::Error> {
+        let source = value.pointer("/Records/0/eventSource").and_then(serde_json::Value::as_str);
+        if source == Some("aws:sqs") {
+            serde_json::from_value(value).map(IngestEvent::Queued)
+        } else {
+            s3_event(value).map(IngestEvent::Direct)
+        }
+    }
+}
+
+/// An S3 event, read leniently: ingest needs only the event name, bucket and key, and
+/// S3-compatible senders (MinIO, moto) leave out `userIdentity` and `requestParameters`,
+/// which the event type requires.
+fn s3_event(mut value: serde_json::Value) -> Result<S3Event, serde_json::Error> {
+    if let Some(records) = value.get_mut("Records").and_then(serde_json::Value::as_array_mut) {
+        for record in records.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+            for field in ["userIdentity", "requestParameters"] {
+                record.entry(field).or_insert_with(|| serde_json::json!({}));
+            }
+        }
+    }
+    serde_json::from_value(value)
+}
+
+/// The ingest function: one S3 event per queued message. A transient failure is reported as a
+/// batch item failure, so SQS delivers the notification again (ingest is idempotent) and, past
+/// the redrive count, keeps it in the ingest dead-letter queue; S3's test message on setup and
+/// everything that ingested or was rejected is acknowledged.
+pub async fn handle_ingest_queue(aws: &Aws, decoding: &Decoding, event: SqsEvent) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let span = tracing::info_span!("message", message_id = %id);
+        let body = message.body.as_deref().unwrap_or_default();
+        let done = async {
+            let value: serde_json::Value = match serde_json::from_str(body) {
+                Ok(value) => value,
+                Err(e) => {
+                    tracing::error!(error = %e, "not JSON: leaving it for the dead-letter queue");
+                    return false;
+                }
+            };
+            if value.get("Event").and_then(serde_json::Value::as_str) == Some("s3:TestEvent") {
+                tracing::info!("S3's test notification");
+                return true;
+            }
+            let event = match s3_event(value) {
+                Ok(event) => event,
+                Err(e) => {
+                    tracing::error!(error = %e, "not an S3 event: leaving it for the dead-letter queue");
+                    return false;
+                }
+            };
+            match handle_s3_event(aws, decoding, event).await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "transient failure: SQS will deliver it again");
+                    false
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+        if !done {
+            failures.push(failure(id));
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
 }
 
 async fn ingest_record(

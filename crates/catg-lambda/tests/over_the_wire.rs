@@ -1,196 +1,17 @@
 //! The handlers (ingest, resolver, transform, reconcile), driven by the real event payloads in `events/`, over the wire: S3 and
 //! SQS on moto, DynamoDB on DynamoDB Local (started by the test command). Never skipped.
 
-use aws_lambda_events::event::s3::S3Event;
-use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_s3::primitives::ByteStream;
 use catg_core::model::{AssetState, SourceState};
 use catg_core::ports::ManifestStore;
-use catg_lambda::{handle_s3_event, handle_sqs_event, Aws, Config};
+use catg_lambda::{handle_ingest_queue, handle_s3_event, handle_sqs_event, Aws, IngestEvent};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
-}
-
-fn corpus(file: &str) -> Vec<u8> {
-    let dir = std::env::var_os("CATG_CORPUS").map(PathBuf::from).unwrap_or_else(|| repo("../shared/corpus"));
-    std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("the test corpus is needed ({}): {e}", dir.display()))
-}
-
-fn event(name: &str) -> Value {
-    let text = std::fs::read_to_string(repo("events").join(name)).expect("read event");
-    serde_json::from_str(&text).expect("event is JSON")
-}
-
-/// A fresh stack: two buckets, a table, a queue with a dead-letter queue (redrive after 2).
-struct Stack {
-    config: Config,
-    aws: Aws,
-    s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
-    dlq_url: String,
-}
-
-async fn stack() -> Stack {
-    stack_with(&[]).await
-}
-
-async fn stack_with(extra_env: &[(&'static str, &str)]) -> Stack {
-    catg_conformance::require_local_aws_stack();
-    let id = catg_conformance::unique_name("t");
-    let sdk = catg_aws::sdk_config().await;
-    let s3 = catg_aws::s3_client(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let (source, variants, table) = (format!("src-{id}"), format!("var-{id}"), format!("catg-{id}"));
-    for bucket in [&source, &variants] {
-        s3.create_bucket().bucket(bucket).send().await.expect("create bucket");
-    }
-    catg_aws::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await.expect("create table");
-    let dlq_url = sqs.create_queue().queue_name(format!("dlq-{id}")).send().await.expect("dlq").queue_url.expect("url");
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("dlq attributes")
-        .attributes
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
-        .expect("dlq arn");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("jobs-{id}"))
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}).to_string(),
-        )
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "1")
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
-    let env = [
-        ("CATG_SOURCE_BUCKET", source),
-        ("CATG_VARIANTS_BUCKET", variants),
-        ("CATG_TABLE", table),
-        ("CATG_QUEUE_URL", queue_url),
-        ("CATG_WAIT_MS", "0".to_string()),
-    ];
-    let lookup = |name: &str| {
-        let extra = extra_env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
-        extra.or_else(|| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
-    };
-    let config = Config::from_lookup(lookup).expect("config");
-    let aws = Aws::connect(&config).await;
-    Stack { config, aws, s3, sqs, dlq_url }
-}
-
-/// An endpoint nothing listens on: a service there is down, as when moto or DynamoDB Local is
-/// stopped, while the shared servers keep answering the other tests.
-fn closed_endpoint() -> String {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
-    format!("http://{closed}")
-}
-
-impl Stack {
-    /// The same stack seen through other adapters (some of them pointed at a dead endpoint).
-    fn with_aws(&self, aws: Aws) -> Stack {
-        Stack {
-            config: self.config.clone(),
-            aws,
-            s3: self.s3.clone(),
-            sqs: self.sqs.clone(),
-            dlq_url: self.dlq_url.clone(),
-        }
-    }
-
-    async fn put(&self, key: &str, bytes: Vec<u8>) {
-        self.s3
-            .put_object()
-            .bucket(&self.config.source_bucket)
-            .key(key)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .expect("put");
-    }
-
-    /// `events/s3-put.json` (or -delete) for this bucket and a form-encoded key.
-    fn s3_event(&self, template: &str, encoded_key: &str) -> S3Event {
-        let mut value = event(template);
-        let record = &mut value["Records"][0]["s3"];
-        record["bucket"]["name"] = Value::from(self.config.source_bucket.clone());
-        record["bucket"]["arn"] = Value::from(format!("arn:aws:s3:::{}", self.config.source_bucket));
-        record["object"]["key"] = Value::from(encoded_key);
-        serde_json::from_value(value).expect("an S3 event")
-    }
-
-    /// `events/function-url-get.json` for a path and query.
-    async fn get(&self, raw_path: &str, query: &str, accept: &str) -> (u16, axum::http::HeaderMap, Vec<u8>) {
-        let mut value = event("function-url-get.json");
-        value["rawPath"] = Value::from(raw_path);
-        value["rawQueryString"] = Value::from(query);
-        value["requestContext"]["http"]["path"] = Value::from(raw_path);
-        value["headers"]["accept"] = Value::from(accept);
-        let request = lambda_http::request::from_str(&value.to_string()).expect("a Function URL event");
-        let router = catg_http::router(Arc::new(self.aws.http_state(&self.config).expect("state")));
-        let response = router.oneshot(request).await.expect("router");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), 64 << 20).await.expect("body").to_vec();
-        (status, headers, body)
-    }
-
-    /// Receive job messages the way Lambda's SQS poller would and wrap them in
-    /// `events/sqs-batch.json`.
-    async fn sqs_event(&self, queue_url: &str) -> (SqsEvent, Vec<String>) {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        let messages = out.messages.unwrap_or_default();
-        let mut value = event("sqs-batch.json");
-        let template = value["Records"][0].clone();
-        value["Records"] = Value::Array(
-            messages
-                .iter()
-                .map(|m| {
-                    let mut record = template.clone();
-                    record["messageId"] = Value::from(m.message_id().unwrap_or_default());
-                    record["receiptHandle"] = Value::from(m.receipt_handle().unwrap_or_default());
-                    record["body"] = Value::from(m.body().unwrap_or_default());
-                    record
-                })
-                .collect(),
-        );
-        let handles = messages.iter().filter_map(|m| m.receipt_handle().map(str::to_string)).collect();
-        (serde_json::from_value(value).expect("an SQS event"), handles)
-    }
-
-    async fn queue_depth(&self, queue_url: &str) -> usize {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .visibility_timeout(0)
-            .send()
-            .await
-            .expect("peek");
-        out.messages.unwrap_or_default().len()
-    }
-}
+mod support;
+use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn upload_ingest_resolve_transform_resolve() {
@@ -288,6 +109,136 @@ async fn with_signing_keys_only_signed_urls_are_taken() {
     assert_eq!(serde_json::from_slice::<Value>(&body).expect("json")["error"]["kind"], "forbidden");
     assert_eq!(stack.get("/cat.jpg", &format!("w=21&fmt=png&sig={sig}"), "").await.0, 403);
     assert_eq!(stack.get("/cat.jpg", &format!("w=20&fmt=png&sig={sig}"), "").await.0, 202);
+}
+
+/// The deployed resolver's keys live in Secrets Manager (`CATG_SIGNING_KEYS_SECRET`, the
+/// secret's ARN): read when the function starts, re-read once older than the TTL, so a rotation
+/// (a new secret value) takes effect without a redeploy. A secret that cannot be read stops
+/// the start rather than serving unsigned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signing_keys_come_from_secrets_manager_and_rotate_without_a_restart() {
+    let (old, new) = (
+        "old:b2xkLWtleS1mb3ItdGhlLXNlY3JldHMtbWFuYWdlci10ZXN0LTAx",
+        "new:bmV3LWtleS1mb3ItdGhlLXNlY3JldHMtbWFuYWdlci10ZXN0LTAx",
+    );
+    let sdk = catg_aws::sdk_config().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let name = catg_conformance::unique_name("catg-signing");
+    let arn = secrets.create_secret().name(&name).secret_string(old).send().await.expect("create").arn.expect("arn");
+    let stack = stack_with(&[("CATG_SIGNING_KEYS_SECRET", &arn), ("CATG_SIGNING_KEYS_TTL_S", "0")]).await;
+    stack.put("cat.jpg", corpus("jpeg_baseline.jpg")).await;
+    // One resolver for the whole test, as one warm function instance.
+    let router = catg_http::router(Arc::new(stack.aws.http_state(&stack.config).await.expect("keys read at start")));
+    let get = |query: String| {
+        let router = router.clone();
+        async move {
+            let mut value = event("function-url-get.json");
+            value["rawPath"] = Value::from("/cat.jpg");
+            value["requestContext"]["http"]["path"] = Value::from("/cat.jpg");
+            value["rawQueryString"] = Value::from(query);
+            let request = lambda_http::request::from_str(&value.to_string()).expect("a Function URL event");
+            router.oneshot(request).await.expect("router").status().as_u16()
+        }
+    };
+    let recipe = catg_core::Recipe::parse("w=20&fmt=png", &catg_core::RecipeLimits::default()).expect("recipe");
+    let signed = |spec: &str| {
+        let keys = catg_core::SigningKeys::parse(spec).expect("keys");
+        format!("w=20&fmt=png&sig={}", keys.sign(catg_core::SignedTarget::Key("cat.jpg"), &recipe, None))
+    };
+    assert_eq!(get("w=20&fmt=png".into()).await, 403, "unsigned");
+    assert_eq!(get(signed(old)).await, 202, "signed with the secret's key");
+    assert_eq!(get(signed(new)).await, 403, "a key not in the secret");
+
+    secrets.put_secret_value().secret_id(&arn).secret_string(new).send().await.expect("rotate");
+    assert_eq!(get(signed(new)).await, 202, "the rotated key is taken once the TTL has passed");
+    assert_eq!(get(signed(old)).await, 403, "the retired key is refused");
+
+    // A configuration naming a secret that is not there does not start.
+    let missing = format!("{arn}-gone");
+    let broken = stack_with(&[("CATG_SIGNING_KEYS_SECRET", &missing)]).await;
+    let Err(refused) = broken.aws.http_state(&broken.config).await else { panic!("no keys, no start") };
+    assert!(refused.to_string().contains("could not be read"), "{refused}");
+    assert!(!refused.to_string().contains("bmV3"), "no secret in the message: {refused}");
+}
+
+/// The deployed stack's upload path: S3 notifies the ingest queue (moto's S3 sends real
+/// notifications, its test message first), and the ingest function takes the batch in the
+/// shape of `events/sqs-s3-notification.json`, acknowledging what it ingested and the test
+/// message, and reporting a message it could not read as a batch item failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uploads_reach_ingest_through_the_ingest_queue() {
+    let stack = stack().await;
+    let queue_url = stack
+        .sqs
+        .create_queue()
+        .queue_name(catg_conformance::unique_name("uploads"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let queue_arn = stack
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .expect("arn");
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    let notify = QueueConfiguration::builder()
+        .queue_arn(queue_arn)
+        .events(Event::S3ObjectCreated)
+        .events(Event::S3ObjectRemoved)
+        .build()
+        .expect("queue configuration");
+    stack
+        .s3
+        .put_bucket_notification_configuration()
+        .bucket(&stack.config.source_bucket)
+        .notification_configuration(NotificationConfiguration::builder().queue_configurations(notify).build())
+        .send()
+        .await
+        .expect("notifications");
+    stack.put("queued/cat one.jpg", corpus("jpeg_baseline.jpg")).await;
+    stack.sqs.send_message().queue_url(&queue_url).message_body("not an S3 event").send().await.expect("junk");
+
+    let mut bodies = Vec::new();
+    let mut failed = Vec::new();
+    for _ in 0..5 {
+        let (batch, _) = stack.sqs_event_from(&queue_url, "sqs-s3-notification.json").await;
+        if batch.records.is_empty() {
+            break;
+        }
+        bodies.extend(batch.records.iter().map(|r| r.body.clone().unwrap_or_default()));
+        let ids: Vec<(String, String)> = batch
+            .records
+            .iter()
+            .map(|r| (r.message_id.clone().unwrap_or_default(), r.body.clone().unwrap_or_default()))
+            .collect();
+        // The function's entry point reads the batch as an SQS event, not a bare S3 one.
+        let IngestEvent::Queued(batch) =
+            IngestEvent::from_value(serde_json::to_value(&batch).expect("json")).expect("event")
+        else {
+            panic!("an SQS batch read as a bare S3 event");
+        };
+        let response = handle_ingest_queue(&stack.aws, &stack.aws.decoding(&stack.config), batch).await;
+        for f in response.batch_item_failures {
+            failed.push(ids.iter().find(|(id, _)| *id == f.item_identifier).expect("a message of the batch").1.clone());
+        }
+    }
+    assert!(bodies.iter().any(|b| b.contains("s3:TestEvent")), "moto's S3 sends its test message first: {bodies:?}");
+    assert_eq!(failed, vec!["not an S3 event".to_string()], "only the junk is left for the dead-letter queue");
+    let source = stack.aws.manifest.source("queued/cat one.jpg").await.expect("source").expect("ingested");
+    assert_eq!(source.state, SourceState::Present);
+    assert_eq!(stack.get("/queued/cat%20one.jpg", "w=20&fmt=png", "").await.0, 202);
+
+    // A bare S3 event (a replay by hand) is still an S3 event.
+    let direct = IngestEvent::from_value(event("s3-put.json")).expect("event");
+    assert!(matches!(direct, IngestEvent::Direct(_)), "{direct:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -524,72 +475,4 @@ async fn the_scheduled_reconcile_repairs_lost_events_and_expired_variants() {
     let emulated = std::time::UNIX_EPOCH + Duration::from_secs(600);
     let report = catg_lambda::handle_reconcile(&stack.aws, &stack.config, &scheduled, emulated).await.expect("run");
     assert!(report.complete, "{report:?}");
-}
-
-/// A log writer the test reads back.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// With `AWS_LAMBDA_LOG_FORMAT=JSON` (as the template sets it), every log line of an ingest, a
-/// request and a render is one JSON object with its level, message and the span that names
-/// what it is about (object key, message id, request target); the request's line carries the
-/// outcome, the cache key and the canonical recipe, and never the raw query (a signature could
-/// be in it).
-#[tokio::test(flavor = "current_thread")]
-async fn lambda_logs_are_json_lines_naming_the_object_request_and_message() {
-    let stack = stack().await;
-    let logs = Captured::default();
-    let writer = logs.clone();
-    // The current-thread runtime runs every task here, so the thread's default catches them all.
-    let _guard = tracing::subscriber::set_default(catg_lambda::log_subscriber(true, move || writer.clone()));
-
-    stack.put("cat.jpg", corpus("jpeg_baseline.jpg")).await;
-    handle_s3_event(&stack.aws, &stack.aws.decoding(&stack.config), stack.s3_event("s3-put.json", "cat.jpg"))
-        .await
-        .expect("ingest");
-    let query = "w=120&fmt=webp&zzsecretzz=1";
-    assert_eq!(stack.get("/cat.jpg", query, "image/webp").await.0, 400, "an unknown parameter is refused");
-    assert_eq!(stack.get("/cat.jpg", "w=120&fmt=webp", "image/webp").await.0, 202);
-    let (batch, _) = stack.sqs_event(&stack.config.queue_url.clone().expect("queue")).await;
-    assert!(handle_sqs_event(&stack.aws.renderer(&stack.config), batch).await.batch_item_failures.is_empty());
-
-    let text = String::from_utf8(logs.0.lock().expect("logs").clone()).expect("UTF-8");
-    assert!(!text.contains("zzsecretzz"), "a query parameter reached the logs:\n{text}");
-    let lines: Vec<Value> =
-        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
-    for line in &lines {
-        assert!(line["level"].is_string() && line["fields"]["message"].is_string(), "{line}");
-    }
-    let find = |message: &str| lines.iter().filter(|l| l["fields"]["message"] == message).cloned().collect::<Vec<_>>();
-    let ingested = find("ingested");
-    assert_eq!(ingested.len(), 1, "{text}");
-    assert_eq!(ingested[0]["span"]["name"], "object");
-    assert_eq!(ingested[0]["span"]["key"], "cat.jpg");
-    assert_eq!(ingested[0]["fields"]["fingerprint"].as_str().map(str::len), Some(64));
-    let answered = find("answered");
-    assert_eq!(answered.len(), 2, "{text}");
-    assert_eq!(
-        (answered[0]["fields"]["status"].as_u64(), answered[0]["fields"]["outcome"].as_str()),
-        (Some(400), Some("invalid_recipe"))
-    );
-    assert_eq!(
-        (answered[1]["fields"]["status"].as_u64(), answered[1]["fields"]["outcome"].as_str()),
-        (Some(202), Some("queued"))
-    );
-    assert_eq!(answered[1]["span"]["name"], "request");
-    assert_eq!(answered[1]["span"]["target"], "cat.jpg");
-    let rendered = find("rendered");
-    assert_eq!(rendered.len(), 1, "{text}");
-    assert_eq!(rendered[0]["span"]["name"], "message");
-    assert_eq!(rendered[0]["fields"]["cache_key"].as_str().map(str::len), Some(64));
 }
