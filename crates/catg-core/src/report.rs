@@ -110,7 +110,9 @@ pub struct Prices {
     pub dynamodb_per_million_reads: f64,
     pub dynamodb_per_million_writes: f64,
     pub sqs_per_million_requests: f64,
-    /// CloudFront additional metrics, the alarms and the dashboard the template creates.
+    /// What the template costs while idle: CloudFront's additional metrics ($2.40), 13 alarm
+    /// metrics ($1.30), the dashboard ($3.00), the alarm topic's KMS key ($1.00) and the two
+    /// event source mappings' long polling (~$0.50).
     pub monitoring_per_month: f64,
 }
 
@@ -127,7 +129,7 @@ impl Default for Prices {
             dynamodb_per_million_reads: 0.125,
             dynamodb_per_million_writes: 0.625,
             sqs_per_million_requests: 0.40,
-            monitoring_per_month: 6.20,
+            monitoring_per_month: 8.20,
         }
     }
 }
@@ -246,7 +248,7 @@ pub fn monthly_cost(inv: &Inventory, usage: &Usage, prices: &Prices) -> CostRepo
             reads / 1e6 * prices.dynamodb_per_million_reads + writes / 1e6 * prices.dynamodb_per_million_writes,
         );
         line("SQS", format!("{renders:.0} jobs × 3 requests"), renders * 3.0 / 1e6 * prices.sqs_per_million_requests);
-        line("Monitoring", "metrics, alarms, dashboard".into(), prices.monitoring_per_month);
+        line("Fixed", "metrics, alarms, dashboard, key, polling".into(), prices.monitoring_per_month);
         let total_usd = cents(lines.iter().map(|l| l.usd).sum());
         Estimate { lines, total_usd }
     };
