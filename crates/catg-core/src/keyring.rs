@@ -83,7 +83,8 @@ impl Keyring {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "keeping the last good signing keys");
-                (Instant::now() - ttl.saturating_sub(RETRY_AFTER_FAILURE), keys)
+                let retry_at = Instant::now().checked_sub(ttl.saturating_sub(RETRY_AFTER_FAILURE));
+                (retry_at.unwrap_or_else(Instant::now), keys)
             }
         };
         *cached.lock().unwrap_or_else(|p| p.into_inner()) = (read_at, keys.clone());

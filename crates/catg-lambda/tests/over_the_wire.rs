@@ -177,17 +177,7 @@ async fn uploads_reach_ingest_through_the_ingest_queue() {
         .expect("queue")
         .queue_url
         .expect("url");
-    let queue_arn = stack
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
-        .expect("arn");
+    let queue_arn = queue_arn(&stack.sqs, &queue_url).await;
     use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
     let notify = QueueConfiguration::builder()
         .queue_arn(queue_arn)

@@ -38,6 +38,19 @@ pub async fn stack() -> Stack {
     stack_with(&[]).await
 }
 
+/// A queue's ARN, as a redrive policy or a bucket notification names it.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .expect("queue arn")
+}
+
 pub async fn stack_with(extra_env: &[(&'static str, &str)]) -> Stack {
     catg_conformance::require_local_aws_stack();
     let id = catg_conformance::unique_name("t");
@@ -50,16 +63,7 @@ pub async fn stack_with(extra_env: &[(&'static str, &str)]) -> Stack {
     }
     catg_aws::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await.expect("create table");
     let dlq_url = sqs.create_queue().queue_name(format!("dlq-{id}")).send().await.expect("dlq").queue_url.expect("url");
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("dlq attributes")
-        .attributes
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
-        .expect("dlq arn");
+    let dlq_arn = queue_arn(&sqs, &dlq_url).await;
     let queue_url = sqs
         .create_queue()
         .queue_name(format!("jobs-{id}"))
