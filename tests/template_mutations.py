@@ -1,5 +1,6 @@
 """Proof that tests/template_test.py can fail: each mutation below breaks one property of
-template.yaml the way a careless edit would, and the checks must reject it, naming it.
+template.yaml (or of a source file the checks read beside it) the way a careless edit would,
+and the checks must reject it, naming it.
 
 Run by infra/check-template.sh after the checks pass on the real template:
 
@@ -8,6 +9,8 @@ Run by infra/check-template.sh after the checks pass on the real template:
 
 import json
 import logging
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,6 +74,18 @@ MUTATIONS = [
      "S3 invokes a function directly"),
 ]
 
+# The same, in the sources the checks read beside the template: (what, file, text, replacement,
+# words the failure must contain).
+SOURCE_MUTATIONS = [
+    ("/healthz not cacheable at the edge", "crates/catg-http/src/lib.rs",
+     'HEALTH_CACHE_CONTROL: &str = "public, max-age=10"', 'HEALTH_CACHE_CONTROL: &str = "no-store"',
+     "/healthz is not briefly cacheable"),
+    ("build and deploy reading different architectures", "infra/samconfig.toml",
+     'parameter_overrides = "Architecture=x86_64"', 'parameter_overrides = ""', "do not set Architecture"),
+    ("a build that does not pin its architecture", "infra/sam-build.sh",
+     '"$tools/sam/bin/python" infra/pin_architecture.py', "true", "does not pin the architecture"),
+]
+
 
 def translate(path, out):
     template, matches = decode(str(path))
@@ -104,12 +119,28 @@ def main(template_path):
                                  capture_output=True, text=True)
             if run.returncode == 0 or expect not in run.stderr:
                 missed.append(f"{what}: not caught (exit {run.returncode}; wanted a failure naming {expect!r})\n{run.stderr}")
+        translated = Path(work, "translated.json")
+        translate(Path(template_path), translated)
+        for what, path, old, new, expect in SOURCE_MUTATIONS:
+            root = Path(work, "repo")
+            shutil.rmtree(root, ignore_errors=True)
+            for folder in ["crates", "infra"]:
+                shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("target", "tools"))
+            text = (root / path).read_text()
+            if text.count(old) != 1:
+                missed.append(f"{what}: the text to mutate occurs {text.count(old)} times in {path} (update the mutation)")
+                continue
+            (root / path).write_text(text.replace(old, new))
+            run = subprocess.run([sys.executable, str(ROOT / "tests/template_test.py"), template_path, str(translated)],
+                                 capture_output=True, text=True, env={**os.environ, "CATG_REPO_ROOT": str(root)})
+            if run.returncode == 0 or expect not in run.stderr:
+                missed.append(f"{what}: not caught (exit {run.returncode}; wanted a failure naming {expect!r})\n{run.stderr}")
     if missed:
         print("template mutations the checks did not catch:", file=sys.stderr)
         for m in missed:
             print(f"  - {m}", file=sys.stderr)
         sys.exit(1)
-    print(f"template mutations: all {len(MUTATIONS)} caught by tests/template_test.py", file=sys.stderr)
+    print(f"template mutations: all {len(MUTATIONS) + len(SOURCE_MUTATIONS)} caught by tests/template_test.py", file=sys.stderr)
 
 
 if __name__ == "__main__":
