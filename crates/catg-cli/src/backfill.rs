@@ -46,10 +46,9 @@ async fn run_async(args: BackfillArgs) -> Result<serde_json::Value, String> {
     let budget = RenderBudget::new(render_memory_mib(process_env).map_err(|e| e.to_string())?);
     let decoding = Decoding::new(limits, Arc::new(budget));
     let (sources, manifest, checkpoint): (Arc<dyn ObjectStore>, Arc<dyn ManifestStore>, PathBuf) = if args.stores.aws {
-        let config = catg_lambda::Config::from_env().map_err(|e| e.to_string())?;
-        let aws = catg_lambda::Aws::connect(&config).await;
+        let deployed = crate::deployed::stores().await?;
         let checkpoint = args.checkpoint.clone().unwrap_or_else(|| PathBuf::from("catg-backfill.checkpoint"));
-        (aws.sources, aws.manifest, checkpoint)
+        (deployed.sources, deployed.manifest, checkpoint)
     } else {
         let config = catg_local::EmbeddedConfig::new(&args.stores.source, &args.stores.data);
         let embedded = catg_local::Embedded::open(config).map_err(|e| format!("cannot open the data folder: {e}"))?;

@@ -1,4 +1,7 @@
-//! `catg`: the command line: `inspect`, `render`, and `serve` (the whole service in one process).
+//! `catg`: the command line. `serve` (the whole service in one process), `inspect` and `render`
+//! (one file, no server), `sign` (a signed URL), `reconcile` (repair a data folder), and
+//! `backfill`, `warm` and `report` (bulk work on a data folder, or with `--aws`, a build with the
+//! `aws` feature, on the deployed stack).
 //!
 //! Contract (relied on by tests and tools outside this repository):
 //! - success: exit 0 and one JSON object on stdout;
@@ -18,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod backfill;
+mod deployed;
 mod serve;
 mod warm;
 
@@ -334,9 +338,8 @@ fn report(
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(config_failure)?;
     let inventory = runtime.block_on(async {
         if stores.aws {
-            let config = catg_lambda::Config::from_env().map_err(config_failure)?;
-            let aws = catg_lambda::Aws::connect(&config).await;
-            inventory(aws.manifest.as_ref()).await.map_err(Failure::from)
+            let deployed = deployed::stores().await.map_err(Failure::Failed)?;
+            inventory(deployed.manifest.as_ref()).await.map_err(Failure::from)
         } else {
             let store =
                 catg_local::SqliteStore::open(&data.join("catg.db")).map_err(|e| Failure::Failed(e.to_string()))?;

@@ -39,9 +39,7 @@ async fn run_async(args: WarmArgs) -> Result<serde_json::Value, String> {
         bar.tick();
     };
     if args.stores.aws {
-        let config = catg_lambda::Config::from_env().map_err(|e| e.to_string())?;
-        let aws = catg_lambda::Aws::connect(&config).await;
-        let mut resolver = aws.http_state(&config).await.map_err(|e| e.to_string())?.resolver;
+        let mut resolver = crate::deployed::resolver().await?;
         resolver.config.wait = Duration::ZERO;
         let report =
             warm(&resolver, resolver.manifest.as_ref(), &args.recipes, &args.prefix, args.concurrency, &mut on_page)

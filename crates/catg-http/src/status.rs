@@ -118,11 +118,7 @@ pub async fn page(manifest: &dyn ManifestStore, metrics_text: &str, gallery: &Ga
         more = more || shown >= per_page;
     }
     let outcomes = request_outcomes(metrics_text);
-    // A wait-hit was a miss that rendered within the wait: it counts against the ratio.
-    let count = |names: &[&str]| -> f64 { names.iter().filter_map(|o| outcomes.get(*o)).sum() };
-    let hits = count(&["hit", "not_modified"]);
-    let asked = hits + count(&["wait_hit", "queued"]);
-    let ratio = if asked > 0.0 { format!("{:.0}%", 100.0 * hits / asked) } else { "–".into() };
+    let ratio = hit_ratio(&outcomes);
     let rejected: Vec<&Card> = cards.iter().filter(|c| c.rejected.is_some()).collect();
 
     let mut html = String::with_capacity(16 << 10);
@@ -179,6 +175,20 @@ pub async fn page(manifest: &dyn ManifestStore, metrics_text: &str, gallery: &Ga
 }
 
 /// `catg_requests_total` by outcome, summed over statuses, from Prometheus text.
+/// Hits and 304s over all variant requests, as a percentage. A wait-hit was a miss that
+/// rendered within the wait: it counts against the ratio.
+fn hit_ratio(outcomes: &BTreeMap<String, f64>) -> String {
+    // fold from +0.0: an empty f64 `sum()` is -0.0, which printed as "-0%".
+    let count = |names: &[&str]| -> f64 { names.iter().filter_map(|o| outcomes.get(*o)).fold(0.0, |a, b| a + b) };
+    let hits = count(&["hit", "not_modified"]);
+    let asked = hits + count(&["wait_hit", "queued"]);
+    if asked > 0.0 {
+        format!("{:.0}%", 100.0 * hits / asked)
+    } else {
+        "–".into()
+    }
+}
+
 fn request_outcomes(text: &str) -> BTreeMap<String, f64> {
     let mut outcomes = BTreeMap::new();
     for line in text.lines().filter(|l| l.starts_with("catg_requests_total{")) {
@@ -230,6 +240,15 @@ mod tests {
         let text = "catg_requests_total{outcome=\"hit\",status=\"200\"} 3\ncatg_requests_total{outcome=\"hit\",status=\"304\"} 2\ncatg_response_bytes_total 9\n";
         assert_eq!(request_outcomes(text).get("hit"), Some(&5.0));
         assert_eq!(escape(r#"<img src=x onerror="a">&'"#), "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;");
+    }
+
+    #[test]
+    fn the_hit_ratio_before_any_hit_is_zero_not_minus_zero() {
+        let misses = request_outcomes("catg_requests_total{outcome=\"queued\",status=\"202\"} 4\n");
+        assert_eq!(hit_ratio(&misses), "0%");
+        assert_eq!(hit_ratio(&BTreeMap::new()), "–");
+        let some = request_outcomes("catg_requests_total{outcome=\"hit\",status=\"200\"} 1\ncatg_requests_total{outcome=\"queued\",status=\"202\"} 3\n");
+        assert_eq!(hit_ratio(&some), "25%");
     }
 
     #[test]

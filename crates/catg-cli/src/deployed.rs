@@ -1,0 +1,42 @@
+//! The deployed stack's stores, for the bulk commands' `--aws` (backfill, warm, report). Behind
+//! the `aws` feature: a `catg` built to run locally compiles none of the AWS SDK.
+
+use catg_core::ports::{ManifestStore, ObjectStore};
+use catg_core::Resolver;
+use std::sync::Arc;
+
+/// The source bucket and the manifest table named by the functions' environment
+/// (`CATG_SOURCE_BUCKET`, `CATG_TABLE`, …).
+pub struct Stores {
+    pub sources: Arc<dyn ObjectStore>,
+    pub manifest: Arc<dyn ManifestStore>,
+}
+
+#[cfg(feature = "aws")]
+pub async fn stores() -> Result<Stores, String> {
+    let config = catg_lambda::Config::from_env().map_err(|e| e.to_string())?;
+    let aws = catg_lambda::Aws::connect(&config).await;
+    Ok(Stores { sources: aws.sources, manifest: aws.manifest })
+}
+
+/// The resolver as the deployed function runs it (it queues renders for the transform function).
+#[cfg(feature = "aws")]
+pub async fn resolver() -> Result<Resolver, String> {
+    let config = catg_lambda::Config::from_env().map_err(|e| e.to_string())?;
+    let aws = catg_lambda::Aws::connect(&config).await;
+    Ok(aws.http_state(&config).await.map_err(|e| e.to_string())?.resolver)
+}
+
+#[cfg(not(feature = "aws"))]
+const NOT_BUILT: &str = "this catg was built without AWS support: build it with \
+    `cargo build --release -p catg-cli --features aws` to use --aws";
+
+#[cfg(not(feature = "aws"))]
+pub async fn stores() -> Result<Stores, String> {
+    Err(NOT_BUILT.into())
+}
+
+#[cfg(not(feature = "aws"))]
+pub async fn resolver() -> Result<Resolver, String> {
+    Err(NOT_BUILT.into())
+}
