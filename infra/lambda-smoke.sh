@@ -45,14 +45,16 @@ set -a; source "$work/resources.env"; set +a
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cargo lambda watch --ignore-changes --env-file "$work/resources.env" -A 127.0.0.1 -P "$port" >"$work/watch.log" 2>&1 &
 watch_pid=$!
+# A function that cannot start leaves an invocation waiting forever: fail instead (the first
+# invocation of each function builds it, hence the long limit).
 invoke() {  # function payload-file
-  cargo lambda invoke "$1" --invoke-address 127.0.0.1 --invoke-port "$port" --data-file "$2" --output-format json
+  timeout 2400 cargo lambda invoke "$1" --invoke-address 127.0.0.1 --invoke-port "$port" --data-file "$2" --output-format json
 }
 # The resolver streams its responses (InvokeMode RESPONSE_STREAM), which `cargo lambda invoke`
 # cannot parse: post to the emulator's Invoke API directly; it answers with the streamed
 # response as plain HTTP (status line, the function's headers, the body).
 invoke_streaming() {  # function payload-file
-  curl -sS -i -X POST --data-binary "@$2" "http://127.0.0.1:$port/2015-03-31/functions/$1/invocations"
+  curl -sS --max-time 2400 -i -X POST --data-binary "@$2" "http://127.0.0.1:$port/2015-03-31/functions/$1/invocations"
 }
 fail() { echo "lambda smoke: $*" >&2; tail -n 40 "$work/watch.log" >&2; exit 1; }
 
