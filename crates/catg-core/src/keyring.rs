@@ -65,9 +65,9 @@ impl Keyring {
     /// cannot be read or no longer parses, the last good keys stay in use (logged), so a
     /// secret store outage does not take image serving down with it.
     pub async fn current(&self) -> Arc<SigningKeys> {
-        let Inner::Fetched { source, ttl, cached, refreshing } = self.0.as_ref() else {
-            let Inner::Fixed(keys) = self.0.as_ref() else { unreachable!() };
-            return keys.clone();
+        let (source, ttl, cached, refreshing) = match self.0.as_ref() {
+            Inner::Fixed(keys) => return keys.clone(),
+            Inner::Fetched { source, ttl, cached, refreshing } => (source, ttl, cached, refreshing),
         };
         let (read_at, keys) = cached.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if read_at.elapsed() < *ttl {
