@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Smoke test of the four compiled functions under a real Lambda Runtime API emulator:
-# `cargo lambda watch` runs them, `cargo lambda invoke --data-file` sends the payloads from
-# events/ (bucket and key filled in), against moto and DynamoDB Local. Run by scripts/test.
+# `cargo lambda watch --only-lambda-apis` serves the Runtime API, the function binaries poll it
+# as they do on Lambda, and `cargo lambda invoke --data-file` sends the payloads from events/
+# (bucket and key filled in), against moto and DynamoDB Local. Run by scripts/test.
+#
+# The binaries come from one `cargo build --workspace --all-features --bins`: the same feature
+# set as the test suite's build, so the dependencies compile once for both (letting
+# `cargo lambda watch` build each function would compile them all again with other features).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=infra/tools.sh
 source infra/tools.sh
 work=$(mktemp -d)
 stack_env="$work/stack.env"
-cleanup() { kill "${watch_pid:-}" 2>/dev/null || true; infra/local-stack.sh down "$stack_env"; rm -rf "$work"; }
+cleanup() { kill "${watch_pid:-}" "${function_pids[@]}" 2>/dev/null || true; infra/local-stack.sh down "$stack_env"; rm -rf "$work"; }
 trap cleanup EXIT
 if [[ -z "${AWS_ENDPOINT_URL_S3:-}" ]]; then
   infra/local-stack.sh up "$stack_env"
@@ -16,6 +21,10 @@ if [[ -z "${AWS_ENDPOINT_URL_S3:-}" ]]; then
   source "$stack_env"
 fi
 need_cargo_lambda
+function_pids=()
+echo "== building the functions" >&2
+cargo build --workspace --all-features --bins --locked
+bin_dir="${CARGO_TARGET_DIR:-target}/debug"
 export PATH="$tools/venv/bin:$PATH"
 py="$tools/venv/bin/python"   # moto brings boto3: it sets up the resources below
 
@@ -43,20 +52,19 @@ set -a; source "$work/resources.env"; set +a
 "$py" -c "import boto3; boto3.client('s3').upload_file('samples/chelsea.png', '$CATG_SOURCE_BUCKET', 'cats/chelsea the cat.png')"
 
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cargo lambda watch --ignore-changes --env-file "$work/resources.env" -A 127.0.0.1 -P "$port" >"$work/watch.log" 2>&1 &
+cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$port" >"$work/watch.log" 2>&1 &
 watch_pid=$!
-# A function that cannot start leaves an invocation waiting forever: fail instead (the first
-# invocation of each function builds it, hence the long limit).
+# A function that cannot start leaves an invocation waiting forever: fail instead.
 invoke() {  # function payload-file
-  timeout 2400 cargo lambda invoke "$1" --invoke-address 127.0.0.1 --invoke-port "$port" --data-file "$2" --output-format json
+  timeout 120 cargo lambda invoke "$1" --invoke-address 127.0.0.1 --invoke-port "$port" --data-file "$2" --output-format json
 }
 # The resolver streams its responses (InvokeMode RESPONSE_STREAM), which `cargo lambda invoke`
 # cannot parse: post to the emulator's Invoke API directly; it answers with the streamed
 # response as plain HTTP (status line, the function's headers, the body).
 invoke_streaming() {  # function payload-file
-  curl -sS --max-time 2400 -i -X POST --data-binary "@$2" "http://127.0.0.1:$port/2015-03-31/functions/$1/invocations"
+  curl -sS --max-time 120 -i -X POST --data-binary "@$2" "http://127.0.0.1:$port/2015-03-31/functions/$1/invocations"
 }
-fail() { echo "lambda smoke: $*" >&2; tail -n 40 "$work/watch.log" >&2; exit 1; }
+fail() { echo "lambda smoke: $*" >&2; tail -n 20 "$work"/*.log >&2; exit 1; }
 
 echo "== ingest" >&2
 jq --arg b "$CATG_SOURCE_BUCKET" '.Records[0].s3.bucket.name = $b | .Records[0].s3.object.key = "cats/chelsea+the+cat.png"' events/s3-put.json >"$work/put.json"
@@ -67,7 +75,13 @@ for _ in $(seq 300); do
   "$py" -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
   sleep 0.5
 done
-# The first invocation of each function builds and starts it.
+# Each function polls its own path of the emulator, as cargo-lambda arranges when it runs them.
+for function in ingest resolver transform reconcile; do
+  env AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt/$function" AWS_LAMBDA_FUNCTION_NAME="$function" \
+    AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=2048 \
+    "$bin_dir/$function" >"$work/$function.log" 2>&1 &
+  function_pids+=($!)
+done
 invoke ingest "$work/notification.json" >"$work/ingest.out" 2>&1 || fail "ingest: $(cat "$work/ingest.out")"
 jq -e '.batchItemFailures == []' "$work/ingest.out" >/dev/null || fail "ingest: $(cat "$work/ingest.out")"
 

@@ -70,7 +70,7 @@ enum Command {
         base_url: String,
     },
     /// Check the data folder against the source folder and the stored variants, repair what
-    /// disagrees (see README "Reconcile") and print what was found as JSON. Run while
+    /// disagrees (see docs/operations.md, "Reconcile") and print what was found as JSON. Run while
     /// `catg serve` is stopped.
     Reconcile {
         /// The folder of source images.
@@ -85,7 +85,7 @@ enum Command {
     },
     /// Print what the data folder holds (sources, assets, duplicates, variants and bytes by
     /// state) and a monthly cost estimate for running it on AWS, beside pre-generating a fixed
-    /// set of variants per upload, as JSON (see README "What it costs").
+    /// set of variants per upload, as JSON (see docs/deploy.md, "What it costs").
     Report {
         #[command(flatten)]
         stores: StoreArgs,

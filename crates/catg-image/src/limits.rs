@@ -4,7 +4,7 @@ use crate::error::{ImageError, Result};
 use std::time::{Duration, Instant};
 
 /// Every bound the pipeline enforces. Defaults suit a 1–2 GB Lambda or a small server; each is
-/// configurable (see README "Limits").
+/// configurable (see docs/operations.md, "Limits").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Largest input accepted, in bytes.

@@ -260,46 +260,55 @@ fn s3_event(mut value: serde_json::Value) -> Result<S3Event, serde_json::Error> 
 /// the redrive count, keeps it in the ingest dead-letter queue; S3's test message on setup and
 /// everything that ingested or was rejected is acknowledged.
 pub async fn handle_ingest_queue(aws: &Aws, decoding: &Decoding, event: SqsEvent) -> SqsBatchResponse {
-    let mut failures = Vec::new();
-    for message in event.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        let span = tracing::info_span!("message", message_id = %id);
-        let body = message.body.as_deref().unwrap_or_default();
-        let done = async {
-            let value: serde_json::Value = match serde_json::from_str(body) {
-                Ok(value) => value,
-                Err(e) => {
-                    tracing::error!(error = %e, "not JSON: leaving it for the dead-letter queue");
-                    return false;
-                }
-            };
-            if value.get("Event").and_then(serde_json::Value::as_str) == Some("s3:TestEvent") {
-                tracing::info!("S3's test notification");
-                return true;
-            }
-            let event = match s3_event(value) {
-                Ok(event) => event,
-                Err(e) => {
-                    tracing::error!(error = %e, "not an S3 event: leaving it for the dead-letter queue");
-                    return false;
-                }
-            };
-            match handle_s3_event(aws, decoding, event).await {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::warn!(error = %e, "transient failure: SQS will deliver it again");
-                    false
-                }
-            }
+    batch_response(event, |body| ingest_message(aws, decoding, body)).await
+}
+
+/// One queued S3 notification; `false` if SQS should deliver it again.
+async fn ingest_message(aws: &Aws, decoding: &Decoding, body: String) -> bool {
+    let value: serde_json::Value = match serde_json::from_str(&body) {
+        Ok(value) => value,
+        Err(e) => {
+            tracing::error!(error = %e, "not JSON: leaving it for the dead-letter queue");
+            return false;
         }
-        .instrument(span)
-        .await;
-        if !done {
-            failures.push(failure(id));
+    };
+    if value.get("Event").and_then(serde_json::Value::as_str) == Some("s3:TestEvent") {
+        tracing::info!("S3's test notification");
+        return true;
+    }
+    let event = match s3_event(value) {
+        Ok(event) => event,
+        Err(e) => {
+            tracing::error!(error = %e, "not an S3 event: leaving it for the dead-letter queue");
+            return false;
+        }
+    };
+    match handle_s3_event(aws, decoding, event).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "transient failure: SQS will deliver it again");
+            false
         }
     }
+}
+
+/// Runs `handle` on each message body in its own span, and reports the messages it returned
+/// `false` for as batch item failures (the event source mapping has ReportBatchItemFailures).
+async fn batch_response<F, Fut>(event: SqsEvent, mut handle: F) -> SqsBatchResponse
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures;
+    for message in event.records {
+        let id = message.message_id.unwrap_or_default();
+        let span = tracing::info_span!("message", message_id = %id);
+        if !handle(message.body.unwrap_or_default()).instrument(span).await {
+            let mut item = BatchItemFailure::default();
+            item.item_identifier = id;
+            response.batch_item_failures.push(item);
+        }
+    }
     response
 }
 
@@ -394,17 +403,8 @@ pub async fn handle_reconcile(
 /// jobs at all) are reported as batch item failures, so SQS retries them and, past the redrive
 /// count, moves them to the dead-letter queue. Everything else is acknowledged.
 pub async fn handle_sqs_event(renderer: &Renderer, event: SqsEvent) -> SqsBatchResponse {
-    let mut failures = Vec::new();
-    for message in event.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        let span = tracing::info_span!("message", message_id = %id);
-        if !render_message(renderer, message.body.as_deref().unwrap_or_default()).instrument(span).await {
-            failures.push(failure(id));
-        }
-    }
+    let response = batch_response(event, |body| async move { render_message(renderer, &body).await }).await;
     flush_metrics();
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures;
     response
 }
 
@@ -440,12 +440,6 @@ async fn render_message(renderer: &Renderer, body: &str) -> bool {
             false
         }
     }
-}
-
-fn failure(id: String) -> BatchItemFailure {
-    let mut item = BatchItemFailure::default();
-    item.item_identifier = id;
-    item
 }
 
 static METRICS: OnceLock<&'static metrics_cloudwatch_embedded::Collector> = OnceLock::new();
