@@ -109,6 +109,77 @@ impl ImageError {
     pub(crate) fn corrupt(what: impl Into<String>) -> ImageError {
         ImageError::Corrupt(what.into())
     }
+
+    /// A decoded size that is not the one the header promised.
+    pub(crate) fn header_mismatch(header: (u32, u32), (width, height): (u32, u32)) -> ImageError {
+        ImageError::corrupt(format!(
+            "the header says {}x{} but the image decodes as {width}x{height}",
+            header.0, header.1
+        ))
+    }
+
+    /// An encoder's failure: catg's fault (or the machine's), never the input's.
+    pub(crate) fn encoder(format: &str, e: impl fmt::Display) -> ImageError {
+        ImageError::Internal(format!("{format} encoder: {e}"))
+    }
+}
+
+/// A png crate error, classified as the image crate would pass it on (it wraps the same crate on
+/// the whole-frame path), so both paths give the same reason.
+pub(crate) fn classify_png(e: png::DecodingError) -> ImageError {
+    use image::error::{DecodingError, LimitError, LimitErrorKind, ParameterError, ParameterErrorKind};
+    classify_image(match e {
+        png::DecodingError::IoError(io) => image::ImageError::IoError(io),
+        e @ png::DecodingError::Format(_) => {
+            image::ImageError::Decoding(DecodingError::new(image::ImageFormat::Png.into(), e))
+        }
+        e @ png::DecodingError::Parameter(_) => {
+            image::ImageError::Parameter(ParameterError::from_kind(ParameterErrorKind::Generic(e.to_string())))
+        }
+        png::DecodingError::LimitsExceeded => {
+            image::ImageError::Limits(LimitError::from_kind(LimitErrorKind::InsufficientMemory))
+        }
+    })
+}
+
+pub(crate) fn classify_image(e: image::ImageError) -> ImageError {
+    use image::error::{ImageError as E, LimitErrorKind};
+    match e {
+        E::Limits(limit) => match limit.kind() {
+            LimitErrorKind::DimensionError => {
+                ImageError::ResourceLimit("the image dimensions exceed the limits".into())
+            }
+            _ => ImageError::ResourceLimit("decoding would need more memory than allowed".into()),
+        },
+        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ImageError::truncated("the image data ends early")
+        }
+        E::Unsupported(u) => ImageError::UnsupportedFormat(u.to_string()),
+        E::Decoding(d) => {
+            let message = short(&d.to_string());
+            let lower = message.to_lowercase();
+            if lower.contains("eof")
+                || lower.contains("end of")
+                || lower.contains("truncat")
+                || lower.contains("no more data")
+            {
+                ImageError::Truncated(message)
+            } else {
+                ImageError::Corrupt(message)
+            }
+        }
+        other => ImageError::Corrupt(short(&other.to_string())),
+    }
+}
+
+/// Decoder messages can run long and quote internal structures; keep the first clause.
+fn short(message: &str) -> String {
+    let clause = message.split(" while ").next().unwrap_or(message);
+    let mut out: String = clause.chars().take(120).collect();
+    if out.len() < clause.len() {
+        out.push('…');
+    }
+    out
 }
 
 pub type Result<T, E = ImageError> = std::result::Result<T, E>;

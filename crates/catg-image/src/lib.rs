@@ -1,12 +1,17 @@
-//! catg's image pipeline: sniff → probe → decode → colour → resize → orient → encode
-//! (orientation is planned first, applied last, to the fewest pixels).
+//! catg's image pipeline: sniff → probe → decode → transforms (colour → resize → orient) →
+//! encode. Orientation is planned first, applied last, to the fewest pixels; the engine streams
+//! rows from the decoders that hand them out through the transforms that take them.
 //!
 //! Synchronous and free of I/O: it takes bytes and returns bytes, so the same code runs in the
 //! CLI, in `catg serve`'s workers and in the transform Lambda. Every limit is checked against the
 //! header before a decoder allocates (see [`Limits`]).
 
+mod decode;
+mod encode;
+mod engine;
 pub mod error;
 pub mod format;
+mod frame;
 pub mod geometry;
 pub mod limits;
 pub mod memory;
@@ -14,7 +19,7 @@ pub mod output;
 pub mod pipeline;
 pub mod pixels;
 pub mod probe;
-mod steps;
+mod transform;
 
 pub use error::{ImageError, RejectKind, Result};
 pub use format::{sniff, InputFormat, SNIFF_LEN};
@@ -29,16 +34,16 @@ pub use probe::{probe, Orientation, Probe};
 
 /// For the fuzzers: decode `data` if it is a JPEG of at most a megapixel, with libjpeg's own
 /// decoders for progressive AC scans and with catg's, and panic unless they agree exactly (see
-/// `check_refinement_decoders` in `steps/jpeg_rows.rs` for the one leniency). Not part of
+/// `check_refinement_decoders` in `decode/jpeg.rs` for the one leniency). Not part of
 /// the API.
 #[doc(hidden)]
 pub fn check_refinement_decoders(data: &[u8]) {
     let limits = Limits { max_pixels: 1 << 20, ..Limits::default() };
     let Ok(probed) = probe(data, &limits) else { return };
     if probed.format == InputFormat::Jpeg {
-        steps::jpeg_rows::check_refinement_decoders(data, 8);
-        steps::jpeg_rows::check_refinement_decoders(data, 2);
-        steps::jpeg_rows::check_refinement_decoders(data, 1);
+        decode::jpeg::check_refinement_decoders(data, 8);
+        decode::jpeg::check_refinement_decoders(data, 2);
+        decode::jpeg::check_refinement_decoders(data, 1);
     }
 }
 

@@ -1,18 +1,17 @@
 //! `render`: the whole pipeline for one variant, with every limit checked before work and any
 //! panic inside a codec turned into an error.
 
+use crate::decode::{self, decode};
+use crate::encode::encode;
+use crate::engine;
 use crate::error::{ImageError, Result};
 use crate::format::InputFormat;
+use crate::frame::{Context, Rows, BAND_ROWS};
 use crate::geometry::{plan, Resize};
 use crate::limits::{Deadline, Limits};
 use crate::output::OutputFormat;
 use crate::probe::{probe, Probe};
-use crate::steps::{
-    decode::{decode, jpeg_rows, jpeg_rows_every_scan, png_rows},
-    encode::encode,
-    stream::{self, Rows},
-    Context, Transform, TRANSFORMS,
-};
+use crate::transform::{Transform, TRANSFORMS};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A concrete render request: everything resolved (no `auto` format, quality chosen).
@@ -72,16 +71,10 @@ pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
         // Decoders that scale on load (WebP) must not average a lone transparent pixel away:
         // with declared alpha, decode at full size.
         let min_scale = if probe.has_alpha { 1.0 } else { 0.0 };
-        // A JPEG is read with every scan decoded (a render at 1/8 skips those it does not need).
-        if probe.format == InputFormat::Jpeg {
-            let (rows, _) = jpeg_rows_every_scan(data, limits)?;
+        // A JPEG is read with every scan decoded (a render at 1/8 skips those it does not need),
+        // a PNG a band at a time, so ingest never holds their frames.
+        if let Some(rows) = decode::verify_rows(data, probe, limits)? {
             return rows_have_transparency(rows, &deadline);
-        }
-        // A PNG is read a band at a time, so ingest never holds its frame either.
-        if probe.format == InputFormat::Png {
-            if let Some((rows, _)) = png_rows(data, probe, limits)? {
-                return rows_have_transparency(rows, &deadline);
-            }
         }
         let frame = decode(data, probe, min_scale, limits)?;
         deadline.check("decode")?;
@@ -90,8 +83,8 @@ pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
 }
 
 /// Read every row; whether any pixel is not fully opaque.
-fn rows_have_transparency(mut rows: impl Rows, deadline: &Deadline) -> Result<bool> {
-    let mut band = vec![0u8; stream::BAND_ROWS * rows.row_bytes()];
+fn rows_have_transparency(mut rows: Box<dyn Rows + '_>, deadline: &Deadline) -> Result<bool> {
+    let mut band = vec![0u8; BAND_ROWS * rows.row_bytes()];
     let mut transparent = false;
     loop {
         let count = rows.read(&mut band)? as usize;
@@ -115,7 +108,7 @@ pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate:
         // Colour and orient do not consult the geometry; the identity plan stands in for it.
         let geometry = plan(probe.width(), probe.height(), &Resize::default(), u64::MAX)?;
         let ctx = Context { geometry: &geometry, oriented_size: (probe.width(), probe.height()) };
-        for step in TRANSFORMS.into_iter().filter(|t| *t != crate::steps::Transform::Resize) {
+        for step in TRANSFORMS.into_iter().filter(|t| *t != Transform::Resize) {
             frame = step.apply(frame, &ctx)?;
         }
         Ok(frame.pixels)
@@ -132,20 +125,10 @@ pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate:
 /// (rav1e: about 16 bytes a pixel, measured at 8192×8192); and 16 MiB for codec state. Measured
 /// peaks (docs/performance.md) stay under it.
 pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, limits: &Limits) -> u64 {
-    let jpeg = probe.format == InputFormat::Jpeg;
-    let streams = jpeg || (probe.format == InputFormat::Png && !probe.png_interlaced);
+    let streams = decode::streams(probe) && engine::streams_to_window(&TRANSFORMS);
     let (decoded, canvas) = match plan(probe.width(), probe.height(), &spec.resize, limits.max_output_pixels) {
         Ok(geometry) => {
-            let stored_size = (probe.stored_width, probe.stored_height);
-            let (width, height) = if jpeg {
-                let scale = crate::steps::decode::jpeg_decode_scale(geometry.scale());
-                (probe.stored_width as f64 * scale, probe.stored_height as f64 * scale)
-            } else if probe.format == InputFormat::Webp && probe.frames == 1 {
-                let (w, h) = crate::steps::webp_frame::decode_size(stored_size, geometry.scale());
-                (f64::from(w), f64::from(h))
-            } else {
-                (f64::from(stored_size.0), f64::from(stored_size.1))
-            };
+            let (width, height) = decode::decoded_size(probe, geometry.scale());
             let held =
                 if streams { width.ceil() * height.ceil().min(512.0) } else { 2.0 * width.ceil() * height.ceil() };
             (held as u64, u64::from(geometry.canvas.0) * u64::from(geometry.canvas.1))
@@ -165,7 +148,7 @@ pub fn verify_memory_estimate(probe: &Probe, input_bytes: usize) -> u64 {
     let held = match probe.format {
         // 1/8 scale, a band of 16 rows (every scan is still entropy-decoded into the buffer).
         InputFormat::Jpeg => w.div_ceil(8) * 16,
-        InputFormat::Png if !probe.png_interlaced => w * stream::BAND_ROWS as u64,
+        InputFormat::Png if !probe.png_interlaced => w * BAND_ROWS as u64,
         _ => 2 * w * h,
     };
     input_bytes as u64 + held * 4 + probe.jpeg_buffer_bytes + CODEC_STATE_BYTES
@@ -214,41 +197,11 @@ fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result
     let geometry = plan(oriented_size.0, oriented_size.1, &spec.resize, limits.max_output_pixels)?;
     check_upscale(&geometry, limits)?;
     let ctx = Context { geometry: &geometry, oriented_size };
-    // JPEG and (non-interlaced) PNG hand out rows: decode and the steps up to the resize run
-    // band by band (steps/stream.rs); the steps after the resize run on the resized frame, as
-    // for any format.
-    let streamed = match probe.format {
-        InputFormat::Jpeg => {
-            let (rows, header) = jpeg_rows(data, geometry.scale(), limits)?;
-            Some(stream::decode_colour_resize(rows, header, &ctx, &deadline)?)
-        }
-        InputFormat::Png => match png_rows(data, probe, limits)? {
-            Some((rows, header)) => Some(stream::decode_colour_resize(rows, header, &ctx, &deadline)?),
-            None => None,
-        },
-        _ => None,
-    };
-    let (mut frame, steps) = match streamed {
-        Some(frame) => (frame, after_resize()),
-        None => {
-            let frame = decode(data, probe, geometry.scale(), limits)?;
-            deadline.check("decode")?;
-            (frame, &TRANSFORMS[..])
-        }
-    };
-    for step in steps {
-        frame = step.apply(frame, &ctx)?;
-        deadline.check(step.name())?;
-    }
+    let source = decode::start(data, probe, geometry.scale(), limits)?;
+    let frame = engine::run(source, &TRANSFORMS, &ctx, &deadline)?;
     let (width, height) = (frame.pixels.width, frame.pixels.height);
     let bytes = encode(frame.pixels, spec.format, spec.quality)?;
     Ok(Rendered { bytes, format: spec.format, width, height })
-}
-
-/// The steps that follow the resize in [`TRANSFORMS`].
-fn after_resize() -> &'static [Transform] {
-    let resize = TRANSFORMS.iter().position(|t| *t == Transform::Resize).map_or(TRANSFORMS.len(), |i| i + 1);
-    &TRANSFORMS[resize..]
 }
 
 #[cfg(test)]
@@ -257,13 +210,6 @@ mod tests {
     use crate::geometry::Fit;
     use crate::pixels::Layout;
 
-    /// steps/stream.rs runs exactly colour then resize, band by band. A step added before the
-    /// resize must be added there too, or JPEG renders would skip it.
-    #[test]
-    fn streaming_covers_exactly_the_steps_before_the_resize() {
-        let streamed = &TRANSFORMS[..TRANSFORMS.len() - after_resize().len()];
-        assert_eq!(streamed, [Transform::Colour, Transform::Resize]);
-    }
     use std::path::PathBuf;
 
     /// The same render the way every other format goes: the whole frame decoded, then each step.

@@ -2,7 +2,6 @@
 //! WebP: libwebp's defaults, method 4, at the quality asked).
 #![allow(unsafe_code)] // The FFI to libwebp's encoder; every call is wrapped here.
 
-use super::encode::internal;
 use crate::error::{ImageError, Result};
 use crate::pixels::{Layout, Pixels};
 use libwebp_sys as sys;
@@ -37,19 +36,21 @@ pub(crate) fn encode(pixels: &Pixels, quality: u8) -> Result<Vec<u8>> {
     let channels = pixels.layout.channels();
     let (width, height) = (c_int::try_from(pixels.width), c_int::try_from(pixels.height));
     let (Ok(width), Ok(height)) = (width, height) else {
-        return Err(internal("WebP", "the image is too large"));
+        return Err(ImageError::encoder("WebP", "the image is too large"));
     };
     let stride = width * channels as c_int;
     if pixels.data.len() < stride as usize * height as usize || !matches!(pixels.layout, Layout::Rgb8 | Layout::Rgba8) {
-        return Err(internal("WebP", "the pixel buffer does not match its size"));
+        return Err(ImageError::encoder("WebP", "the pixel buffer does not match its size"));
     }
-    let mut config = sys::WebPConfig::new().map_err(|()| internal("WebP", "libwebp's ABI does not match"))?;
+    let mut config =
+        sys::WebPConfig::new().map_err(|()| ImageError::encoder("WebP", "libwebp's ABI does not match"))?;
     config.quality = f32::from(quality);
     // SAFETY: `config` is initialised.
     if unsafe { sys::WebPValidateConfig(&config) } == 0 {
-        return Err(internal("WebP", "invalid configuration"));
+        return Err(ImageError::encoder("WebP", "invalid configuration"));
     }
-    let mut picture = Picture(sys::WebPPicture::new().map_err(|()| internal("WebP", "libwebp's ABI does not match"))?);
+    let mut picture =
+        Picture(sys::WebPPicture::new().map_err(|()| ImageError::encoder("WebP", "libwebp's ABI does not match"))?);
     picture.0.use_argb = IMPORT_AS_ARGB;
     picture.0.width = width;
     picture.0.height = height;
@@ -76,7 +77,7 @@ pub(crate) fn encode(pixels: &Pixels, quality: u8) -> Result<Vec<u8>> {
     // SAFETY: config and picture are valid; the writer outlives the call.
     let ok = unsafe { sys::WebPEncode(&config, &mut picture.0) };
     if ok == 0 {
-        return Err(internal("WebP", format!("error {:?}", picture.0.error_code)));
+        return Err(ImageError::encoder("WebP", format!("error {:?}", picture.0.error_code)));
     }
     // SAFETY: the writer holds `size` bytes at `mem` (null only when size is 0).
     let bytes = if writer.0.size == 0 {

@@ -1,48 +1,16 @@
-//! The pipeline's steps, in their one fixed order:
-//! decode → colour → resize → orient → encode.
-//!
-//! Decode turns bytes into a [`Frame`], encode turns a frame into bytes; every step between is a
-//! [`Transform`] from frame to frame. Adding an operation means one file here and one variant of
-//! `Transform`, placed in [`TRANSFORMS`]. For JPEG, `stream.rs` runs decode and the steps up to
-//! the resize band by band; a step placed after the resize needs nothing more (a test in
-//! `pipeline.rs` says so if one is placed before it).
+//! Transforms: frame to frame, run in one fixed order ([`TRANSFORMS`]) between decode and
+//! encode. Each declares how much of the image it needs at once ([`Reach`]), so the engine
+//! streams rows through as many of them as it can. Adding an operation is one file here and one
+//! variant of [`Transform`], placed in [`TRANSFORMS`]; the engine's tests run every variant on
+//! rows and on a whole frame and compare.
 
 pub(crate) mod colour;
-pub(crate) mod decode;
-pub(crate) mod encode;
-pub(crate) mod jpeg_rows;
 pub(crate) mod orient;
-pub(crate) mod png_rows;
 pub(crate) mod resize;
-pub(crate) mod stream;
-pub(crate) mod webp_encode;
-pub(crate) mod webp_frame;
 
-use crate::error::Result;
-use crate::geometry::Geometry;
-use crate::pixels::Pixels;
-use crate::probe::Orientation;
-
-/// Decoded pixels plus what the decoder learned but has not yet applied.
-#[derive(Debug)]
-pub(crate) struct Frame {
-    pub(crate) pixels: Pixels,
-    /// Orientation still to apply (`Normal` once oriented).
-    pub(crate) orientation: Orientation,
-    /// Embedded ICC profile still to apply (`None` once the pixels are sRGB).
-    pub(crate) icc: Option<Vec<u8>>,
-    /// CMYK samples are stored inverted (Adobe APP14 JPEGs).
-    pub(crate) cmyk_inverted: bool,
-}
-
-/// What the frame-to-frame steps may consult.
-#[derive(Debug)]
-pub(crate) struct Context<'a> {
-    pub(crate) geometry: &'a Geometry,
-    /// Size of the source after orientation, in which `geometry` is expressed (the frame itself
-    /// stays in stored axes until the orient step).
-    pub(crate) oriented_size: (u32, u32),
-}
+use crate::error::{ImageError, Result};
+use crate::frame::{Context, Frame, Header, RowOp, WindowOp};
+use crate::pixels::Layout;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Transform {
@@ -51,13 +19,28 @@ pub(crate) enum Transform {
     Resize,
 }
 
+/// How much of the image a transform needs at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// Each row on its own (a point operation): runs on rows as they are decoded.
+    Row,
+    /// A window of neighbouring rows (a resample, a blur): takes rows, gives the whole output.
+    Window,
+    /// The whole frame (a turn, a choice that looks at all of it).
+    Frame,
+}
+
 /// The order is part of the output: colour conversion before resampling keeps the filter's
 /// arithmetic in the output colour space. Orientation is planned first (the geometry is in the
 /// orientation users see, and the resize maps it onto the stored axes) but applied last, to the
-/// fewest pixels: on a rotated 10 MP photo that halved a 1200 px render.
+/// fewest pixels (docs/decisions/pipeline.md).
 pub(crate) const TRANSFORMS: [Transform; 3] = [Transform::Colour, Transform::Resize, Transform::Orient];
 
 impl Transform {
+    /// Every transform, for tests that must cover each one.
+    #[cfg(test)]
+    pub(crate) const ALL: [Transform; 3] = [Transform::Orient, Transform::Colour, Transform::Resize];
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Transform::Orient => "orient",
@@ -66,11 +49,43 @@ impl Transform {
         }
     }
 
+    pub(crate) fn reach(self) -> Reach {
+        match self {
+            Transform::Orient => Reach::Frame,
+            Transform::Colour => Reach::Row,
+            Transform::Resize => Reach::Window,
+        }
+    }
+
+    /// The transform on a whole frame.
     pub(crate) fn apply(self, frame: Frame, ctx: &Context<'_>) -> Result<Frame> {
         match self {
             Transform::Orient => orient::apply(frame),
             Transform::Colour => colour::apply(frame),
             Transform::Resize => resize::apply(frame, ctx),
+        }
+    }
+
+    /// A [`Reach::Row`] transform's row form ([`RowOp`]), for rows of `layout`; `header` becomes what the
+    /// frame carries once the rows are converted.
+    pub(crate) fn row_op(self, layout: Layout, header: &mut Header) -> Result<Box<dyn RowOp>> {
+        match self {
+            Transform::Colour => Ok(Box::new(colour::ColourRows::start(layout, header)?)),
+            other => Err(ImageError::Internal(format!("{} does not work on rows", other.name()))),
+        }
+    }
+
+    /// A [`Reach::Window`] transform's row form ([`WindowOp`]), for a `size` frame of `layout` rows.
+    pub(crate) fn window_op(
+        self,
+        size: (u32, u32),
+        layout: Layout,
+        header: &Header,
+        ctx: &Context<'_>,
+    ) -> Result<Box<dyn WindowOp>> {
+        match self {
+            Transform::Resize => Ok(Box::new(resize::ResizeRows::start(size, layout, header, ctx)?)),
+            other => Err(ImageError::Internal(format!("{} does not work on a window of rows", other.name()))),
         }
     }
 }
@@ -79,7 +94,8 @@ impl Transform {
 mod tests {
     use super::*;
     use crate::geometry::{plan, Fit, Resize};
-    use crate::pixels::Layout;
+    use crate::pixels::Pixels;
+    use crate::probe::Orientation;
 
     /// A smooth, asymmetric test image (every quadrant differs), so a wrong crop, offset or
     /// turn shows up as a large difference while resampling round-off stays small.

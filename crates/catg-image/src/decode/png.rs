@@ -1,18 +1,33 @@
 //! A PNG decoder that hands out rows top to bottom (the png crate's row API) as 8-bit RGB or
 //! RGBA, the samples the whole-frame path (the image crate) produces: palettes and tRNS
 //! expanded, grey widened to RGB, 16-bit samples rounded to 8 bits. Renders resample each band
-//! as it arrives (steps/stream.rs) and ingest's check reads one band at a time, so neither
+//! as it arrives (the engine) and ingest's check reads one band at a time, so neither
 //! holds the decoded frame.
 //!
 //! Interlaced (Adam7) PNGs deliver their rows pass by pass, the whole image seven times over at
 //! growing detail, so they are not streamed: [`PngRows::start`] says so and the caller decodes
 //! the whole frame.
 
-use super::decode::classify_png;
-use super::stream::Rows;
-use crate::error::{ImageError, Result};
+use crate::error::{classify_png, ImageError, Result};
+use crate::frame::{Header, Rows};
+use crate::limits::Limits;
 use crate::pixels::Layout;
+use crate::probe::Probe;
 use std::io::Cursor;
+
+/// Start decoding a PNG row by row; `None` if it is interlaced (its rows come pass by pass).
+pub(crate) fn rows<'a>(data: &'a [u8], probe: &Probe, limits: &Limits) -> Result<Option<(PngRows<'a>, Header)>> {
+    let Some((rows, icc)) =
+        PngRows::start(data, usize::try_from(super::generic::alloc_limit(limits)).unwrap_or(usize::MAX))?
+    else {
+        return Ok(None);
+    };
+    let size = rows.size();
+    if size != (probe.stored_width, probe.stored_height) {
+        return Err(ImageError::header_mismatch((probe.stored_width, probe.stored_height), size));
+    }
+    Ok(Some((rows, Header { orientation: probe.orientation, icc, cmyk_inverted: false })))
+}
 
 pub(crate) struct PngRows<'a> {
     reader: png::Reader<Cursor<&'a [u8]>>,

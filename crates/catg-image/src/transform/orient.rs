@@ -5,8 +5,8 @@
 //! The geometry is still planned in the orientation users see; the resize maps it onto the
 //! stored axes with [`stored_region`] and [`stored_size`].
 
-use super::Frame;
 use crate::error::Result;
+use crate::frame::Frame;
 use crate::geometry::Region;
 use crate::pixels::Pixels;
 use crate::probe::Orientation;

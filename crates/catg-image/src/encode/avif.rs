@@ -1,8 +1,6 @@
-//! Encode: pixels to bytes. Encoders only ever see pixels, so no EXIF, GPS, XMP, ICC or junk
-//! segment of the source can reach a variant; the output is sRGB.
+//! AVIF through rav1e (ravif): 8-bit 4:4:4, alpha as a second image.
 
 use crate::error::{ImageError, Result};
-use crate::output::OutputFormat;
 use crate::pixels::{Layout, Pixels};
 
 /// AVIF encoder speed (0 slowest … 10 fastest). A miss waits for its render, so speed matters:
@@ -19,61 +17,7 @@ const AVIF_SPEED: u8 = 10;
 /// bleeding at saturated edges that DSSIM barely weighs, so AVIF stays 4:4:4.
 const AVIF_BIT_DEPTH: ravif::BitDepth = ravif::BitDepth::Eight;
 
-/// JPEG has no alpha: transparent areas become white, which is what a page behind them
-/// usually is.
-const JPEG_BACKGROUND: [u8; 3] = [255, 255, 255];
-
-pub(crate) fn encode(pixels: Pixels, format: OutputFormat, quality: u8) -> Result<Vec<u8>> {
-    if pixels.width > format.max_dimension() || pixels.height > format.max_dimension() {
-        return Err(ImageError::ResourceLimit(format!(
-            "{format} cannot hold a {}x{} image (at most {} pixels a side)",
-            pixels.width,
-            pixels.height,
-            format.max_dimension()
-        )));
-    }
-    match format {
-        OutputFormat::Jpeg => jpeg(pixels.flatten(JPEG_BACKGROUND), quality),
-        OutputFormat::Png => png(&pixels),
-        OutputFormat::Webp => super::webp_encode::encode(&pixels, quality),
-        OutputFormat::Avif => avif(&pixels, quality),
-    }
-}
-
-pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> ImageError {
-    ImageError::Internal(format!("{what} encoder: {e}"))
-}
-
-fn jpeg(pixels: Pixels, quality: u8) -> Result<Vec<u8>> {
-    let mut compressor = turbojpeg::Compressor::new().map_err(|e| internal("JPEG", e))?;
-    compressor.set_quality(i32::from(quality)).map_err(|e| internal("JPEG", e))?;
-    compressor.set_subsamp(turbojpeg::Subsamp::Sub2x2).map_err(|e| internal("JPEG", e))?;
-    // Baseline with optimised Huffman tables: sharp's default, so sizes compare like for like,
-    // and 10-15% faster to encode than progressive (measured on the bench photos).
-    compressor.set_progressive(false).map_err(|e| internal("JPEG", e))?;
-    compressor.set_optimize(true).map_err(|e| internal("JPEG", e))?;
-    let image = turbojpeg::Image {
-        pixels: &pixels.data[..],
-        width: pixels.width as usize,
-        pitch: pixels.width as usize * 3,
-        height: pixels.height as usize,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    compressor.compress_to_vec(image).map_err(|e| internal("JPEG", e))
-}
-
-fn png(pixels: &Pixels) -> Result<Vec<u8>> {
-    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-    use image::{ExtendedColorType, ImageEncoder};
-    let colour = if pixels.layout == Layout::Rgba8 { ExtendedColorType::Rgba8 } else { ExtendedColorType::Rgb8 };
-    let mut out = Vec::new();
-    PngEncoder::new_with_quality(&mut out, CompressionType::Default, FilterType::Adaptive)
-        .write_image(&pixels.data, pixels.width, pixels.height, colour)
-        .map_err(|e| internal("PNG", e))?;
-    Ok(out)
-}
-
-fn avif(pixels: &Pixels, quality: u8) -> Result<Vec<u8>> {
+pub(crate) fn encode(pixels: &Pixels, quality: u8) -> Result<Vec<u8>> {
     use rgb::FromSlice;
     let encoder = ravif::Encoder::new()
         .with_quality(f32::from(quality))
@@ -86,13 +30,14 @@ fn avif(pixels: &Pixels, quality: u8) -> Result<Vec<u8>> {
     } else {
         encoder.encode_rgb(ravif::Img::new(pixels.data.as_rgb(), w, h))
     };
-    Ok(encoded.map_err(|e| internal("AVIF", e))?.avif_file)
+    Ok(encoded.map_err(|e| ImageError::encoder("AVIF", e))?.avif_file)
 }
 
 #[cfg(all(test, feature = "heif"))]
 mod tests {
     use super::*;
     use crate::limits::Limits;
+    use crate::output::OutputFormat;
 
     /// A smooth colour field with a hard diagonal edge: what photos and graphics both hold.
     fn pattern(width: u32, height: u32, layout: Layout) -> Pixels {
@@ -140,11 +85,11 @@ mod tests {
         let limits = Limits::default();
         for layout in [Layout::Rgb8, Layout::Rgba8] {
             let source = pattern(96, 64, layout);
-            let bytes = encode(source.clone(), OutputFormat::Avif, 90).expect("encode");
+            let bytes = crate::encode::encode(source.clone(), OutputFormat::Avif, 90).expect("encode");
             assert_eq!(av1c_flags(&bytes) & 0b1111_1100, 0, "{layout:?}: 8-bit, colour, 4:4:4");
             let probe = crate::probe(&bytes, &limits).expect("probe");
             assert_eq!((probe.width(), probe.height(), probe.has_alpha), (96, 64, layout == Layout::Rgba8));
-            let (decoded, _) = crate::probe::heif::decode(&bytes, &probe).expect("decode");
+            let (decoded, _) = crate::decode::heif::decode_pixels(&bytes, &probe).expect("decode");
             assert_eq!(decoded.layout, layout);
             let diff = mean_visible_diff(&decoded, &source);
             assert!(diff < 3.0, "{layout:?}: decoded pixels differ by {diff:.2} on average");

@@ -1,8 +1,8 @@
 //! Colour: everything becomes sRGB. Embedded ICC profiles are applied with Little CMS; CMYK and
 //! YCCK without a profile use the naive conversion (what browsers do).
 
-use super::Frame;
 use crate::error::{ImageError, Result};
+use crate::frame::{Frame, Header, RowOp};
 use crate::pixels::{Layout, Pixels};
 use lcms2::{ColorSpaceSignature, Flags, InfoType, Intent, Locale, PixelFormat, Profile, Transform};
 
@@ -11,10 +11,37 @@ pub(crate) fn apply(frame: Frame) -> Result<Frame> {
     Ok(Frame { pixels: to_srgb.convert(frame.pixels)?, icc: None, cmyk_inverted: false, ..frame })
 }
 
+/// The colour conversion of rows as they are decoded.
+pub(crate) struct ColourRows {
+    to_srgb: ToSrgb,
+    layout: Layout,
+}
+
+impl ColourRows {
+    /// For rows of `layout`; `header` loses the profile and inversion the conversion applies.
+    pub(crate) fn start(layout: Layout, header: &mut Header) -> Result<ColourRows> {
+        let to_srgb = ToSrgb::new(layout, header.icc.as_deref(), header.cmyk_inverted)?;
+        (header.icc, header.cmyk_inverted) = (None, false);
+        // CMYK becomes RGB; alpha stays.
+        let layout = if layout == Layout::Rgba8 { Layout::Rgba8 } else { Layout::Rgb8 };
+        Ok(ColourRows { to_srgb, layout })
+    }
+}
+
+impl RowOp for ColourRows {
+    fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    fn append(&self, rows: &[u8], out: &mut Vec<u8>) {
+        self.to_srgb.append_converted(rows, out);
+    }
+}
+
 /// The conversion of one image's pixels to sRGB, prepared once (parsing a profile and building
 /// a transform costs far more than converting a band of rows) and applied to the whole frame or
 /// band by band.
-pub(crate) enum ToSrgb {
+enum ToSrgb {
     Already,
     NaiveCmyk { inverted: bool },
     Cmyk(Transform<[u8; 4], [u8; 3]>),
@@ -23,7 +50,7 @@ pub(crate) enum ToSrgb {
 }
 
 impl ToSrgb {
-    pub(crate) fn new(layout: Layout, icc: Option<&[u8]>, cmyk_inverted: bool) -> Result<ToSrgb> {
+    fn new(layout: Layout, icc: Option<&[u8]>, cmyk_inverted: bool) -> Result<ToSrgb> {
         // A profile that does not parse, or does not match the pixels, is ignored rather than
         // rejected: damaged metadata must not make a good image unservable.
         let profile = icc.and_then(|icc| Profile::new_icc(icc).ok());
@@ -64,7 +91,7 @@ impl ToSrgb {
 
     /// Convert rows of samples (of the layout given to `new`) and append them to `out`; CMYK
     /// becomes RGB.
-    pub(crate) fn append_converted(&self, rows: &[u8], out: &mut Vec<u8>) {
+    fn append_converted(&self, rows: &[u8], out: &mut Vec<u8>) {
         let at = out.len();
         match self {
             ToSrgb::Already => out.extend_from_slice(rows),
@@ -87,7 +114,7 @@ impl ToSrgb {
     }
 
     /// Convert `pixels` (of the layout given to `new`); CMYK becomes RGB.
-    pub(crate) fn convert(&self, mut pixels: Pixels) -> Result<Pixels> {
+    fn convert(&self, mut pixels: Pixels) -> Result<Pixels> {
         match self {
             ToSrgb::Already => {}
             ToSrgb::NaiveCmyk { inverted } => return Ok(naive_cmyk(&pixels, *inverted)),

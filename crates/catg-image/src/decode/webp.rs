@@ -4,9 +4,8 @@
 //! the size the resampler needs. Animated WebPs stay on the image crate (their first frame).
 #![allow(unsafe_code)] // The FFI to libwebp's decoder; every call is wrapped here.
 
-use super::decode::header_mismatch;
-use super::Frame;
 use crate::error::{ImageError, Result};
+use crate::frame::Frame;
 use crate::pixels::{Layout, Pixels};
 use crate::probe::{webp::icc_profile, Probe};
 use libwebp_sys::{
@@ -42,7 +41,7 @@ pub(crate) fn decode(data: &[u8], probe: &Probe, min_scale: f64) -> Result<Frame
     check(unsafe { WebPGetFeatures(data.as_ptr(), data.len(), features) })?;
     let stored = (u32::try_from(features.width).unwrap_or(0), u32::try_from(features.height).unwrap_or(0));
     if stored != (probe.stored_width, probe.stored_height) {
-        return Err(header_mismatch(probe, stored));
+        return Err(ImageError::header_mismatch((probe.stored_width, probe.stored_height), stored));
     }
     let (layout, mode) = if features.has_alpha != 0 {
         (Layout::Rgba8, WEBP_CSP_MODE::MODE_RGBA)
@@ -128,7 +127,7 @@ mod tests {
             .map(|v| v.clamp(0, 255) as u8)
             .collect();
         let pixels = Pixels::from_vec(w, h, Layout::Rgb8, rgb).expect("pixels");
-        let lossy = crate::steps::webp_encode::encode(&pixels, 85).expect("encode");
+        let lossy = crate::encode::webp::encode(&pixels, 85).expect("encode");
         out.push(("synthetic 900x600 lossy".into(), lossy));
         out
     }
