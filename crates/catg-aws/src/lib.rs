@@ -6,12 +6,14 @@
 //! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_REGION`, …).
 //! S3 uses path-style addressing whenever an endpoint URL is set (moto, MinIO, LocalStack).
 
+mod deployment;
 mod dynamodb;
 mod errors;
 mod s3;
 mod secrets;
 mod sqs;
 
+pub use deployment::{Aws, Config, ConfigFailure};
 pub use dynamodb::{create_table, DynamoManifest};
 pub use s3::S3ObjectStore;
 pub use secrets::SecretsManagerSecret;

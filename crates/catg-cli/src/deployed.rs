@@ -1,30 +1,20 @@
 //! The deployed stack's stores, for the bulk commands' `--aws` (backfill, warm, report). Behind
 //! the `aws` feature: a `catg` built to run locally compiles none of the AWS SDK.
 
-use catg_core::ports::{ManifestStore, ObjectStore};
-use catg_core::Resolver;
-use std::sync::Arc;
+use catg_core::{Resolver, Stores};
 
-/// The source bucket and the manifest table named by the functions' environment
-/// (`CATG_SOURCE_BUCKET`, `CATG_TABLE`, …).
-pub struct Stores {
-    pub sources: Arc<dyn ObjectStore>,
-    pub manifest: Arc<dyn ManifestStore>,
-}
-
+/// The stores named by the functions' environment (`CATG_SOURCE_BUCKET`, `CATG_TABLE`, …).
 #[cfg(feature = "aws")]
 pub async fn stores() -> Result<Stores, String> {
-    let config = catg_lambda::Config::from_env().map_err(|e| e.to_string())?;
-    let aws = catg_lambda::Aws::connect(&config).await;
-    Ok(Stores { sources: aws.sources, manifest: aws.manifest })
+    let config = catg_aws::Config::from_env().map_err(|e| e.to_string())?;
+    Ok(catg_aws::Aws::connect(&config).await.stores)
 }
 
 /// The resolver as the deployed function runs it (it queues renders for the transform function).
 #[cfg(feature = "aws")]
 pub async fn resolver() -> Result<Resolver, String> {
-    let config = catg_lambda::Config::from_env().map_err(|e| e.to_string())?;
-    let aws = catg_lambda::Aws::connect(&config).await;
-    Ok(aws.http_state(&config).await.map_err(|e| e.to_string())?.resolver)
+    let config = catg_aws::Config::from_env().map_err(|e| e.to_string())?;
+    catg_aws::Aws::connect(&config).await.resolver(&config).await.map_err(|e| e.to_string())
 }
 
 #[cfg(not(feature = "aws"))]

@@ -1,185 +1,26 @@
-//! What catg's Lambda functions do (ingest, resolver, transform, and the scheduled reconcile). The binaries in `functions/` are thin: they call
-//! [`Config::from_env`], [`Aws::connect`], then run one of the handlers here under
+//! What catg's Lambda functions do (ingest, resolver, transform, and the scheduled reconcile).
+//! The binaries in `functions/` are thin: they call [`Config::from_env`], [`Aws::connect`]
+//! (both from `catg_aws`), then run one of the handlers here under
 //! `lambda_runtime` / `lambda_http`. The handlers take plain event types, so tests drive them
 //! with the real payloads in `events/`.
 
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use catg_aws::{s3_client, DynamoManifest, S3ObjectStore, SecretsManagerSecret, SqsQueue};
-use catg_core::config::{image_limits, pending_caps, recipe_limits, render_memory_mib, signing_keys, ConfigError};
+pub use catg_aws::{Aws, Config, ConfigFailure};
 use catg_core::model::Job;
-use catg_core::ports::{JobQueue, ManifestStore, ObjectStore};
-use catg_core::HitCache;
 use catg_core::{
-    ingest, reconcile, remove_source, Decoding, Error, JobRendered, Keyring, KeyringError, ReconcileOptions,
-    ReconcileReport, RenderBudget, Renderer, Resolver, ResolverConfig,
+    ingest, reconcile, remove_source, Decoding, Error, JobRendered, ReconcileOptions, ReconcileReport, Renderer,
 };
 use catg_http::HttpState;
 pub use catg_image::memory::reuse_large_buffers;
-use catg_image::Limits;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tracing::Instrument;
 
-/// Everything the functions read from their environment, read in one place.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub source_bucket: String,
-    pub variants_bucket: String,
-    pub table: String,
-    /// Only the resolver queues jobs.
-    pub queue_url: Option<String>,
-    pub wait: Duration,
-    pub key_max_age: Duration,
-    pub resolver: ResolverConfig,
-    /// Memory budget for renders running at once (transform), in MiB.
-    pub render_memory_mib: u32,
-    /// Reconcile leaves unnamed variant objects younger than this alone: a render may have
-    /// stored one a moment before recording it.
-    pub reconcile_grace: Duration,
-    /// The Secrets Manager secret holding the signing keys, and how long a read is trusted
-    /// (the resolver; `resolver.signing` is filled from it by [`Aws::http_state`]).
-    pub signing_secret: Option<(String, Duration)>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigFailure {
-    #[error("missing environment variable {0}")]
-    Missing(&'static str),
-    #[error("{name}={value:?} is not valid: {expected}")]
-    Invalid { name: &'static str, value: String, expected: &'static str },
-    #[error(transparent)]
-    Limit(#[from] ConfigError),
-    #[error("CATG_SIGNING_KEYS and CATG_SIGNING_KEYS_SECRET are both set; give the keys one way")]
-    TwoSigningSources,
-    #[error(transparent)]
-    Keys(#[from] KeyringError),
-}
-
-impl Config {
-    /// `CATG_SOURCE_BUCKET`, `CATG_VARIANTS_BUCKET`, `CATG_TABLE` (required); `CATG_QUEUE_URL`
-    /// (resolver); `CATG_SOURCE_PREFIX` (default none: every key); `CATG_WAIT_MS` (default 3000),
-    /// `CATG_KEY_MAX_AGE` seconds (default 60); `CATG_RECONCILE_GRACE_S` (default 3600);
-    /// the `CATG_MAX_*` limits; the signing keys as `CATG_SIGNING_KEYS_SECRET` (a Secrets
-    /// Manager ARN, what the stack sets; re-read after `CATG_SIGNING_KEYS_TTL_S`, default 300)
-    /// or `CATG_SIGNING_KEYS` (the value itself, for local emulators).
-    pub fn from_env() -> Result<Config, ConfigFailure> {
-        Config::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigFailure> {
-        let required = |name: &'static str| env(name).filter(|v| !v.is_empty()).ok_or(ConfigFailure::Missing(name));
-        let number = |name: &'static str, default: u64| -> Result<u64, ConfigFailure> {
-            match env(name) {
-                None => Ok(default),
-                Some(value) => {
-                    value.trim().parse().map_err(|_| ConfigFailure::Invalid { name, value, expected: "a whole number" })
-                }
-            }
-        };
-        let wait = Duration::from_millis(number("CATG_WAIT_MS", 3000)?);
-        let (max_pending_jobs, max_pending_per_asset) = pending_caps(&env)?;
-        let resolver = ResolverConfig {
-            max_pending_jobs,
-            max_pending_per_asset,
-            limits: image_limits(&env)?,
-            recipe_limits: recipe_limits(&env)?,
-            wait,
-            source_prefix: env("CATG_SOURCE_PREFIX").unwrap_or_default(),
-            signing: signing_keys(&env)?.map(Keyring::fixed),
-            ..ResolverConfig::default()
-        };
-        let signing_secret = match env("CATG_SIGNING_KEYS_SECRET").filter(|v| !v.trim().is_empty()) {
-            None => None,
-            Some(_) if resolver.signing.is_some() => return Err(ConfigFailure::TwoSigningSources),
-            Some(id) => Some((id.trim().to_string(), Duration::from_secs(number("CATG_SIGNING_KEYS_TTL_S", 300)?))),
-        };
-        Ok(Config {
-            source_bucket: required("CATG_SOURCE_BUCKET")?,
-            variants_bucket: required("CATG_VARIANTS_BUCKET")?,
-            table: required("CATG_TABLE")?,
-            queue_url: env("CATG_QUEUE_URL").filter(|v| !v.is_empty()),
-            wait,
-            key_max_age: Duration::from_secs(number("CATG_KEY_MAX_AGE", 60)?),
-            resolver,
-            render_memory_mib: render_memory_mib(&env)?,
-            reconcile_grace: Duration::from_secs(number("CATG_RECONCILE_GRACE_S", 3600)?),
-            signing_secret,
-        })
-    }
-
-    pub fn limits(&self) -> &Limits {
-        &self.resolver.limits
-    }
-}
-
-/// The AWS adapters, connected.
-#[derive(Clone)]
-pub struct Aws {
-    pub sources: Arc<S3ObjectStore>,
-    pub variants: Arc<S3ObjectStore>,
-    pub manifest: Arc<DynamoManifest>,
-    pub queue: Option<Arc<SqsQueue>>,
-    pub secrets: aws_sdk_secretsmanager::Client,
-    /// The process's one memory budget: renders and ingest's decodes share it.
-    pub budget: Arc<RenderBudget>,
-}
-
-impl std::fmt::Debug for Aws {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Aws").finish_non_exhaustive()
-    }
-}
-
-impl Aws {
-    pub async fn connect(config: &Config) -> Aws {
-        let sdk = catg_aws::sdk_config().await;
-        let s3 = s3_client(&sdk);
-        Aws {
-            sources: Arc::new(S3ObjectStore::new(s3.clone(), &config.source_bucket)),
-            variants: Arc::new(S3ObjectStore::new(s3, &config.variants_bucket)),
-            manifest: Arc::new(DynamoManifest::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table)),
-            queue: config.queue_url.as_ref().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url))),
-            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
-            budget: Arc::new(RenderBudget::new(config.render_memory_mib)),
-        }
-    }
-
-    /// Limits and the process's budget, for ingest's decodes.
-    pub fn decoding(&self, config: &Config) -> Decoding {
-        Decoding::new(config.limits().clone(), self.budget.clone())
-    }
-
-    pub fn renderer(&self, config: &Config) -> Renderer {
-        Renderer {
-            sources: self.sources.clone(),
-            variants: self.variants.clone(),
-            manifest: self.manifest.clone(),
-            limits: config.limits().clone(),
-            budget: self.budget.clone(),
-        }
-    }
-
-    /// The resolver's HTTP state: the same router `catg serve` runs. With a signing secret,
-    /// its keys are read here, once before the first request.
-    pub async fn http_state(&self, config: &Config) -> Result<HttpState, ConfigFailure> {
-        let queue: Arc<dyn JobQueue> = self.queue.clone().ok_or(ConfigFailure::Missing("CATG_QUEUE_URL"))?;
-        let mut config = config.clone();
-        if let Some((secret, ttl)) = &config.signing_secret {
-            let source = Arc::new(SecretsManagerSecret::new(self.secrets.clone(), secret));
-            config.resolver.signing = Some(Keyring::fetched(source, *ttl).await?);
-        }
-        let resolver = Resolver {
-            sources: self.sources.clone() as Arc<dyn ObjectStore>,
-            variants: self.variants.clone() as Arc<dyn ObjectStore>,
-            manifest: self.manifest.clone() as Arc<dyn ManifestStore>,
-            queue,
-            config: config.resolver.clone(),
-            cache: Arc::new(HitCache::default()),
-            budget: self.budget.clone(),
-        };
-        Ok(HttpState { resolver, key_max_age: config.key_max_age, metrics: None, operator_token: None })
-    }
+/// The resolver's HTTP state: the same router `catg serve` runs.
+pub async fn http_state(aws: &Aws, config: &Config) -> Result<HttpState, ConfigFailure> {
+    let resolver = aws.resolver(config).await?;
+    Ok(HttpState { resolver, key_max_age: config.key_max_age, metrics: None, operator_token: None })
 }
 
 /// S3 event keys are form-encoded: `+` is a space, then `%XX`.
@@ -320,13 +161,13 @@ async fn ingest_record(
     report: &mut IngestReport,
 ) -> Result<(), Error> {
     // Events arrive out of order: trust the bucket, not the event name.
-    if removed_event && aws.sources.head(&key).await?.is_none() {
-        remove_source(aws.manifest.as_ref(), &key).await?;
+    if removed_event && aws.stores.sources.head(&key).await?.is_none() {
+        remove_source(aws.stores.manifest.as_ref(), &key).await?;
         tracing::info!("removed");
         report.removed.push(key);
         return Ok(());
     }
-    match ingest(aws.sources.as_ref(), aws.manifest.as_ref(), &key, decoding).await {
+    match ingest(aws.stores.sources.as_ref(), aws.stores.manifest.as_ref(), &key, decoding).await {
         Ok(outcome) => {
             tracing::info!(fingerprint = %outcome.fingerprint(), ?outcome, "ingested");
             report.ingested.push(key);
@@ -375,9 +216,9 @@ pub async fn handle_reconcile(
     };
     let progress = |report: &ReconcileReport| tracing::debug!(?report, "reconcile progress");
     let result = reconcile(
-        aws.sources.as_ref(),
-        aws.variants.as_ref(),
-        aws.manifest.as_ref(),
+        aws.stores.sources.as_ref(),
+        aws.stores.variants.as_ref(),
+        aws.stores.manifest.as_ref(),
         &aws.decoding(config),
         &options,
         &progress,

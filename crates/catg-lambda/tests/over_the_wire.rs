@@ -3,8 +3,8 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use catg_core::model::{AssetState, SourceState};
-use catg_core::ports::ManifestStore;
-use catg_lambda::{handle_ingest_queue, handle_s3_event, handle_sqs_event, Aws, IngestEvent};
+use catg_core::Stores;
+use catg_lambda::{handle_ingest_queue, handle_s3_event, handle_sqs_event, IngestEvent};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,13 +23,13 @@ async fn upload_ingest_resolve_transform_resolve() {
     let put = stack.s3_event("s3-put.json", "photos/my+cat%2B1+%C3%BC.jpg");
     let report = handle_s3_event(&stack.aws, &stack.aws.decoding(&stack.config), put.clone()).await.expect("ingest");
     assert_eq!(report.ingested, vec![key.to_string()]);
-    let source = stack.aws.manifest.source(key).await.expect("source").expect("recorded");
-    let asset = stack.aws.manifest.asset(&source.fingerprint).await.expect("asset").expect("recorded");
+    let source = stack.aws.stores.manifest.source(key).await.expect("source").expect("recorded");
+    let asset = stack.aws.stores.manifest.asset(&source.fingerprint).await.expect("asset").expect("recorded");
     assert!(matches!(asset.state, AssetState::Ready(ref f) if (f.width, f.height) == (320, 240)));
 
     // A duplicate event changes nothing.
     handle_s3_event(&stack.aws, &stack.aws.decoding(&stack.config), put).await.expect("again");
-    assert_eq!(stack.aws.manifest.source(key).await.expect("source"), Some(source.clone()));
+    assert_eq!(stack.aws.stores.manifest.source(key).await.expect("source"), Some(source.clone()));
 
     // The resolver: a miss is queued (202), exactly one message.
     let path = "/photos/my%20cat%2B1%20%C3%BC.jpg";
@@ -78,7 +78,10 @@ async fn upload_ingest_resolve_transform_resolve() {
     .await
     .expect("remove");
     assert_eq!(report.removed, vec![key.to_string()]);
-    assert_eq!(stack.aws.manifest.source(key).await.expect("source").map(|s| s.state), Some(SourceState::Removed));
+    assert_eq!(
+        stack.aws.stores.manifest.source(key).await.expect("source").map(|s| s.state),
+        Some(SourceState::Removed)
+    );
     assert_eq!(stack.get(path, "w=200&fmt=webp", "image/webp").await.0, 404);
 }
 
@@ -90,7 +93,10 @@ async fn keys_outside_the_source_prefix_are_not_served() {
     stack.put("private/secret.jpg", corpus("jpeg_baseline.jpg")).await;
     stack.put("public/cat.jpg", corpus("jpeg_baseline.jpg")).await;
     assert_eq!(stack.get("/private/secret.jpg", "w=20&fmt=png", "").await.0, 404);
-    assert!(stack.aws.manifest.source("private/secret.jpg").await.expect("source").is_none(), "not even ingested");
+    assert!(
+        stack.aws.stores.manifest.source("private/secret.jpg").await.expect("source").is_none(),
+        "not even ingested"
+    );
     assert_eq!(stack.get("/public/cat.jpg", "w=20&fmt=png", "").await.0, 202);
 }
 
@@ -128,7 +134,9 @@ async fn signing_keys_come_from_secrets_manager_and_rotate_without_a_restart() {
     let stack = stack_with(&[("CATG_SIGNING_KEYS_SECRET", &arn), ("CATG_SIGNING_KEYS_TTL_S", "0")]).await;
     stack.put("cat.jpg", corpus("jpeg_baseline.jpg")).await;
     // One resolver for the whole test, as one warm function instance.
-    let router = catg_http::router(Arc::new(stack.aws.http_state(&stack.config).await.expect("keys read at start")));
+    let router = catg_http::router(Arc::new(
+        catg_lambda::http_state(&stack.aws, &stack.config).await.expect("keys read at start"),
+    ));
     let get = |query: String| {
         let router = router.clone();
         async move {
@@ -156,7 +164,7 @@ async fn signing_keys_come_from_secrets_manager_and_rotate_without_a_restart() {
     // A configuration naming a secret that is not there does not start.
     let missing = format!("{arn}-gone");
     let broken = stack_with(&[("CATG_SIGNING_KEYS_SECRET", &missing)]).await;
-    let Err(refused) = broken.aws.http_state(&broken.config).await else { panic!("no keys, no start") };
+    let Err(refused) = catg_lambda::http_state(&broken.aws, &broken.config).await else { panic!("no keys, no start") };
     assert!(refused.to_string().contains("could not be read"), "{refused}");
     assert!(!refused.to_string().contains("bmV3"), "no secret in the message: {refused}");
 }
@@ -222,7 +230,7 @@ async fn uploads_reach_ingest_through_the_ingest_queue() {
     }
     assert!(bodies.iter().any(|b| b.contains("s3:TestEvent")), "moto's S3 sends its test message first: {bodies:?}");
     assert_eq!(failed, vec!["not an S3 event".to_string()], "only the junk is left for the dead-letter queue");
-    let source = stack.aws.manifest.source("queued/cat one.jpg").await.expect("source").expect("ingested");
+    let source = stack.aws.stores.manifest.source("queued/cat one.jpg").await.expect("source").expect("ingested");
     assert_eq!(source.state, SourceState::Present);
     assert_eq!(stack.get("/queued/cat%20one.jpg", "w=20&fmt=png", "").await.0, 202);
 
@@ -244,8 +252,8 @@ async fn a_hostile_upload_is_recorded_as_rejected_and_the_invocation_succeeds() 
         handle_s3_event(&stack.aws, &stack.aws.decoding(&stack.config), event).await.expect("the invocation succeeds");
     assert_eq!(report.ingested.len(), 2);
     for (key, reason) in [("bomb.png", "too_many_pixels"), ("logo.png", "unsupported_format")] {
-        let source = stack.aws.manifest.source(key).await.expect("source").expect("recorded");
-        let asset = stack.aws.manifest.asset(&source.fingerprint).await.expect("asset").expect("recorded");
+        let source = stack.aws.stores.manifest.source(key).await.expect("source").expect("recorded");
+        let asset = stack.aws.stores.manifest.asset(&source.fingerprint).await.expect("asset").expect("recorded");
         assert!(
             matches!(asset.state, AssetState::Rejected { reason: ref r, .. } if r == reason),
             "{key}: {:?}",
@@ -270,9 +278,9 @@ async fn a_manifest_outage_fails_cleanly_everywhere_and_everything_succeeds_afte
     let dead = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(closed_endpoint()).build(),
     );
-    let down = stack.with_aws(Aws {
+    let down = stack.with_stores(Stores {
         manifest: Arc::new(catg_aws::DynamoManifest::new(dead, &stack.config.table)),
-        ..stack.aws.clone()
+        ..stack.aws.stores.clone()
     });
 
     // Ingest during the outage: the invocation fails, retryably; then it succeeds.
@@ -327,14 +335,16 @@ async fn s3_and_sqs_outages_fail_cleanly_and_leave_nothing_stuck() {
     let dead_sqs = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(closed_endpoint()).build(),
     );
-    let s3_down = stack.with_aws(Aws {
+    let s3_down = stack.with_stores(Stores {
         sources: Arc::new(catg_aws::S3ObjectStore::new(dead_s3.clone(), &stack.config.source_bucket)),
         variants: Arc::new(catg_aws::S3ObjectStore::new(dead_s3, &stack.config.variants_bucket)),
-        ..stack.aws.clone()
+        ..stack.aws.stores.clone()
     });
     let queue_url = stack.config.queue_url.clone().expect("queue");
-    let sqs_down = stack
-        .with_aws(Aws { queue: Some(Arc::new(catg_aws::SqsQueue::new(dead_sqs, &queue_url))), ..stack.aws.clone() });
+    let sqs_down = stack.with_stores(Stores {
+        queue: Some(Arc::new(catg_aws::SqsQueue::new(dead_sqs, &queue_url)) as Arc<dyn catg_core::ports::JobQueue>),
+        ..stack.aws.stores.clone()
+    });
 
     // S3 down: ingest fails retryably; then it succeeds.
     let put = stack.s3_event("s3-put.json", "dog.jpg");
@@ -444,12 +454,16 @@ async fn the_scheduled_reconcile_repairs_lost_events_and_expired_variants() {
         ["sources_unrecorded", "ready_without_object", "orphan_objects"].map(|k| r[k].as_u64().unwrap_or(99))
     };
     assert_eq!((dry["dry_run"].as_bool(), found(&dry)), (Some(true), [1, 1, 1]), "{dry}");
-    assert_eq!(stack.aws.manifest.source("missed.png").await.expect("source"), None, "a dry run changes nothing");
+    assert_eq!(
+        stack.aws.stores.manifest.source("missed.png").await.expect("source"),
+        None,
+        "a dry run changes nothing"
+    );
 
     let repaired = run(scheduled.clone()).await;
     assert_eq!((repaired["dry_run"].as_bool(), found(&repaired)), (Some(false), [1, 1, 1]), "{repaired}");
     assert_eq!(repaired["complete"].as_bool(), Some(true), "{repaired}");
-    let missed = stack.aws.manifest.source("missed.png").await.expect("source").expect("ingested by reconcile");
+    let missed = stack.aws.stores.manifest.source("missed.png").await.expect("source").expect("ingested by reconcile");
     assert_eq!(missed.state, SourceState::Present);
     let stray_left = stack.s3.head_object().bucket(&stack.config.variants_bucket).key(&stray).send().await;
     assert!(stray_left.is_err(), "the stray object is deleted");

@@ -3,11 +3,10 @@
 //! `catg serve` is a thin shell around this; the end-to-end tests drive it directly too.
 
 use crate::{FsObjectStore, SqliteStore};
-use catg_core::ports::{JobQueue, LeasedJobQueue, ManifestStore, ObjectStore, StoreError};
-use catg_core::HitCache;
+use catg_core::ports::{LeasedJobQueue, ObjectStore, StoreError};
 use catg_core::{
     backfill, ingest, reconcile, remove_source, run_worker, BackfillOptions, BackfillReport, Decoding, Error, Flow,
-    ReconcileOptions, ReconcileReport, RenderBudget, Renderer, Resolver, ResolverConfig, WorkerConfig,
+    ReconcileOptions, ReconcileReport, RenderBudget, Renderer, Resolver, ResolverConfig, Stores, WorkerConfig,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +46,8 @@ pub struct Embedded {
     pub sources: Arc<FsObjectStore>,
     pub variants: Arc<FsObjectStore>,
     pub store: SqliteStore,
+    /// The same stores as the port set the roles are built from.
+    pub stores: Stores,
     pub renderer: Arc<Renderer>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -82,33 +83,36 @@ impl Embedded {
         let variants_dir = config.data_dir.join("variants");
         let variants = Arc::new(FsObjectStore::new(&variants_dir).map_err(|e| unavailable(&variants_dir, e))?);
         let store = SqliteStore::open(&config.data_dir.join("catg.db"))?;
-        let renderer = Arc::new(Renderer {
+        let stores = Stores {
             sources: sources.clone(),
             variants: variants.clone(),
             manifest: Arc::new(store.clone()),
-            limits: config.resolver.limits.clone(),
+            queue: Some(Arc::new(store.clone())),
             budget: Arc::new(RenderBudget::new(config.render_memory_mib)),
-        });
+        };
+        let renderer = Arc::new(stores.renderer(&config.resolver.limits));
         let (shutdown, _) = watch::channel(false);
         let watched_changes = Arc::new(AtomicU64::new(0));
-        Ok(Embedded { config, sources, variants, store, renderer, shutdown, tasks: Vec::new(), watched_changes })
+        Ok(Embedded {
+            config,
+            sources,
+            variants,
+            store,
+            stores,
+            renderer,
+            shutdown,
+            tasks: Vec::new(),
+            watched_changes,
+        })
     }
 
     pub fn resolver(&self) -> Resolver {
-        Resolver {
-            sources: self.sources.clone(),
-            variants: self.variants.clone(),
-            manifest: Arc::new(self.store.clone()) as Arc<dyn ManifestStore>,
-            queue: Arc::new(self.store.clone()) as Arc<dyn JobQueue>,
-            config: self.config.resolver.clone(),
-            cache: Arc::new(HitCache::default()),
-            budget: self.renderer.budget.clone(),
-        }
+        self.stores.resolver_queueing_to(Arc::new(self.store.clone()), self.config.resolver.clone())
     }
 
-    /// Limits and the process's one memory budget (the renderer's), for every ingest.
+    /// Limits and the process's one memory budget, for every ingest.
     fn decoding(&self) -> Decoding {
-        self.renderer.decoding()
+        self.stores.decoding(&self.config.resolver.limits)
     }
 
     /// Ingest everything already in the source folder, `workers` at a time (`catg_core::backfill`),

@@ -10,6 +10,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     catg_lambda::init_metrics("resolver");
     let config = Config::from_env()?;
     let aws = Aws::connect(&config).await;
-    let router = catg_lambda::resolver_router(aws.http_state(&config).await?);
+    let router = catg_lambda::resolver_router(catg_lambda::http_state(&aws, &config).await?);
     lambda_http::run_with_streaming_response(router).await
 }

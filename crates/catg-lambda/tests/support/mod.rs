@@ -102,10 +102,11 @@ pub fn closed_endpoint() -> String {
 
 impl Stack {
     /// The same stack seen through other adapters (some of them pointed at a dead endpoint).
-    pub fn with_aws(&self, aws: Aws) -> Stack {
+    /// This stack over other stores (one that is down, say).
+    pub fn with_stores(&self, stores: catg_core::Stores) -> Stack {
         Stack {
             config: self.config.clone(),
-            aws,
+            aws: self.aws.with_stores(stores),
             s3: self.s3.clone(),
             sqs: self.sqs.clone(),
             dlq_url: self.dlq_url.clone(),
@@ -141,7 +142,8 @@ impl Stack {
         value["requestContext"]["http"]["path"] = Value::from(raw_path);
         value["headers"]["accept"] = Value::from(accept);
         let request = lambda_http::request::from_str(&value.to_string()).expect("a Function URL event");
-        let router = catg_http::router(Arc::new(self.aws.http_state(&self.config).await.expect("state")));
+        let router =
+            catg_http::router(Arc::new(catg_lambda::http_state(&self.aws, &self.config).await.expect("state")));
         let response = router.oneshot(request).await.expect("router");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
