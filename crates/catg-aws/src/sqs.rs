@@ -6,7 +6,7 @@ use crate::errors::map;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use catg_core::model::Job;
-use catg_core::ports::{Delivery, JobQueue, LeasedJobQueue, StoreError, StoreResult};
+use catg_core::ports::{Delivery, JobQueue, LeasedJobQueue, StoreResult};
 
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
@@ -28,7 +28,7 @@ fn seconds(ms: u64) -> i32 {
 #[async_trait]
 impl JobQueue for SqsQueue {
     async fn enqueue(&self, job: &Job) -> StoreResult<()> {
-        let body = serde_json::to_string(job).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let body = job.to_json();
         self.client
             .send_message()
             .queue_url(&self.queue_url)
@@ -77,7 +77,7 @@ impl LeasedJobQueue for SqsQueue {
             .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
-        match serde_json::from_str::<Job>(message.body().unwrap_or_default()) {
+        match Job::from_json(message.body().unwrap_or_default()) {
             Ok(job) => Ok(Some(Delivery { id: handle, job, attempt })),
             Err(e) => {
                 tracing::error!(error = %e, "dropping an unreadable job message");

@@ -377,12 +377,9 @@ where
 }
 
 fn job(n: u32) -> Job {
-    Job {
-        cache_key: format!("{n:064x}"),
-        fingerprint: format!("{n:064x}"),
-        canonical: "fmt=png".into(),
-        source_key: "k".into(),
-    }
+    let recipe =
+        catg_core::Recipe::parse("fmt=png", &catg_core::RecipeLimits::default()).expect("recipe").resolve(None, false);
+    Job::new(Fingerprint::of(&n.to_be_bytes()), recipe, "k")
 }
 
 /// Leased queue: delivery hides a job for its lease, redelivers it after, ack removes it; many
@@ -414,7 +411,7 @@ pub async fn leased_queue(queue: Arc<dyn LeasedJobQueue>) {
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             while let Some(d) = queue.receive(60_000).await.expect("receive") {
-                got.push(d.job.cache_key.clone());
+                got.push(d.job.cache_key);
                 queue.ack(&d.id).await.expect("ack");
             }
             got
@@ -442,7 +439,7 @@ pub async fn ingest_and_render(
     image: &[u8],
     prefix: &str,
 ) {
-    use catg_core::{ingest, Ingested, JobRendered, Recipe, RecipeLimits, RenderBudget, Renderer};
+    use catg_core::{ingest, Ingested, Recipe, RecipeLimits, RenderBudget, RenderOutcome, Renderer};
     let limits = catg_image::Limits::default();
     let copies = 8;
     let keys: Vec<String> = (0..copies).map(|i| format!("{prefix}/uploads/copy-{i}.img")).collect();
@@ -492,12 +489,8 @@ pub async fn ingest_and_render(
         updated_ms: now,
     };
     assert!(matches!(manifest.claim_variant(&pending, now).await.expect("claim"), Claim::Claimed));
-    let job = Job {
-        cache_key: cache_key.to_hex(),
-        fingerprint: fingerprint.to_hex(),
-        canonical: recipe.canonical(),
-        source_key: keys[copies - 1].clone(),
-    };
+    let job = Job::new(fingerprint, recipe, keys[copies - 1].clone());
+    assert_eq!(job.cache_key, cache_key);
     let renderer = Renderer {
         sources: sources.clone(),
         variants: variants.clone(),
@@ -506,11 +499,11 @@ pub async fn ingest_and_render(
         budget: Arc::new(RenderBudget::new(256)),
     };
     let first = renderer.render(&job).await.expect("first delivery");
-    assert!(matches!(first, JobRendered::Stored { .. }), "first delivery: {first:?}");
+    assert!(matches!(first, RenderOutcome::Stored { .. }), "first delivery: {first:?}");
     let ready = manifest.variant(&cache_key).await.expect("variant").expect("recorded");
     let VariantState::Ready { object_key, .. } = ready.state.clone() else { panic!("not ready: {:?}", ready.state) };
     let second = renderer.render(&job).await.expect("second delivery");
-    assert!(matches!(second, JobRendered::AlreadyDone), "a redelivered job rendered again: {second:?}");
+    assert!(matches!(second, RenderOutcome::AlreadyDone), "a redelivered job rendered again: {second:?}");
     let later = now_ms() + 120_000;
     let stale_claim = VariantRecord { state: VariantState::Pending { lease_until_ms: later + 60_000 }, ..pending };
     assert!(

@@ -41,7 +41,7 @@ pub use negotiate::negotiate;
 pub use recipe::{FormatChoice, Recipe, RecipeError, RecipeLimits, ResolvedRecipe};
 pub use reconcile::{reconcile, ReconcileOptions, ReconcileReport};
 pub use render_budget::{Decoding, RenderBudget};
-pub use render_job::{Rendered as JobRendered, Renderer, IMMUTABLE_CACHE_CONTROL};
+pub use render_job::{RenderOutcome, Renderer, IMMUTABLE_CACHE_CONTROL};
 pub use resolve::{validate_key, Request, Resolution, Resolver, ResolverConfig, Served, ServedFrom, Target};
 pub use signing::{SignatureError, SignedTarget, SigningKeys};
 pub use stores::Stores;

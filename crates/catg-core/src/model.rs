@@ -3,6 +3,7 @@
 
 use crate::cache_key::CacheKey;
 use crate::fingerprint::Fingerprint;
+use crate::recipe::ResolvedRecipe;
 use catg_image::{OutputFormat, Probe};
 use serde::{Deserialize, Serialize};
 
@@ -139,11 +140,101 @@ pub fn variant_object_key(cache_key: &CacheKey, format: OutputFormat) -> String 
     format!("{}/{}/{hex}.{}", &hex[..2], &hex[2..4], format.extension())
 }
 
-/// A render job: everything the transform needs, carried by the queue.
+/// A render job: everything the transform needs, carried by the queue. Its wire form, JSON
+/// with the key, fingerprint and canonical recipe as strings, is written and read only here,
+/// and checked on reading: the cache key must be the one the fingerprint and recipe make.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "JobWire", into = "JobWire")]
 pub struct Job {
-    pub cache_key: String,
-    pub fingerprint: String,
-    pub canonical: String,
+    pub cache_key: CacheKey,
+    pub fingerprint: Fingerprint,
+    pub recipe: ResolvedRecipe,
+    /// Where the source was when the job was queued (it may have moved: the renderer also
+    /// looks where the asset's record says).
     pub source_key: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JobWire {
+    cache_key: String,
+    fingerprint: String,
+    canonical: String,
+    source_key: String,
+}
+
+impl Job {
+    pub fn new(fingerprint: Fingerprint, recipe: ResolvedRecipe, source_key: impl Into<String>) -> Job {
+        Job { cache_key: CacheKey::derive(&fingerprint, &recipe), fingerprint, recipe, source_key: source_key.into() }
+    }
+
+    /// The message body a queue carries.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A message body back as a job; [`Error::InvalidJob`](crate::Error::InvalidJob) says why
+    /// it is not one.
+    pub fn from_json(body: &str) -> Result<Job, crate::Error> {
+        serde_json::from_str(body).map_err(|e| crate::Error::InvalidJob(e.to_string()))
+    }
+}
+
+impl From<Job> for JobWire {
+    fn from(job: Job) -> JobWire {
+        JobWire {
+            cache_key: job.cache_key.to_hex(),
+            fingerprint: job.fingerprint.to_hex(),
+            canonical: job.recipe.canonical(),
+            source_key: job.source_key,
+        }
+    }
+}
+
+impl TryFrom<JobWire> for Job {
+    type Error = String;
+
+    fn try_from(wire: JobWire) -> Result<Job, String> {
+        let fingerprint: Fingerprint = wire.fingerprint.parse().map_err(|_| "bad fingerprint".to_string())?;
+        let recipe = ResolvedRecipe::from_canonical(&wire.canonical).map_err(|e| format!("bad recipe: {e}"))?;
+        let job = Job::new(fingerprint, recipe, wire.source_key);
+        if job.cache_key.to_hex() != wire.cache_key {
+            return Err("the cache key does not match the fingerprint and recipe".into());
+        }
+        Ok(job)
+    }
+}
+
+#[cfg(test)]
+mod job_tests {
+    use super::*;
+    use crate::recipe::{Recipe, RecipeLimits};
+
+    fn job() -> Job {
+        let recipe = Recipe::parse("w=300&fmt=webp", &RecipeLimits::default()).expect("recipe").resolve(None, false);
+        Job::new(Fingerprint::of(b"cat"), recipe, "cats/tom.jpg")
+    }
+
+    /// The wire form is the one queues already hold (key, fingerprint, canonical recipe, key).
+    #[test]
+    fn a_job_round_trips_through_its_wire_form() {
+        let job = job();
+        let body = job.to_json();
+        let wire: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(wire["canonical"], "w=300&fit=cover&fmt=webp&q=80&enlarge=0");
+        assert_eq!(wire["cache_key"], job.cache_key.to_hex());
+        assert_eq!(Job::from_json(&body).expect("read back"), job);
+    }
+
+    #[test]
+    fn a_job_whose_parts_disagree_is_not_read() {
+        let body = job().to_json();
+        let other = Job::new(Fingerprint::of(b"dog"), job().recipe, "x").cache_key.to_hex();
+        let forged = body.replace(&job().cache_key.to_hex(), &other);
+        assert!(Job::from_json(&forged).expect_err("forged").to_string().contains("cache key"));
+        assert!(Job::from_json(&body.replace("w=300", "w=0300"))
+            .expect_err("not canonical")
+            .to_string()
+            .contains("recipe"));
+        assert!(Job::from_json("{}").is_err());
+    }
 }

@@ -281,6 +281,45 @@ impl ResolvedRecipe {
         self.to_string()
     }
 
+    /// Read back a [`canonical`](Self::canonical) form, as a job carries it. Only that exact
+    /// spelling is accepted (it is what names the variant); request limits do not apply, they
+    /// were checked when the request was resolved.
+    pub fn from_canonical(canonical: &str) -> Result<ResolvedRecipe, RecipeError> {
+        let mut recipe = ResolvedRecipe {
+            resize: Resize { width: None, height: None, fit: Fit::default(), enlarge: false },
+            format: OutputFormat::Png,
+            quality: None,
+        };
+        let whole = |name: &str, value: &str| -> Result<u32, RecipeError> {
+            value.parse().map_err(|_| invalid(format!("`{name}` is not a whole number in {}", shown(canonical))))
+        };
+        for pair in canonical.split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match name {
+                "w" => recipe.resize.width = Some(whole(name, value)?),
+                "h" => recipe.resize.height = Some(whole(name, value)?),
+                "fit" => {
+                    recipe.resize.fit =
+                        Fit::parse(value).ok_or_else(|| invalid(format!("unknown fit {}", shown(value))))?
+                }
+                "fmt" => {
+                    recipe.format =
+                        OutputFormat::parse(value).ok_or_else(|| invalid(format!("unknown format {}", shown(value))))?
+                }
+                "q" => {
+                    recipe.quality =
+                        Some(u8::try_from(whole(name, value)?).map_err(|_| invalid("`q` over 255".into()))?)
+                }
+                "enlarge" => recipe.resize.enlarge = value == "1",
+                _ => return Err(invalid(format!("{} is not a canonical recipe", shown(canonical)))),
+            }
+        }
+        if recipe.canonical() != canonical {
+            return Err(invalid(format!("{} is not a canonical recipe", shown(canonical))));
+        }
+        Ok(recipe)
+    }
+
     pub fn render_spec(&self) -> RenderSpec {
         RenderSpec { resize: self.resize, format: self.format, quality: self.quality.unwrap_or(100) }
     }
@@ -312,6 +351,20 @@ mod tests {
 
     fn canonical(q: &str) -> String {
         parse(q).expect("valid").resolve(None, false).canonical()
+    }
+
+    /// Every canonical form reads back as itself; anything else is refused.
+    #[test]
+    fn canonical_forms_read_back_and_nothing_else_does() {
+        for q in ["w=400", "w=400&h=300&fit=contain&fmt=png", "h=1&fmt=avif&q=1&enlarge=1", "fmt=jpeg&q=100"] {
+            let resolved = parse(q).expect("valid").resolve(None, false);
+            assert_eq!(ResolvedRecipe::from_canonical(&resolved.canonical()), Ok(resolved), "{q}");
+        }
+        for bad in
+            ["", "w=400", "fit=cover&fmt=png&enlarge=0&w=1", "w=01&fit=cover&fmt=png&enlarge=0", "fmt=auto&enlarge=0"]
+        {
+            assert!(ResolvedRecipe::from_canonical(bad).is_err(), "{bad:?} was taken");
+        }
     }
 
     fn error(q: &str) -> String {

@@ -1,13 +1,11 @@
 //! Render: turn a queued job into a stored variant. Safe to run twice for one job (redelivery,
 //! a crash mid-render): the object is written if absent and a ready record never changes.
 
-use crate::cache_key::CacheKey;
 use crate::error::Error;
 use crate::fingerprint::Fingerprint;
 use crate::metrics;
 use crate::model::{now_ms, variant_object_key, Job, VariantRecord, VariantState};
 use crate::ports::{ManifestStore, ObjectStore, StoreError};
-use crate::recipe::{FormatChoice, Recipe, RecipeLimits};
 use crate::render_budget::{Decoding, RenderBudget};
 use catg_image::{memory_estimate, probe, render_probed, Limits};
 use std::sync::Arc;
@@ -17,7 +15,7 @@ use std::time::Instant;
 pub const IMMUTABLE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rendered {
+pub enum RenderOutcome {
     Stored {
         bytes: u64,
         render_ms: u64,
@@ -51,18 +49,17 @@ impl Renderer {
         Decoding::new(self.limits.clone(), self.budget.clone())
     }
 
-    pub async fn render(&self, job: &Job) -> Result<Rendered, Error> {
-        let (cache_key, fingerprint, recipe) = parse_job(job)?;
-        let resolved = recipe.resolve(None, false);
+    pub async fn render(&self, job: &Job) -> Result<RenderOutcome, Error> {
+        let (cache_key, fingerprint, resolved) = (job.cache_key, job.fingerprint, job.recipe);
         if let Some(existing) = self.manifest.variant(&cache_key).await? {
             if !matches!(existing.state, VariantState::Pending { .. }) {
-                return Ok(Rendered::AlreadyDone);
+                return Ok(RenderOutcome::AlreadyDone);
             }
         }
         let record = |state: VariantState| VariantRecord {
             cache_key,
             fingerprint,
-            canonical: job.canonical.clone(),
+            canonical: resolved.canonical(),
             format: resolved.format,
             state,
             updated_ms: now_ms(),
@@ -74,7 +71,7 @@ impl Renderer {
                 let message = "the source image is no longer stored".to_string();
                 self.manifest.finish_variant(&record(VariantState::Failed { reason: reason.clone(), message })).await?;
                 metrics::rejected("render", &reason);
-                return Ok(Rendered::Failed { reason });
+                return Ok(RenderOutcome::Failed { reason });
             }
         };
         let limits = self.limits.clone();
@@ -108,7 +105,7 @@ impl Renderer {
                     let state = VariantState::Failed { reason: reason.clone(), message: e.to_string() };
                     self.manifest.finish_variant(&record(state)).await?;
                     metrics::rejected("render", &reason);
-                    return Ok(Rendered::Failed { reason });
+                    return Ok(RenderOutcome::Failed { reason });
                 }
                 None => return Err(Error::Image(e)),
             },
@@ -121,7 +118,7 @@ impl Renderer {
         let bytes = rendered.bytes.len() as u64;
         self.manifest.finish_variant(&record(VariantState::Ready { object_key, bytes, render_ms })).await?;
         metrics::rendered(resolved.format.as_str(), render_time);
-        Ok(Rendered::Stored { bytes, render_ms })
+        Ok(RenderOutcome::Stored { bytes, render_ms })
     }
 
     /// The source's bytes, checked against the job's fingerprint: the key may have been
@@ -142,22 +139,4 @@ impl Renderer {
         }
         Ok(None)
     }
-}
-
-/// The job's key, fingerprint and recipe, checked against each other.
-pub(crate) fn parse_job(job: &Job) -> Result<(CacheKey, Fingerprint, Recipe), Error> {
-    let fingerprint: Fingerprint = job.fingerprint.parse().map_err(|_| Error::InvalidJob("bad fingerprint".into()))?;
-    let recipe = Recipe::parse(
-        &job.canonical,
-        &RecipeLimits { max_width: u32::MAX, max_height: u32::MAX, ..RecipeLimits::default() },
-    )
-    .map_err(|e| Error::InvalidJob(format!("bad recipe: {e}")))?;
-    if recipe.format == FormatChoice::Auto {
-        return Err(Error::InvalidJob("the recipe has no concrete format".into()));
-    }
-    let cache_key = CacheKey::derive(&fingerprint, &recipe.resolve(None, false));
-    if cache_key.to_hex() != job.cache_key {
-        return Err(Error::InvalidJob("the cache key does not match the fingerprint and recipe".into()));
-    }
-    Ok((cache_key, fingerprint, recipe))
 }

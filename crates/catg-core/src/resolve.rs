@@ -357,9 +357,9 @@ impl Resolver {
         match claim {
             Claim::Claimed => {
                 let job = Job {
-                    cache_key: cache_key.to_hex(),
-                    fingerprint: fingerprint.to_hex(),
-                    canonical: record.canonical.clone(),
+                    cache_key: *cache_key,
+                    fingerprint: *fingerprint,
+                    recipe: *resolved,
                     source_key: source_key.to_string(),
                 };
                 if let Err(e) = self.queue.enqueue(&job).await {

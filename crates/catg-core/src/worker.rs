@@ -3,7 +3,7 @@
 
 use crate::model::{now_ms, VariantRecord, VariantState};
 use crate::ports::{Delivery, LeasedJobQueue};
-use crate::render_job::{Rendered, Renderer};
+use crate::render_job::{RenderOutcome, Renderer};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -60,12 +60,12 @@ pub async fn run_worker(
 /// Render one delivered job, then acknowledge it or schedule its retry.
 async fn handle_delivery(queue: &dyn LeasedJobQueue, renderer: &Renderer, config: &WorkerConfig, delivery: &Delivery) {
     let done = match &renderer.render(&delivery.job).await {
-        Ok(Rendered::Stored { bytes, render_ms }) => {
+        Ok(RenderOutcome::Stored { bytes, render_ms }) => {
             tracing::info!(bytes, render_ms, "variant rendered");
             true
         }
-        Ok(Rendered::AlreadyDone) => true,
-        Ok(Rendered::Failed { reason }) => {
+        Ok(RenderOutcome::AlreadyDone) => true,
+        Ok(RenderOutcome::Failed { reason }) => {
             tracing::info!(reason, "variant failed permanently");
             true
         }
@@ -99,8 +99,7 @@ async fn handle_delivery(queue: &dyn LeasedJobQueue, renderer: &Renderer, config
 /// variant's fault: recording it `failed` would refuse it forever. Release its claim instead, so
 /// the next request claims and queues it afresh. If even that fails, the claim's lease ends.
 async fn release_for_later(renderer: &Renderer, job: &crate::model::Job) {
-    let Ok((cache_key, ..)) = crate::render_job::parse_job(job) else { return };
-    match renderer.manifest.variant(&cache_key).await {
+    match renderer.manifest.variant(&job.cache_key).await {
         Ok(Some(record)) if matches!(record.state, VariantState::Pending { .. }) => {
             if let Err(e) = renderer.manifest.release_claim(&record).await {
                 tracing::warn!(error = %e, "could not release the claim; its lease will end instead");
@@ -113,13 +112,11 @@ async fn release_for_later(renderer: &Renderer, job: &crate::model::Job) {
 
 /// Record a job that cannot succeed, so waiting requests get an answer instead of a timeout.
 async fn give_up(renderer: &Renderer, job: &crate::model::Job, message: &str) {
-    // A job that does not parse names no variant to mark.
-    let Ok((cache_key, fingerprint, recipe)) = crate::render_job::parse_job(job) else { return };
     let record = VariantRecord {
-        cache_key,
-        fingerprint,
-        canonical: job.canonical.clone(),
-        format: recipe.resolve(None, false).format,
+        cache_key: job.cache_key,
+        fingerprint: job.fingerprint,
+        canonical: job.recipe.canonical(),
+        format: job.recipe.format,
         state: VariantState::Failed { reason: "render_error".into(), message: message.chars().take(200).collect() },
         updated_ms: now_ms(),
     };

@@ -9,7 +9,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 pub use catg_aws::{Aws, Config, ConfigFailure};
 use catg_core::model::Job;
 use catg_core::{
-    ingest, reconcile, remove_source, Decoding, Error, JobRendered, ReconcileOptions, ReconcileReport, Renderer,
+    ingest, reconcile, remove_source, Decoding, Error, ReconcileOptions, ReconcileReport, RenderOutcome, Renderer,
 };
 use catg_http::HttpState;
 pub use catg_image::memory::reuse_large_buffers;
@@ -252,7 +252,7 @@ pub async fn handle_sqs_event(renderer: &Renderer, event: SqsEvent) -> SqsBatchR
 /// One job message; `false` if SQS should deliver it again (or, past the redrive count, move
 /// it to the dead-letter queue).
 async fn render_message(renderer: &Renderer, body: &str) -> bool {
-    let job = match serde_json::from_str::<Job>(body) {
+    let job = match Job::from_json(body) {
         Ok(job) => job,
         Err(e) => {
             tracing::error!(error = %e, "not a job: leaving it for the dead-letter queue");
@@ -260,15 +260,15 @@ async fn render_message(renderer: &Renderer, body: &str) -> bool {
         }
     };
     match renderer.render(&job).await {
-        Ok(JobRendered::Stored { bytes, render_ms }) => {
+        Ok(RenderOutcome::Stored { bytes, render_ms }) => {
             tracing::info!(cache_key = %job.cache_key, bytes, render_ms, "rendered");
             true
         }
-        Ok(JobRendered::AlreadyDone) => {
+        Ok(RenderOutcome::AlreadyDone) => {
             tracing::info!(cache_key = %job.cache_key, "already done");
             true
         }
-        Ok(JobRendered::Failed { reason }) => {
+        Ok(RenderOutcome::Failed { reason }) => {
             tracing::warn!(cache_key = %job.cache_key, reason, "cannot be rendered");
             true
         }

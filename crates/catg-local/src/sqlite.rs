@@ -14,7 +14,7 @@ use catg_core::ports::{
 };
 use catg_core::{CacheKey, Fingerprint};
 use catg_image::OutputFormat;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{named_params, params, Connection, OptionalExtension, Row, ToSql};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -149,14 +149,14 @@ fn bad_row(what: &str) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnType(0, what.to_string(), rusqlite::types::Type::Text)
 }
 
-fn fingerprint_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Fingerprint> {
-    row.get::<_, String>(i)?.parse().map_err(|_| bad_row("fingerprint"))
+fn fingerprint_at(row: &Row<'_>, column: &str) -> rusqlite::Result<Fingerprint> {
+    row.get::<_, String>(column)?.parse().map_err(|_| bad_row("fingerprint"))
 }
 
 fn source_from(row: &Row<'_>) -> rusqlite::Result<SourceRecord> {
     Ok(SourceRecord {
         key: row.get(0)?,
-        fingerprint: fingerprint_at(row, 1)?,
+        fingerprint: fingerprint_at(row, "fingerprint")?,
         bytes: row.get::<_, i64>(2)? as u64,
         etag: row.get(3)?,
         state: SourceState::parse(&row.get::<_, String>(4)?).ok_or_else(|| bad_row("source state"))?,
@@ -168,24 +168,24 @@ const ASSET_COLUMNS: &str =
     "fingerprint, bytes, state, format, width, height, orientation, has_alpha, frames, reason, message, first_seen_ms, source_key";
 
 fn asset_from(row: &Row<'_>) -> rusqlite::Result<AssetRecord> {
-    let state = match row.get::<_, String>(2)?.as_str() {
+    let state = match row.get::<_, String>("state")?.as_str() {
         "ready" => AssetState::Ready(AssetFacts {
-            format: row.get(3)?,
-            width: row.get(4)?,
-            height: row.get(5)?,
-            orientation: row.get(6)?,
-            has_alpha: row.get(7)?,
-            frames: row.get(8)?,
+            format: row.get("format")?,
+            width: row.get("width")?,
+            height: row.get("height")?,
+            orientation: row.get("orientation")?,
+            has_alpha: row.get("has_alpha")?,
+            frames: row.get("frames")?,
         }),
-        "rejected" => AssetState::Rejected { reason: row.get(9)?, message: row.get(10)? },
+        "rejected" => AssetState::Rejected { reason: row.get("reason")?, message: row.get("message")? },
         _ => return Err(bad_row("asset state")),
     };
     Ok(AssetRecord {
-        fingerprint: fingerprint_at(row, 0)?,
-        bytes: row.get::<_, i64>(1)? as u64,
+        fingerprint: fingerprint_at(row, "fingerprint")?,
+        bytes: row.get::<_, i64>("bytes")? as u64,
         state,
-        first_seen_ms: row.get::<_, i64>(11)? as Millis,
-        source_key: row.get(12)?,
+        first_seen_ms: row.get::<_, i64>("first_seen_ms")? as Millis,
+        source_key: row.get("source_key")?,
     })
 }
 
@@ -193,73 +193,96 @@ const VARIANT_COLUMNS: &str =
     "cache_key, fingerprint, canonical, format, state, lease_until_ms, object_key, bytes, render_ms, reason, message, updated_ms";
 
 fn variant_from(row: &Row<'_>) -> rusqlite::Result<VariantRecord> {
-    let hex_key: String = row.get(0)?;
+    let hex_key: String = row.get("cache_key")?;
     let key: CacheKey = hex_key.parse().map_err(|_| bad_row("cache key"))?;
-    let state = match row.get::<_, String>(4)?.as_str() {
-        "pending" => VariantState::Pending { lease_until_ms: row.get::<_, i64>(5)? as Millis },
+    let state = match row.get::<_, String>("state")?.as_str() {
+        "pending" => VariantState::Pending { lease_until_ms: row.get::<_, i64>("lease_until_ms")? as Millis },
         "ready" => VariantState::Ready {
-            object_key: row.get(6)?,
-            bytes: row.get::<_, i64>(7)? as u64,
-            render_ms: row.get::<_, i64>(8)? as u64,
+            object_key: row.get("object_key")?,
+            bytes: row.get::<_, i64>("bytes")? as u64,
+            render_ms: row.get::<_, i64>("render_ms")? as u64,
         },
-        "failed" => VariantState::Failed { reason: row.get(9)?, message: row.get(10)? },
+        "failed" => VariantState::Failed { reason: row.get("reason")?, message: row.get("message")? },
         _ => return Err(bad_row("variant state")),
     };
     Ok(VariantRecord {
         cache_key: key,
-        fingerprint: fingerprint_at(row, 1)?,
-        canonical: row.get(2)?,
-        format: OutputFormat::parse(&row.get::<_, String>(3)?).ok_or_else(|| bad_row("format"))?,
+        fingerprint: fingerprint_at(row, "fingerprint")?,
+        canonical: row.get("canonical")?,
+        format: OutputFormat::parse(&row.get::<_, String>("format")?).ok_or_else(|| bad_row("format"))?,
         state,
-        updated_ms: row.get::<_, i64>(11)? as Millis,
+        updated_ms: row.get::<_, i64>("updated_ms")? as Millis,
     })
 }
 
-/// The variant columns as SQL parameters, in `VARIANT_COLUMNS` order.
-#[allow(clippy::type_complexity)]
-fn variant_params(
-    r: &VariantRecord,
-) -> (
-    String,
-    String,
-    String,
-    &'static str,
-    &'static str,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    i64,
-) {
-    let (lease, object_key, bytes, render_ms, reason, message) = match &r.state {
-        VariantState::Pending { lease_until_ms } => (Some(*lease_until_ms as i64), None, None, None, None, None),
-        VariantState::Ready { object_key, bytes, render_ms } => {
-            (None, Some(object_key.clone()), Some(*bytes as i64), Some(*render_ms as i64), None, None)
+/// A variant record as the values of [`VARIANT_UPSERT`]'s named parameters.
+struct VariantRow {
+    cache_key: String,
+    fingerprint: String,
+    canonical: String,
+    format: &'static str,
+    state: &'static str,
+    lease_until_ms: Option<i64>,
+    object_key: Option<String>,
+    bytes: Option<i64>,
+    render_ms: Option<i64>,
+    reason: Option<String>,
+    message: Option<String>,
+    updated_ms: i64,
+}
+
+impl VariantRow {
+    fn of(r: &VariantRecord) -> VariantRow {
+        let mut row = VariantRow {
+            cache_key: r.cache_key.to_hex(),
+            fingerprint: r.fingerprint.to_hex(),
+            canonical: r.canonical.clone(),
+            format: r.format.as_str(),
+            state: r.state.name(),
+            lease_until_ms: None,
+            object_key: None,
+            bytes: None,
+            render_ms: None,
+            reason: None,
+            message: None,
+            updated_ms: r.updated_ms as i64,
+        };
+        match &r.state {
+            VariantState::Pending { lease_until_ms } => row.lease_until_ms = Some(*lease_until_ms as i64),
+            VariantState::Ready { object_key, bytes, render_ms } => {
+                (row.object_key, row.bytes, row.render_ms) =
+                    (Some(object_key.clone()), Some(*bytes as i64), Some(*render_ms as i64));
+            }
+            VariantState::Failed { reason, message } => {
+                (row.reason, row.message) = (Some(reason.clone()), Some(message.clone()));
+            }
         }
-        VariantState::Failed { reason, message } => {
-            (None, None, None, None, Some(reason.clone()), Some(message.clone()))
-        }
-    };
-    (
-        r.cache_key.to_hex(),
-        r.fingerprint.to_hex(),
-        r.canonical.clone(),
-        r.format.as_str(),
-        r.state.name(),
-        lease,
-        object_key,
-        bytes,
-        render_ms,
-        reason,
-        message,
-        r.updated_ms as i64,
-    )
+        row
+    }
+
+    /// The upsert's parameters, followed by `extra` (what the statement's `WHERE` names).
+    fn params<'a>(&'a self, extra: &[(&'a str, &'a dyn ToSql)]) -> Vec<(&'a str, &'a dyn ToSql)> {
+        let mut all: Vec<(&str, &dyn ToSql)> = vec![
+            (":cache_key", &self.cache_key),
+            (":fingerprint", &self.fingerprint),
+            (":canonical", &self.canonical),
+            (":format", &self.format),
+            (":state", &self.state),
+            (":lease_until_ms", &self.lease_until_ms),
+            (":object_key", &self.object_key),
+            (":bytes", &self.bytes),
+            (":render_ms", &self.render_ms),
+            (":reason", &self.reason),
+            (":message", &self.message),
+            (":updated_ms", &self.updated_ms),
+        ];
+        all.extend_from_slice(extra);
+        all
+    }
 }
 
 const VARIANT_UPSERT: &str = "INSERT INTO variants (cache_key, fingerprint, canonical, format, state, lease_until_ms, object_key, bytes, render_ms, reason, message, updated_ms)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+     VALUES (:cache_key, :fingerprint, :canonical, :format, :state, :lease_until_ms, :object_key, :bytes, :render_ms, :reason, :message, :updated_ms)
      ON CONFLICT (cache_key) DO UPDATE SET fingerprint = excluded.fingerprint, canonical = excluded.canonical,
         format = excluded.format, state = excluded.state, lease_until_ms = excluded.lease_until_ms,
         object_key = excluded.object_key, bytes = excluded.bytes, render_ms = excluded.render_ms,
@@ -309,26 +332,31 @@ impl ManifestStore for SqliteStore {
         self.with(move |c| {
             let (state, facts, reason, message) = match &r.state {
                 AssetState::Ready(f) => ("ready", Some(f.clone()), None, None),
-                AssetState::Rejected { reason, message } => ("rejected", None, Some(reason.clone()), Some(message.clone())),
+                AssetState::Rejected { reason, message } => {
+                    ("rejected", None, Some(reason.clone()), Some(message.clone()))
+                }
             };
             let changed = c.execute(
-                &format!("INSERT INTO assets ({ASSET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                          ON CONFLICT (fingerprint) DO NOTHING"),
-                params![
-                    r.fingerprint.to_hex(),
-                    r.bytes as i64,
-                    state,
-                    facts.as_ref().map(|f| f.format.clone()),
-                    facts.as_ref().map(|f| f.width),
-                    facts.as_ref().map(|f| f.height),
-                    facts.as_ref().map(|f| f.orientation),
-                    facts.as_ref().map(|f| f.has_alpha),
-                    facts.as_ref().map(|f| f.frames),
-                    reason,
-                    message,
-                    r.first_seen_ms as i64,
-                    r.source_key,
-                ],
+                &format!(
+                    "INSERT INTO assets ({ASSET_COLUMNS}) VALUES (:fingerprint, :bytes, :state, :format, :width,
+                        :height, :orientation, :has_alpha, :frames, :reason, :message, :first_seen_ms, :source_key)
+                     ON CONFLICT (fingerprint) DO NOTHING"
+                ),
+                named_params! {
+                    ":fingerprint": r.fingerprint.to_hex(),
+                    ":bytes": r.bytes as i64,
+                    ":state": state,
+                    ":format": facts.as_ref().map(|f| f.format.clone()),
+                    ":width": facts.as_ref().map(|f| f.width),
+                    ":height": facts.as_ref().map(|f| f.height),
+                    ":orientation": facts.as_ref().map(|f| f.orientation),
+                    ":has_alpha": facts.as_ref().map(|f| f.has_alpha),
+                    ":frames": facts.as_ref().map(|f| f.frames),
+                    ":reason": reason,
+                    ":message": message,
+                    ":first_seen_ms": r.first_seen_ms as i64,
+                    ":source_key": r.source_key,
+                },
             )?;
             Ok(changed == 1)
         })
@@ -355,10 +383,10 @@ impl ManifestStore for SqliteStore {
     async fn claim_variant(&self, record: &VariantRecord, now: Millis) -> StoreResult<Claim> {
         let record = record.clone();
         self.with(move |c| {
-            let p = variant_params(&record);
+            let (row, now) = (VariantRow::of(&record), now as i64);
             let changed = c.execute(
-                &format!("{VARIANT_UPSERT} WHERE variants.state = 'pending' AND variants.lease_until_ms < ?13"),
-                params![p.0, p.1, p.2, p.3, p.4, p.5, p.6, p.7, p.8, p.9, p.10, p.11, now as i64],
+                &format!("{VARIANT_UPSERT} WHERE variants.state = 'pending' AND variants.lease_until_ms < :now"),
+                &*row.params(&[(":now", &now)]),
             )?;
             if changed == 1 {
                 return Ok(Claim::Claimed);
@@ -376,11 +404,8 @@ impl ManifestStore for SqliteStore {
     async fn finish_variant(&self, record: &VariantRecord) -> StoreResult<bool> {
         let record = record.clone();
         self.with(move |c| {
-            let p = variant_params(&record);
-            let changed = c.execute(
-                &format!("{VARIANT_UPSERT} WHERE variants.state <> 'ready'"),
-                params![p.0, p.1, p.2, p.3, p.4, p.5, p.6, p.7, p.8, p.9, p.10, p.11],
-            )?;
+            let row = VariantRow::of(&record);
+            let changed = c.execute(&format!("{VARIANT_UPSERT} WHERE variants.state <> 'ready'"), &*row.params(&[]))?;
             Ok(changed == 1)
         })
         .await
@@ -445,10 +470,10 @@ impl ManifestStore for SqliteStore {
         let record = record.clone();
         let lost = lost_object_key.to_string();
         self.with(move |c| {
-            let p = variant_params(&record);
+            let row = VariantRow::of(&record);
             let changed = c.execute(
-                &format!("{VARIANT_UPSERT} WHERE variants.state = 'ready' AND variants.object_key = ?13"),
-                params![p.0, p.1, p.2, p.3, p.4, p.5, p.6, p.7, p.8, p.9, p.10, p.11, lost],
+                &format!("{VARIANT_UPSERT} WHERE variants.state = 'ready' AND variants.object_key = :lost"),
+                &*row.params(&[(":lost", &lost)]),
             )?;
             Ok(changed == 1)
         })
@@ -511,7 +536,7 @@ impl ManifestStore for SqliteStore {
 #[async_trait]
 impl JobQueue for SqliteStore {
     async fn enqueue(&self, job: &Job) -> StoreResult<()> {
-        let body = serde_json::to_string(job).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let body = job.to_json();
         self.with(move |c| {
             let now = now_ms() as i64;
             c.execute("INSERT INTO jobs (body, visible_at_ms, created_ms) VALUES (?1, ?2, ?2)", params![body, now])
@@ -553,7 +578,7 @@ impl LeasedJobQueue for SqliteStore {
             })
             .await?;
         let Some((id, body, attempts)) = received else { return Ok(None) };
-        match serde_json::from_str::<Job>(&body) {
+        match Job::from_json(&body) {
             Ok(job) => Ok(Some(Delivery { id: id.to_string(), job, attempt: attempts as u32 + 1 })),
             Err(e) => {
                 // A body we cannot read will never become readable: drop it, loudly.
