@@ -32,11 +32,10 @@ pub use pipeline::{
 };
 pub use probe::{probe, Orientation, Probe};
 
-/// For the fuzzers: decode `data` if it is a JPEG of at most a megapixel, with libjpeg's own
-/// decoders for progressive AC scans and with catg's, and panic unless they agree exactly (see
-/// `check_refinement_decoders` in `decode/jpeg.rs` for the one leniency). Not part of
-/// the API.
-#[doc(hidden)]
+/// For the fuzzers (feature `fuzzing`): decode `data` if it is a JPEG of at most a megapixel,
+/// with libjpeg's own decoders for progressive AC scans and with catg's, and panic unless they
+/// agree exactly (see `check_refinement_decoders` in `decode/jpeg.rs` for the one leniency).
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn check_refinement_decoders(data: &[u8]) {
     let limits = Limits { max_pixels: 1 << 20, ..Limits::default() };
     let Ok(probed) = probe(data, &limits) else { return };

@@ -61,12 +61,8 @@ pub(crate) fn decode_scale(min_scale: f64) -> f64 {
 /// The smallest libjpeg-turbo scale of 1/8, 1/4, 1/2 or 1 that is at least `1.5 × min_scale`, in
 /// eighths.
 pub(crate) fn shrink_on_load_eighths(min_scale: f64) -> u8 {
-    // Measured with bench/bench.py (DSSIM against a float Lanczos3 reference, 16 photos):
-    // - Only powers of two: libjpeg-turbo has SIMD IDCTs for 1×1, 2×2, 4×4 and 8×8 blocks; the
-    //   3/8, 5/8, 6/8 and 7/8 scales run plain C and cost more than decoding at the next power.
-    // - A 1.5× margin above the target: decoding to just above it (sharp's rule) lost to sharp
-    //   at 1200 px (median DSSIM 1.50 vs 1.13 ×10⁻³); 1.5× matches or beats sharp on 14/16
-    //   photos at 400 px and 12/13 at 1200 px; 2× was as good, 4-9% slower.
+    // Powers of two have SIMD IDCTs; 1.5× beat sharp's "just above" at equal speed (measured:
+    // docs/decisions/pipeline.md, "JPEG shrink-on-load").
     let wanted = (1.5 * min_scale).min(1.0);
     [1u8, 2, 4, 8].into_iter().find(|n| f64::from(*n) / 8.0 >= wanted - 1e-9).unwrap_or(8)
 }
@@ -101,7 +97,9 @@ extern "C" {
         rows: *mut c_uint,
     ) -> c_int;
     fn catg_jpeg_finish(decoder: *mut RawDecoder) -> c_int;
+    #[cfg(any(test, feature = "fuzzing"))]
     fn catg_jpeg_fast_scans(decoder: *const RawDecoder) -> c_int;
+    #[cfg(any(test, feature = "fuzzing"))]
     fn catg_jpeg_skipped_scans(decoder: *const RawDecoder) -> c_int;
 }
 
@@ -113,7 +111,8 @@ pub(crate) enum Refinement {
     Fast,
     /// As `Fast`, but every scan is decoded, so damage anywhere is found. Ingest's `verify`.
     EveryScan,
-    /// `Fast` without the BMI2 variant (what CPUs without BMI2 run).
+    /// `Fast` without the BMI2 variant (what CPUs without BMI2 run), for the cross-check.
+    #[cfg(any(test, feature = "fuzzing"))]
     Portable,
     /// libjpeg-turbo's own `decode_mcu_AC_refine`, nothing skipped.
     Libjpeg,
@@ -123,11 +122,13 @@ impl Refinement {
     /// The flags of `catg_jpeg_start` in `csrc/jpeg_rows.c`.
     fn flags(self) -> c_int {
         const FAST_AC: c_int = 1;
+        #[cfg(any(test, feature = "fuzzing"))]
         const NO_BMI2: c_int = 2;
         const EVERY_SCAN: c_int = 4;
         match self {
             Refinement::Fast => FAST_AC,
             Refinement::EveryScan => FAST_AC | EVERY_SCAN,
+            #[cfg(any(test, feature = "fuzzing"))]
             Refinement::Portable => FAST_AC | NO_BMI2,
             Refinement::Libjpeg => 0,
         }
@@ -194,6 +195,7 @@ impl<'a> JpegRows<'a> {
 
     /// How many scans `csrc/jpeg_refine.c` has decoded or skipped so far, and how many of
     /// those it skipped.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn fast_scans(&self) -> ScanCount {
         // SAFETY: reads fields of the live decoder.
         let (fast, skipped) =
@@ -259,6 +261,7 @@ impl Drop for JpegRows<'_> {
     }
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 /// Scans that catg's code took over from libjpeg's decoders in one decode.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ScanCount {
@@ -268,6 +271,7 @@ pub(crate) struct ScanCount {
     pub(crate) skipped: u32,
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 /// Every row of `data` decoded at `eighths`/8 (or the error), and how many scans
 /// `csrc/jpeg_refine.c` read. For comparing the two refinement decoders; the caller bounds the
 /// image size.
@@ -281,6 +285,7 @@ fn decode_all(data: &[u8], eighths: u8, refinement: Refinement) -> (std::result:
     (result, rows.fast_scans())
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 /// Decode `data` at `eighths`/8 with libjpeg's decoders for progressive AC scans and with
 /// catg's (every mode), and panic unless all give the same pixels or the same error.
 /// One difference is allowed: at 1/8 catg skips the AC scans of 1×1-scaled components, so where

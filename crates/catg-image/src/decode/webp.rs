@@ -13,13 +13,9 @@ use libwebp_sys::{
     WebPFreeDecBuffer, WebPGetFeatures, WebPRGBABuffer, WEBP_CSP_MODE,
 };
 
-/// How much larger than the render needs libwebp scales a WebP on load. libwebp's rescaler
-/// averages areas (a box filter), so it needs more room than JPEG's DCT scaling (1.5×) before
-/// the Lanczos resampler. Measured on five photos as lossy/lossless WebP, 400 px WebP and
-/// 1200 px JPEG renders, DSSIM against a float Lanczos3 reference, relative to decoding whole:
-/// 1.5× was up to 13% worse, 3× at most 4.6% worse (7 of 10 within 1.2%), 4× at most 3.8%; the
-/// time is the same at any margin (libwebp decodes every pixel either way), and 3× still cut a
-/// 400 px render's peak memory to a third.
+/// How much larger than the render needs libwebp scales a WebP on load: its rescaler averages
+/// areas, so it needs more room than JPEG's DCT scaling (docs/decisions/pipeline.md, "WebP
+/// scaled decode margin").
 const MARGIN: f64 = 3.0;
 
 /// The size to decode a `width`×`height` WebP at for a render that works from `min_scale` of

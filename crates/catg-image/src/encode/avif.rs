@@ -3,18 +3,12 @@
 use crate::error::{ImageError, Result};
 use crate::pixels::{Layout, Pixels};
 
-/// AVIF encoder speed (0 slowest … 10 fastest). A miss waits for its render, so speed matters:
-/// measured at 400 px (bench/bench.py, one thread), speed 10 at q70 takes 0.2-0.35× sharp's time
-/// (libaom, q50) at an equal or better DSSIM, in files 30-50% larger than sharp's; speed 6 at q60
-/// took 0.66× with worse DSSIM on two of four photos, and speeds 6-8 differ little.
+/// AVIF encoder speed (0 slowest … 10 fastest): a miss waits for its render, and slower speeds
+/// bought little (docs/decisions/pipeline.md, "AVIF speed 10").
 const AVIF_SPEED: u8 = 10;
 
-/// AVIF is encoded 8-bit, as sharp's is; ravif's default is 10-bit. Measured A/B at 400 px on six
-/// bench photos (one thread, `/usr/bin/time` peak RSS, DSSIM against the ideal reference): 8-bit
-/// took 0.88× the time and 0.80-0.86× the peak RSS (rav1e's frames are half the size) at 0.99×
-/// the bytes and 0.99× the DSSIM. Chroma 4:2:0 (rav1e directly, which ravif does not offer) was
-/// tried on top: at equal DSSIM only ~3% smaller and ~15% faster, at the price of colour
-/// bleeding at saturated edges that DSSIM barely weighs, so AVIF stays 4:4:4.
+/// 8-bit, as sharp's is (ravif's default is 10): faster and smaller in memory at the same bytes
+/// and quality; 4:4:4, since 4:2:0 bled colour at edges (docs/decisions/pipeline.md, "AVIF 8-bit 4:4:4").
 const AVIF_BIT_DEPTH: ravif::BitDepth = ravif::BitDepth::Eight;
 
 pub(crate) fn encode(pixels: &Pixels, quality: u8) -> Result<Vec<u8>> {

@@ -1,8 +1,7 @@
 //! Orient: apply the EXIF orientation so the pixels are upright.
 //!
-//! It runs after the resize, on the output-sized image: turning a 10 MP phone photo upright
-//! before shrinking it cost a third of a 1200 px render (two full-size buffers and a transpose).
-//! The geometry is still planned in the orientation users see; the resize maps it onto the
+//! It runs after the resize, on the output-sized image, which costs far less (docs/decisions/
+//! pipeline.md, "Orientation last"). The geometry is still planned in the orientation users see; the resize maps it onto the
 //! stored axes with [`stored_region`] and [`stored_size`].
 
 use crate::error::Result;

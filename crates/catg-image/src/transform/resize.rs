@@ -131,10 +131,8 @@ fn lanczos3(
 /// Samples of the Lanczos3 kernel per unit of distance.
 const KERNEL_STEPS: usize = 1024;
 
-/// Lanczos3, interpolated from a table. fast_image_resize computes its filter's weights with two
-/// `sin` calls per tap at every call; the streaming path resamples a band at a time, and `sin`
-/// was then half of a 1200 px render. The table (24 KB) is exact to about 1e-6, far below the
-/// 1/16384 the weights are rounded to.
+/// Lanczos3, interpolated from a 24 KB table exact to about 1e-6: fast_image_resize's own calls
+/// `sin` twice per tap on every call (docs/decisions/pipeline.md, "Lanczos3 from a table").
 fn lanczos3_from_table(x: f64) -> f64 {
     static TABLE: LazyLock<Vec<f64>> = LazyLock::new(|| {
         let sinc = |x: f64| if x == 0.0 { 1.0 } else { (x * PI).sin() / (x * PI) };
@@ -176,10 +174,8 @@ fn internal(e: impl std::fmt::Display) -> ImageError {
 }
 
 /// How many source rows the window is sized for, in bytes: output rows are resampled in groups
-/// whose source rows fit in it (at least 64 output rows a group). Each resampler call computes
-/// its horizontal filter weights again (fast_image_resize keeps none between calls): 16-row
-/// groups spent 20% of a 1200 px render on that, 64-row groups 9% of a 2.5 MP one, 2 MB windows
-/// (~220 rows there) a third of that.
+/// whose source rows fit in it (at least 64 a group), since every resampler call recomputes its
+/// weights (docs/decisions/pipeline.md, "Resize window").
 const WINDOW_BYTES: usize = 2 << 20;
 const MIN_GROUP_ROWS: u32 = 64;
 
