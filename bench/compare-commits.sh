@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Whether a change moved catg's render times: catg-bench built at BASE and at the working tree,
+# run interleaved (base, head, base, …) on the same photos, ops and settings; prints each op's
+# median time at both and the ratio head / base (the median of the per-photo ratios).
+# usage: bench/compare-commits.sh BASE [rounds] [iters] [photos…]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+base=${1:?usage: bench/compare-commits.sh BASE [rounds] [iters] [photos…]}
+rounds=${2:-5}; iters=${3:-5}; shift $(( $# < 3 ? $# : 3 ))
+photos=("$@")
+((${#photos[@]})) || photos=(../shared/photos/*.jpg)
+work=$(mktemp -d)
+trap 'git worktree remove --force "$work/base" 2>/dev/null || true; rm -rf "$work"' EXIT
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+git worktree add -q --detach "$work/base" "$base"
+(cd "$work/base" && cargo build --release -q -p catg-bench)
+cp "$CARGO_TARGET_DIR/release/catg-bench" "$work/catg-bench-base"
+cargo build --release -q -p catg-bench
+cp "$CARGO_TARGET_DIR/release/catg-bench" "$work/catg-bench-head"
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+for op in webp400 jpeg1200 avif400; do
+  ratios=(); all_base=(); all_head=()
+  for photo in "${photos[@]}"; do
+    b=(); h=()
+    for ((r = 0; r < rounds; r++)); do
+      b+=("$("$work/catg-bench-base" "$op" "$photo" "$iters" | jq -r .median_ms)")
+      h+=("$("$work/catg-bench-head" "$op" "$photo" "$iters" | jq -r .median_ms)")
+    done
+    mb=$(median "${b[@]}"); mh=$(median "${h[@]}")
+    all_base+=("$mb"); all_head+=("$mh"); ratios+=("$(echo "$mh / $mb" | bc -l)")
+  done
+  printf '%-9s base %7.1f ms  head %7.1f ms  (medians over %d photos)  head/base %.3f\n' \
+    "$op" "$(median "${all_base[@]}")" "$(median "${all_head[@]}")" "${#photos[@]}" "$(median "${ratios[@]}")"
+done
