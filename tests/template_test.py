@@ -141,7 +141,7 @@ def signature_parameter():
 
 def config_variables():
     names = set()
-    for path in ["crates/catg-lambda/src/lib.rs", "crates/catg-core/src/config.rs"]:
+    for path in ["crates/catg-aws/src/deployment.rs", "crates/catg-lambda/src/lib.rs", "crates/catg-core/src/config.rs"]:
         names.update(re.findall(r'"(CATG_[A-Z_]+)"', (ROOT / path).read_text()))
     return names
 

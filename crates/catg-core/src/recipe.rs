@@ -5,7 +5,7 @@
 //! one cache key: junk in a URL cannot multiply variants.
 
 use crate::negotiate::negotiate;
-use catg_image::{Fit, OutputFormat, RenderSpec, Resize};
+use catg_image::{Anchor, Fit, FocalPoint, Gravity, OutputFormat, RenderSpec, Resize};
 use percent_encoding::percent_decode_str;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -44,6 +44,9 @@ pub struct Recipe {
     pub format: FormatChoice,
     pub quality: Option<u8>,
     pub enlarge: bool,
+    /// Where `cover` keeps the image (`g`); a focal point (`fp`) overrides it.
+    pub gravity: Gravity,
+    pub focal: Option<FocalPoint>,
 }
 
 /// A recipe with everything decided: the thing a cache key names.
@@ -78,6 +81,8 @@ enum Param {
     Format,
     Quality,
     Enlarge,
+    Gravity,
+    Focal,
 }
 
 impl Param {
@@ -89,6 +94,8 @@ impl Param {
             "fmt" | "format" => Param::Format,
             "q" | "quality" => Param::Quality,
             "enlarge" => Param::Enlarge,
+            "g" | "gravity" => Param::Gravity,
+            "fp" => Param::Focal,
             _ => return None,
         })
     }
@@ -101,6 +108,8 @@ impl Param {
             Param::Format => "fmt",
             Param::Quality => "q",
             Param::Enlarge => "enlarge",
+            Param::Gravity => "g",
+            Param::Focal => "fp",
         }
     }
 }
@@ -129,7 +138,8 @@ fn form_decode(raw: &str) -> Result<String, RecipeError> {
 impl Recipe {
     /// The recipe as a signature covers it: every parameter the request gave, in a fixed order
     /// under its short name, before any negotiation (`fmt=auto` stays `auto`).
-    /// `w=400&h=-&fit=cover&fmt=auto&q=-&enlarge=0`
+    /// `w=400&h=-&fit=cover&fmt=auto&q=-&enlarge=0`; a gravity or focal point, when given, follows
+    /// (so URLs signed before they existed keep their signatures).
     pub fn signed_form(&self) -> String {
         let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         let format = match self.format {
@@ -143,7 +153,19 @@ impl Recipe {
             self.fit.as_str(),
             or_dash(self.quality.map(|q| q.to_string())),
             u8::from(self.enlarge)
-        )
+        ) + &self.anchor_suffix()
+    }
+
+    /// `&g=…` and `&fp=…` for what was given, in that order.
+    fn anchor_suffix(&self) -> String {
+        let mut out = String::new();
+        if self.gravity != Gravity::Centre {
+            out += &format!("&g={}", self.gravity.as_str());
+        }
+        if let Some(point) = self.focal {
+            out += &format!("&fp={}", focal_text(point));
+        }
+        out
     }
 
     /// Parse a query string (with or without its leading `?`).
@@ -172,7 +194,7 @@ impl Recipe {
             let value = form_decode(raw_value)?;
             let param = Param::from_name(&name).ok_or_else(|| {
                 invalid(format!(
-                    "unknown parameter {}; expected w (width), h (height), fit, fmt (format), q (quality) or enlarge",
+                    "unknown parameter {}; expected w (width), h (height), fit, fmt (format), q (quality), enlarge, g (gravity) or fp",
                     shown(&name)
                 ))
             })?;
@@ -222,6 +244,12 @@ impl Recipe {
                     _ => return Err(invalid(format!("`enlarge` must be 0 or 1, got {}", shown(value)))),
                 }
             }
+            Param::Gravity => {
+                self.gravity = Gravity::parse(value).ok_or_else(|| {
+                    invalid(format!("`g` must be one of c, n, ne, e, se, s, sw, w, nw, got {}", shown(value)))
+                })?
+            }
+            Param::Focal => self.focal = Some(focal_point(value)?),
         }
         Ok(())
     }
@@ -235,17 +263,48 @@ impl Recipe {
         };
         let both_sides = self.width.is_some() && self.height.is_some();
         let quality = format.default_quality().map(|default| self.quality.unwrap_or(default));
+        let fit = if both_sides { self.fit } else { Fit::default() };
+        // Only a crop has somewhere to keep; a focal point outranks a gravity.
+        let anchor = match self.focal {
+            _ if !(both_sides && fit == Fit::Cover) => Anchor::default(),
+            Some(point) => Anchor::Focal(point),
+            None => Anchor::Gravity(self.gravity),
+        };
         ResolvedRecipe {
-            resize: Resize {
-                width: self.width,
-                height: self.height,
-                fit: if both_sides { self.fit } else { Fit::default() },
-                enlarge: self.enlarge,
-            },
+            resize: Resize { width: self.width, height: self.height, fit, enlarge: self.enlarge, anchor },
             format,
             quality,
         }
     }
+}
+
+/// A focal point, `X,Y`, each a fraction from 0 to 1 with at most three decimals.
+fn focal_point(value: &str) -> Result<FocalPoint, RecipeError> {
+    let wrong =
+        || invalid(format!("`fp` must be X,Y with each between 0 and 1 (at most 3 decimals), got {}", shown(value)));
+    let fraction = |text: &str| -> Option<u16> {
+        let (whole, decimals) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || whole.len() > 1 || !digits(whole) || !digits(decimals) || decimals.len() > 3 {
+            return None;
+        }
+        if text.ends_with('.') {
+            return None;
+        }
+        let thousandths = format!("{decimals:0<3}").parse::<u16>().ok()? + whole.parse::<u16>().ok()? * 1000;
+        (thousandths <= 1000).then_some(thousandths)
+    };
+    let (x, y) = value.split_once(',').ok_or_else(wrong)?;
+    Ok(FocalPoint { x: fraction(x).ok_or_else(wrong)?, y: fraction(y).ok_or_else(wrong)? })
+}
+
+/// A focal point's one spelling: `0.25,1`.
+fn focal_text(point: FocalPoint) -> String {
+    let one = |t: u16| {
+        let text = format!("{}.{:03}", t / 1000, t % 1000);
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    format!("{},{}", one(point.x), one(point.y))
 }
 
 /// A decimal whole number: digits only, no sign, no spaces, no exponent.
@@ -275,8 +334,9 @@ fn pixels(param: Param, value: &str, max: u32, limits: &RecipeLimits) -> Result<
 }
 
 impl ResolvedRecipe {
-    /// The canonical form: fixed order, defaults explicit, absent sides left out.
-    /// `w=400&h=300&fit=cover&fmt=webp&q=80&enlarge=0`
+    /// The canonical form: fixed order, defaults explicit, absent sides left out, a gravity or
+    /// focal point only where it moves a crop.
+    /// `w=400&h=300&fit=cover&fmt=webp&q=80&enlarge=0&g=ne`
     pub fn canonical(&self) -> String {
         self.to_string()
     }
@@ -285,11 +345,7 @@ impl ResolvedRecipe {
     /// spelling is accepted (it is what names the variant); request limits do not apply, they
     /// were checked when the request was resolved.
     pub fn from_canonical(canonical: &str) -> Result<ResolvedRecipe, RecipeError> {
-        let mut recipe = ResolvedRecipe {
-            resize: Resize { width: None, height: None, fit: Fit::default(), enlarge: false },
-            format: OutputFormat::Png,
-            quality: None,
-        };
+        let mut recipe = ResolvedRecipe { resize: Resize::default(), format: OutputFormat::Png, quality: None };
         let whole = |name: &str, value: &str| -> Result<u32, RecipeError> {
             value.parse().map_err(|_| invalid(format!("`{name}` is not a whole number in {}", shown(canonical))))
         };
@@ -311,6 +367,12 @@ impl ResolvedRecipe {
                         Some(u8::try_from(whole(name, value)?).map_err(|_| invalid("`q` over 255".into()))?)
                 }
                 "enlarge" => recipe.resize.enlarge = value == "1",
+                "g" => {
+                    let gravity =
+                        Gravity::parse(value).ok_or_else(|| invalid(format!("unknown gravity {}", shown(value))))?;
+                    recipe.resize.anchor = Anchor::Gravity(gravity);
+                }
+                "fp" => recipe.resize.anchor = Anchor::Focal(focal_point(value)?),
                 _ => return Err(invalid(format!("{} is not a canonical recipe", shown(canonical)))),
             }
         }
@@ -337,7 +399,14 @@ impl fmt::Display for ResolvedRecipe {
         if let Some(q) = self.quality {
             write!(f, "q={q}&")?;
         }
-        write!(f, "enlarge={}", u8::from(self.resize.enlarge))
+        write!(f, "enlarge={}", u8::from(self.resize.enlarge))?;
+        // After everything older, so that the canonical forms (and cache keys) of recipes
+        // without them did not change when they came.
+        match self.resize.anchor {
+            Anchor::Gravity(Gravity::Centre) => Ok(()),
+            Anchor::Gravity(gravity) => write!(f, "&g={}", gravity.as_str()),
+            Anchor::Focal(point) => write!(f, "&fp={}", focal_text(point)),
+        }
     }
 }
 
@@ -353,10 +422,51 @@ mod tests {
         parse(q).expect("valid").resolve(None, false).canonical()
     }
 
+    #[test]
+    fn gravity_and_focal_point_have_one_spelling_and_only_where_they_crop() {
+        assert_eq!(canonical("w=400&h=300&g=ne"), "w=400&h=300&fit=cover&fmt=jpeg&q=80&enlarge=0&g=ne");
+        assert_eq!(canonical("w=400&h=300&gravity=ne"), canonical("w=400&h=300&g=ne"));
+        assert_eq!(canonical("w=400&h=300&g=c"), canonical("w=400&h=300"), "the default is not written");
+        assert_eq!(canonical("w=400&g=ne"), canonical("w=400"), "one side: nothing is cropped");
+        assert_eq!(canonical("w=400&h=300&fit=contain&g=ne"), canonical("w=400&h=300&fit=contain"));
+        assert_eq!(canonical("w=4&h=3&fp=0.250,1.0"), "w=4&h=3&fit=cover&fmt=jpeg&q=80&enlarge=0&fp=0.25,1");
+        assert_eq!(canonical("w=4&h=3&fp=0.5,0.5&g=w"), canonical("w=4&h=3&fp=0.5,0.5"), "a focal point outranks g");
+        assert_eq!(canonical("w=4&h=3&fp=0,0.001"), "w=4&h=3&fit=cover&fmt=jpeg&q=80&enlarge=0&fp=0,0.001");
+        for bad in [
+            "g=x",
+            "g=C",
+            "g=",
+            "fp=0.5",
+            "fp=1.5,0",
+            "fp=0.5,-0",
+            "fp=.5,.5",
+            "fp=0.1234,0",
+            "fp=0.5,0.5,0",
+            "fp=1.,0",
+        ] {
+            let error = parse(bad).expect_err(bad);
+            assert!(error.message().contains(if bad.starts_with('g') { "`g`" } else { "`fp`" }), "{bad}: {error}");
+        }
+        assert!(parse("g=n&gravity=s").expect_err("twice").message().contains("same parameter"));
+        // The signed form keeps its old shape, with what was given after it.
+        assert_eq!(parse("w=4").expect("valid").signed_form(), "w=4&h=-&fit=cover&fmt=auto&q=-&enlarge=0");
+        assert_eq!(
+            parse("w=4&fp=0.5,0&g=s").expect("valid").signed_form(),
+            "w=4&h=-&fit=cover&fmt=auto&q=-&enlarge=0&g=s&fp=0.5,0"
+        );
+    }
+
     /// Every canonical form reads back as itself; anything else is refused.
     #[test]
     fn canonical_forms_read_back_and_nothing_else_does() {
-        for q in ["w=400", "w=400&h=300&fit=contain&fmt=png", "h=1&fmt=avif&q=1&enlarge=1", "fmt=jpeg&q=100"] {
+        for q in [
+            "w=400",
+            "w=400&h=300&fit=contain&fmt=png",
+            "h=1&fmt=avif&q=1&enlarge=1",
+            "fmt=jpeg&q=100",
+            "w=9&h=9&g=sw",
+            "w=9&h=9&fp=0.3,0.7",
+        ] {
             let resolved = parse(q).expect("valid").resolve(None, false);
             assert_eq!(ResolvedRecipe::from_canonical(&resolved.canonical()), Ok(resolved), "{q}");
         }

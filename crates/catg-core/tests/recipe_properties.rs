@@ -18,8 +18,10 @@ fn recipe_params() -> impl Strategy<Value = Spelling> {
         proptest::option::of(prop::sample::select(vec!["jpeg", "png", "webp", "avif"])),
         proptest::option::of(1u8..=100),
         proptest::option::of(any::<bool>()),
+        proptest::option::of(prop::sample::select(vec!["c", "n", "ne", "e", "se", "s", "sw", "w", "nw"])),
+        proptest::option::of((0u16..=1000, 0u16..=1000, any::<bool>())),
     )
-        .prop_map(|(w, h, fit, fmt, q, enlarge)| {
+        .prop_map(|(w, h, fit, fmt, q, enlarge, gravity, focal)| {
             let mut params = Vec::new();
             if let Some(w) = w {
                 params.push((vec!["w", "width"], w.to_string()));
@@ -38,6 +40,20 @@ fn recipe_params() -> impl Strategy<Value = Spelling> {
             }
             if let Some(e) = enlarge {
                 params.push((vec!["enlarge"], u8::from(e).to_string()));
+            }
+            if let Some(g) = gravity {
+                params.push((vec!["g", "gravity"], g.to_string()));
+            }
+            if let Some((x, y, padded)) = focal {
+                // Fractions with trailing zeros (or not): one point either way.
+                let text = |t: u16| {
+                    if padded {
+                        format!("{}.{:03}", t / 1000, t % 1000)
+                    } else {
+                        format!("{}", f64::from(t) / 1000.0)
+                    }
+                };
+                params.push((vec!["fp"], format!("{},{}", text(x), text(y))));
             }
             Spelling { params }
         })

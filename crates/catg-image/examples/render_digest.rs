@@ -31,6 +31,7 @@ fn main() {
             height: height.map(|h| h.max(1)),
             fit,
             enlarge,
+            ..Resize::default()
         };
         let specs = [
             (resize(w / 3, None, Fit::Contain, false), OutputFormat::Png, 80),

@@ -235,7 +235,8 @@ mod tests {
                     let header = Header { orientation, icc, cmyk_inverted: false };
                     let upright = if orientation.swaps_axes() { (61, 90) } else { (90, 61) };
                     for fit in [Fit::Cover, Fit::Contain] {
-                        let resize = Resize { width: Some(31), height: Some(23), fit, enlarge: false };
+                        let resize =
+                            Resize { width: Some(31), height: Some(23), fit, enlarge: false, ..Resize::default() };
                         let geometry = plan(upright.0, upright.1, &resize, u64::MAX).expect("plan");
                         let ctx = Context { geometry: &geometry, oriented_size: upright };
                         for list in &lists {

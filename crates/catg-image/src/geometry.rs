@@ -38,6 +38,111 @@ impl Fit {
     }
 }
 
+/// Which part of the image `cover` keeps when it crops: a side or corner of it, or its centre.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Gravity {
+    #[default]
+    Centre,
+    North,
+    NorthEast,
+    East,
+    SouthEast,
+    South,
+    SouthWest,
+    West,
+    NorthWest,
+}
+
+impl Gravity {
+    pub const ALL: [Gravity; 9] = [
+        Gravity::Centre,
+        Gravity::North,
+        Gravity::NorthEast,
+        Gravity::East,
+        Gravity::SouthEast,
+        Gravity::South,
+        Gravity::SouthWest,
+        Gravity::West,
+        Gravity::NorthWest,
+    ];
+
+    /// The recipe's spelling (`g=ne`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gravity::Centre => "c",
+            Gravity::North => "n",
+            Gravity::NorthEast => "ne",
+            Gravity::East => "e",
+            Gravity::SouthEast => "se",
+            Gravity::South => "s",
+            Gravity::SouthWest => "sw",
+            Gravity::West => "w",
+            Gravity::NorthWest => "nw",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Gravity> {
+        Gravity::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+
+    /// Where the kept region sits in the slack along each axis: 0 at the left or top edge, 1 at
+    /// the right or bottom.
+    fn fractions(self) -> (f64, f64) {
+        match self {
+            Gravity::Centre => (0.5, 0.5),
+            Gravity::North => (0.5, 0.0),
+            Gravity::NorthEast => (1.0, 0.0),
+            Gravity::East => (1.0, 0.5),
+            Gravity::SouthEast => (1.0, 1.0),
+            Gravity::South => (0.5, 1.0),
+            Gravity::SouthWest => (0.0, 1.0),
+            Gravity::West => (0.0, 0.5),
+            Gravity::NorthWest => (0.0, 0.0),
+        }
+    }
+}
+
+/// A point of the oriented source, in thousandths of its width and height (0…1000): whole
+/// numbers, so that recipes holding one compare and hash exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FocalPoint {
+    pub x: u16,
+    pub y: u16,
+}
+
+/// Where a cropping fit keeps the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Anchor {
+    Gravity(Gravity),
+    /// Centre the kept region on this point, as far as the image allows.
+    Focal(FocalPoint),
+}
+
+impl Default for Anchor {
+    fn default() -> Anchor {
+        Anchor::Gravity(Gravity::Centre)
+    }
+}
+
+impl Anchor {
+    /// The top-left corner of a `kept`-sized region of a `whole`-sized image.
+    fn place(self, whole: (f64, f64), kept: (f64, f64)) -> (f64, f64) {
+        let slack = (whole.0 - kept.0, whole.1 - kept.1);
+        match self {
+            Anchor::Gravity(gravity) => {
+                let (fx, fy) = gravity.fractions();
+                (slack.0 * fx, slack.1 * fy)
+            }
+            Anchor::Focal(point) => {
+                let centre = |at: u16, size: f64, kept: f64, slack: f64| {
+                    (f64::from(at) / 1000.0 * size - kept / 2.0).clamp(0.0, slack.max(0.0))
+                };
+                (centre(point.x, whole.0, kept.0, slack.0), centre(point.y, whole.1, kept.1, slack.1))
+            }
+        }
+    }
+}
+
 /// The resize part of a recipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Resize {
@@ -46,6 +151,8 @@ pub struct Resize {
     pub fit: Fit,
     /// Allow scaling past the source's own resolution.
     pub enlarge: bool,
+    /// Where `cover` keeps the image (the others use all of it).
+    pub anchor: Anchor,
 }
 
 /// A rectangle of the (oriented) source, in source pixels; fractional edges are fine.
@@ -117,9 +224,10 @@ pub fn plan(src_w: u32, src_h: u32, resize: &Resize, max_output_pixels: u64) -> 
                     let k = shrink_box(s);
                     let (bw, bh) = (dim(tw / k), dim(th / k));
                     let s = s / k;
-                    // The box, mapped back into source pixels and centred.
+                    // The box, mapped back into source pixels and placed per the anchor.
                     let (rw, rh) = ((f64::from(bw) / s).min(w), (f64::from(bh) / s).min(h));
-                    let source = Region { left: (w - rw) / 2.0, top: (h - rh) / 2.0, width: rw, height: rh };
+                    let (left, top) = resize.anchor.place((w, h), (rw, rh));
+                    let source = Region { left, top, width: rw, height: rh };
                     Geometry { source, scaled: (bw, bh), canvas: (bw, bh), offset: (0, 0) }
                 }
                 Fit::Contain => {
@@ -149,7 +257,9 @@ mod tests {
     use super::*;
 
     fn out(src: (u32, u32), w: Option<u32>, h: Option<u32>, fit: Fit, enlarge: bool) -> (u32, u32) {
-        plan(src.0, src.1, &Resize { width: w, height: h, fit, enlarge }, u64::MAX).expect("plan").canvas
+        plan(src.0, src.1, &Resize { width: w, height: h, fit, enlarge, ..Resize::default() }, u64::MAX)
+            .expect("plan")
+            .canvas
     }
 
     #[test]
@@ -170,7 +280,7 @@ mod tests {
         let g = plan(
             4000,
             3000,
-            &Resize { width: Some(300), height: Some(300), fit: Fit::Cover, enlarge: false },
+            &Resize { width: Some(300), height: Some(300), fit: Fit::Cover, enlarge: false, ..Resize::default() },
             u64::MAX,
         )
         .expect("plan");
@@ -178,7 +288,7 @@ mod tests {
         let g = plan(
             4000,
             3000,
-            &Resize { width: Some(400), height: Some(400), fit: Fit::Contain, enlarge: false },
+            &Resize { width: Some(400), height: Some(400), fit: Fit::Contain, enlarge: false, ..Resize::default() },
             u64::MAX,
         )
         .expect("plan");
@@ -196,8 +306,13 @@ mod tests {
         assert_eq!(out(src, Some(400), Some(400), Fit::Inside, false), (200, 100));
         assert_eq!(out(src, Some(400), Some(400), Fit::Inside, true), (400, 200));
         for fit in Fit::ALL {
-            let g = plan(src.0, src.1, &Resize { width: Some(400), height: Some(400), fit, enlarge: false }, u64::MAX)
-                .expect("plan");
+            let g = plan(
+                src.0,
+                src.1,
+                &Resize { width: Some(400), height: Some(400), fit, enlarge: false, ..Resize::default() },
+                u64::MAX,
+            )
+            .expect("plan");
             assert!(g.scale() <= 1.0 + 1e-9, "{fit:?} upscaled by {}", g.scale());
         }
     }
@@ -211,8 +326,60 @@ mod tests {
 
     #[test]
     fn output_pixel_limit_is_enforced() {
-        let resize = Resize { width: Some(1000), height: Some(1000), fit: Fit::Fill, enlarge: true };
+        let resize =
+            Resize { width: Some(1000), height: Some(1000), fit: Fit::Fill, enlarge: true, ..Resize::default() };
         assert!(plan(10, 10, &resize, 1_000_000).is_ok());
         assert!(matches!(plan(10, 10, &resize, 999_999), Err(ImageError::ResourceLimit(_))));
+    }
+
+    /// A 4000×3000 source covered by a 300×300 box keeps a 3000×3000 region: the gravity puts
+    /// it at a side or corner, the focal point centres it where the image allows.
+    #[test]
+    fn cover_keeps_the_side_the_anchor_names() {
+        let region = |anchor: Anchor| {
+            let resize = Resize { width: Some(300), height: Some(300), anchor, ..Resize::default() };
+            let g = plan(4000, 3000, &resize, u64::MAX).expect("plan");
+            (g.source.left, g.source.top, g.source.width, g.source.height)
+        };
+        let lefts = [
+            (Gravity::Centre, 500.0),
+            (Gravity::West, 0.0),
+            (Gravity::NorthWest, 0.0),
+            (Gravity::SouthWest, 0.0),
+            (Gravity::East, 1000.0),
+            (Gravity::NorthEast, 1000.0),
+            (Gravity::SouthEast, 1000.0),
+            (Gravity::North, 500.0),
+            (Gravity::South, 500.0),
+        ];
+        for (gravity, left) in lefts {
+            assert_eq!(region(Anchor::Gravity(gravity)), (left, 0.0, 3000.0, 3000.0), "{gravity:?}");
+        }
+        let focal = |x, y| region(Anchor::Focal(FocalPoint { x, y }));
+        assert_eq!(focal(500, 500), region(Anchor::default()));
+        assert_eq!(focal(450, 500).0, 300.0, "centred on x = 1800 px");
+        assert_eq!(focal(0, 0).0, 0.0, "clamped at the left edge");
+        assert_eq!(focal(1000, 1000).0, 1000.0, "clamped at the right edge");
+        // On a portrait source the slack is vertical.
+        let resize = Resize {
+            width: Some(300),
+            height: Some(300),
+            anchor: Anchor::Gravity(Gravity::South),
+            ..Resize::default()
+        };
+        let g = plan(3000, 4000, &resize, u64::MAX).expect("plan");
+        assert_eq!((g.source.left, g.source.top), (0.0, 1000.0));
+        // Fits that keep the whole image ignore the anchor.
+        for fit in [Fit::Contain, Fit::Fill, Fit::Inside, Fit::Outside] {
+            let anchored = Resize {
+                width: Some(300),
+                height: Some(300),
+                fit,
+                anchor: Anchor::Gravity(Gravity::East),
+                ..Resize::default()
+            };
+            let plain = Resize { anchor: Anchor::default(), ..anchored };
+            assert_eq!(plan(4000, 3000, &anchored, u64::MAX).ok(), plan(4000, 3000, &plain, u64::MAX).ok(), "{fit:?}");
+        }
     }
 }

@@ -23,7 +23,7 @@ mod transform;
 
 pub use error::{ImageError, RejectKind, Result};
 pub use format::{sniff, InputFormat, SNIFF_LEN};
-pub use geometry::{Fit, Resize};
+pub use geometry::{Anchor, Fit, FocalPoint, Gravity, Resize};
 pub use limits::Limits;
 pub use output::OutputFormat;
 pub use pipeline::{

@@ -319,16 +319,47 @@ mod tests {
             }
             let (w, h) = (probe.width(), probe.height());
             let sizes = [
-                Resize { width: Some((w / 3).max(1)), height: None, fit: Fit::Contain, enlarge: false },
-                Resize { width: Some((w / 2).max(1)), height: Some((h / 4).max(1)), fit: Fit::Cover, enlarge: false },
+                Resize {
+                    width: Some((w / 3).max(1)),
+                    height: None,
+                    fit: Fit::Contain,
+                    enlarge: false,
+                    ..Resize::default()
+                },
+                Resize {
+                    width: Some((w / 2).max(1)),
+                    height: Some((h / 4).max(1)),
+                    fit: Fit::Cover,
+                    enlarge: false,
+                    ..Resize::default()
+                },
                 Resize {
                     width: Some((w * 2 / 3).max(1)),
                     height: Some((h / 2).max(1)),
                     fit: Fit::Contain,
                     enlarge: false,
+                    ..Resize::default()
                 },
-                Resize { width: Some((w / 9).max(1)), height: Some((h / 7).max(1)), fit: Fit::Fill, enlarge: false },
-                Resize { width: Some(w * 2), height: None, fit: Fit::Contain, enlarge: true },
+                Resize {
+                    width: Some((w / 9).max(1)),
+                    height: Some((h / 7).max(1)),
+                    fit: Fit::Fill,
+                    enlarge: false,
+                    ..Resize::default()
+                },
+                Resize { width: Some(w * 2), height: None, fit: Fit::Contain, enlarge: true, ..Resize::default() },
+                Resize {
+                    width: Some((w / 5).max(1)),
+                    height: Some((h / 2).max(1)),
+                    anchor: crate::Anchor::Gravity(crate::Gravity::SouthEast),
+                    ..Resize::default()
+                },
+                Resize {
+                    width: Some((w / 2).max(1)),
+                    height: Some((h / 5).max(1)),
+                    anchor: crate::Anchor::Focal(crate::FocalPoint { x: 200, y: 900 }),
+                    ..Resize::default()
+                },
             ];
             for resize in sizes {
                 let spec = RenderSpec { resize, format: OutputFormat::Png, quality: 80 };
@@ -350,5 +381,49 @@ mod tests {
             }
         }
         assert!(checked[0] >= 50 && checked[1] >= 50, "only {checked:?} JPEG and PNG renders were compared");
+    }
+
+    /// Three vertical stripes, red | green | blue, 300×100 (as stored); a 100×100 cover keeps
+    /// the stripe its anchor names, also through an EXIF rotation (the anchor is in the upright
+    /// image) and on the streamed path (PNG) as on the whole frame (GIF).
+    #[test]
+    fn cover_keeps_what_the_gravity_or_focal_point_names() {
+        use crate::{Anchor, FocalPoint, Gravity};
+        use image::{ImageFormat, RgbImage};
+        let stripes = RgbImage::from_fn(300, 100, |x, _| match x / 100 {
+            0 => image::Rgb([255, 0, 0]),
+            1 => image::Rgb([0, 255, 0]),
+            _ => image::Rgb([0, 0, 255]),
+        });
+        let encoded = |format: ImageFormat| {
+            let mut out = std::io::Cursor::new(Vec::new());
+            stripes.write_to(&mut out, format).expect("encode");
+            out.into_inner()
+        };
+        let cases = [
+            (Anchor::Gravity(Gravity::West), [255, 0, 0]),
+            (Anchor::Gravity(Gravity::NorthWest), [255, 0, 0]),
+            (Anchor::Gravity(Gravity::Centre), [0, 255, 0]),
+            (Anchor::Gravity(Gravity::North), [0, 255, 0]),
+            (Anchor::Gravity(Gravity::East), [0, 0, 255]),
+            (Anchor::Gravity(Gravity::SouthEast), [0, 0, 255]),
+            (Anchor::Focal(FocalPoint { x: 150, y: 500 }), [255, 0, 0]),
+            (Anchor::Focal(FocalPoint { x: 500, y: 0 }), [0, 255, 0]),
+            (Anchor::Focal(FocalPoint { x: 850, y: 1000 }), [0, 0, 255]),
+        ];
+        for format in [ImageFormat::Png, ImageFormat::Gif] {
+            let data = encoded(format);
+            for (anchor, colour) in cases {
+                let resize = Resize { width: Some(100), height: Some(100), anchor, ..Resize::default() };
+                let out =
+                    render(&data, &RenderSpec { resize, format: OutputFormat::Png, quality: 80 }, &Limits::default())
+                        .expect("render");
+                let pixels = image::load_from_memory(&out.bytes).expect("png").into_rgb8();
+                assert_eq!((pixels.width(), pixels.height()), (100, 100));
+                for at in [(5, 5), (50, 50), (94, 94)] {
+                    assert_eq!(pixels.get_pixel(at.0, at.1).0, colour, "{format:?} {anchor:?} at {at:?}");
+                }
+            }
+        }
     }
 }

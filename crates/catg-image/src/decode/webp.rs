@@ -202,7 +202,13 @@ mod tests {
         let probed = probe(&data, &limits).expect("probe");
         for width in (13..=301).step_by(4) {
             for fit in [crate::Fit::Cover, crate::Fit::Contain, crate::Fit::Fill] {
-                let resize = crate::Resize { width: Some(width), height: Some(width * 2 / 3 + 1), fit, enlarge: false };
+                let resize = crate::Resize {
+                    width: Some(width),
+                    height: Some(width * 2 / 3 + 1),
+                    fit,
+                    enlarge: false,
+                    ..Default::default()
+                };
                 let spec = crate::RenderSpec { resize, format: crate::OutputFormat::Png, quality: 80 };
                 crate::render_probed(&data, &probed, &spec, &limits)
                     .unwrap_or_else(|e| panic!("{name} {resize:?}: {e}"));

@@ -119,7 +119,7 @@ mod tests {
             let orientation = Orientation::from_exif(value);
             let upright = orient::orient(&stored, orientation).expect("orient");
             for fit in Fit::ALL {
-                let resize = Resize { width: Some(31), height: Some(23), fit, enlarge: false };
+                let resize = Resize { width: Some(31), height: Some(23), fit, enlarge: false, ..Resize::default() };
                 let geometry = plan(upright.width, upright.height, &resize, u64::MAX).expect("plan");
                 let ctx = Context { geometry: &geometry, oriented_size: (upright.width, upright.height) };
                 let mut ours = frame(stored.clone(), orientation);
