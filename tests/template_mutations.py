@@ -23,6 +23,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (what breaks, text in template.yaml, its replacement, words the failure must contain)
 MUTATIONS = [
+    ("the edge lets a parameter it does not know through",
+     "            if (KNOWN.indexOf(names[i]) < 0) {", "            if (KNOWN.indexOf(names[i]) < -1) {", "unknown parameter"),
+    ("the edge forgets a recipe parameter",
+     "'rot', 'flip', 'sig'];", "'rot', 'sig'];", "edge query"),
+    ("the edge keeps the query's own order",
+     "          names.sort();\n", "", "edge query"),
+    ("the cache key back to a whitelist",
+     "            QueryStringBehavior: all",
+     "            QueryStringBehavior: whitelist\n            QueryStrings: [w, h, fit, fmt, q, enlarge, g, fp, rot, sig]",
+     "cache key query strings"),
     ("alarm topic on the AWS-managed SNS key",
      "KmsMasterKeyId: !GetAtt AlarmTopicKey.Arn", "KmsMasterKeyId: alias/aws/sns", "alarm topic's key"),
     ("CloudWatch left out of the key policy",

@@ -5,7 +5,7 @@
 //! one cache key: junk in a URL cannot multiply variants.
 
 use crate::negotiate::negotiate;
-use catg_image::{Anchor, Fit, FocalPoint, Gravity, OutputFormat, RenderSpec, Resize};
+use catg_image::{Anchor, Fit, FocalPoint, Gravity, Orientation, OutputFormat, RenderSpec, Resize};
 use percent_encoding::percent_decode_str;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -47,6 +47,9 @@ pub struct Recipe {
     /// Where `cover` keeps the image (`g`); a focal point (`fp`) overrides it.
     pub gravity: Gravity,
     pub focal: Option<FocalPoint>,
+    /// `rot` (clockwise, after EXIF orientation), then `flip`.
+    pub rotate: Orientation,
+    pub flip: Orientation,
 }
 
 /// A recipe with everything decided: the thing a cache key names.
@@ -83,6 +86,8 @@ enum Param {
     Enlarge,
     Gravity,
     Focal,
+    Rotate,
+    Flip,
 }
 
 impl Param {
@@ -96,6 +101,8 @@ impl Param {
             "enlarge" => Param::Enlarge,
             "g" | "gravity" => Param::Gravity,
             "fp" => Param::Focal,
+            "rot" => Param::Rotate,
+            "flip" => Param::Flip,
             _ => return None,
         })
     }
@@ -110,6 +117,8 @@ impl Param {
             Param::Enlarge => "enlarge",
             Param::Gravity => "g",
             Param::Focal => "fp",
+            Param::Rotate => "rot",
+            Param::Flip => "flip",
         }
     }
 }
@@ -165,6 +174,12 @@ impl Recipe {
         if let Some(point) = self.focal {
             out += &format!("&fp={}", focal_text(point));
         }
+        if self.rotate != Orientation::Normal {
+            out += &format!("&rot={}", rotation_degrees(self.rotate));
+        }
+        if let Some((name, _)) = FLIPS.iter().find(|(_, o)| *o == self.flip) {
+            out += &format!("&flip={name}");
+        }
         out
     }
 
@@ -194,7 +209,7 @@ impl Recipe {
             let value = form_decode(raw_value)?;
             let param = Param::from_name(&name).ok_or_else(|| {
                 invalid(format!(
-                    "unknown parameter {}; expected w (width), h (height), fit, fmt (format), q (quality), enlarge, g (gravity) or fp",
+                    "unknown parameter {}; expected w (width), h (height), fit, fmt (format), q (quality), enlarge, g (gravity), fp, rot or flip",
                     shown(&name)
                 ))
             })?;
@@ -250,6 +265,16 @@ impl Recipe {
                 })?
             }
             Param::Focal => self.focal = Some(focal_point(value)?),
+            Param::Rotate => {
+                let rotate = ROTATIONS.iter().find(|(degrees, _)| *degrees == value).map(|(_, o)| *o);
+                self.rotate = rotate.ok_or_else(|| {
+                    invalid(format!("`rot` must be 0, 90, 180 or 270 (degrees clockwise), got {}", shown(value)))
+                })?
+            }
+            Param::Flip => {
+                let flip = FLIPS.iter().find(|(name, _)| *name == value).map(|(_, o)| *o);
+                self.flip = flip.ok_or_else(|| invalid(format!("`flip` must be h, v or hv, got {}", shown(value))))?
+            }
         }
         Ok(())
     }
@@ -270,12 +295,43 @@ impl Recipe {
             Some(point) => Anchor::Focal(point),
             None => Anchor::Gravity(self.gravity),
         };
+        let turn = self.rotate.then(self.flip);
         ResolvedRecipe {
-            resize: Resize { width: self.width, height: self.height, fit, enlarge: self.enlarge, anchor },
+            resize: Resize { width: self.width, height: self.height, fit, enlarge: self.enlarge, anchor, turn },
             format,
             quality,
         }
     }
+}
+
+/// `rot`'s values: clockwise turns.
+const ROTATIONS: [(&str, Orientation); 4] = [
+    ("0", Orientation::Normal),
+    ("90", Orientation::Rotate90),
+    ("180", Orientation::Rotate180),
+    ("270", Orientation::Rotate270),
+];
+
+/// `flip`'s values: mirror left-right, top-bottom, or both.
+const FLIPS: [(&str, Orientation); 3] =
+    [("h", Orientation::FlipHorizontal), ("v", Orientation::FlipVertical), ("hv", Orientation::Rotate180)];
+
+fn rotation_degrees(rotate: Orientation) -> &'static str {
+    ROTATIONS.iter().find(|(_, o)| *o == rotate).map_or("0", |(degrees, _)| degrees)
+}
+
+/// A turn's one spelling: each of the eight is a clockwise rotation, then at most a left-right
+/// mirror (`flip=v` is written `rot=180&flip=h`).
+fn turn_parts(turn: Orientation) -> (Orientation, bool) {
+    for (_, rotate) in ROTATIONS {
+        if rotate == turn {
+            return (rotate, false);
+        }
+        if rotate.then(Orientation::FlipHorizontal) == turn {
+            return (rotate, true);
+        }
+    }
+    (Orientation::Normal, false)
 }
 
 /// A focal point, `X,Y`, each a fraction from 0 to 1 with at most three decimals.
@@ -373,6 +429,11 @@ impl ResolvedRecipe {
                     recipe.resize.anchor = Anchor::Gravity(gravity);
                 }
                 "fp" => recipe.resize.anchor = Anchor::Focal(focal_point(value)?),
+                "rot" => {
+                    let rotate = ROTATIONS.iter().find(|(d, _)| *d == value).map(|(_, o)| *o);
+                    recipe.resize.turn = rotate.ok_or_else(|| invalid(format!("unknown rotation {}", shown(value))))?;
+                }
+                "flip" if value == "h" => recipe.resize.turn = recipe.resize.turn.then(Orientation::FlipHorizontal),
                 _ => return Err(invalid(format!("{} is not a canonical recipe", shown(canonical)))),
             }
         }
@@ -403,10 +464,18 @@ impl fmt::Display for ResolvedRecipe {
         // After everything older, so that the canonical forms (and cache keys) of recipes
         // without them did not change when they came.
         match self.resize.anchor {
-            Anchor::Gravity(Gravity::Centre) => Ok(()),
-            Anchor::Gravity(gravity) => write!(f, "&g={}", gravity.as_str()),
-            Anchor::Focal(point) => write!(f, "&fp={}", focal_text(point)),
+            Anchor::Gravity(Gravity::Centre) => {}
+            Anchor::Gravity(gravity) => write!(f, "&g={}", gravity.as_str())?,
+            Anchor::Focal(point) => write!(f, "&fp={}", focal_text(point))?,
         }
+        let (rotate, mirrored) = turn_parts(self.resize.turn);
+        if rotate != Orientation::Normal {
+            write!(f, "&rot={}", rotation_degrees(rotate))?;
+        }
+        if mirrored {
+            write!(f, "&flip=h")?;
+        }
+        Ok(())
     }
 }
 
@@ -456,6 +525,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn turns_have_one_spelling() {
+        let base = "w=4&fit=cover&fmt=jpeg&q=80&enlarge=0";
+        assert_eq!(canonical("w=4&rot=0"), base);
+        assert_eq!(canonical("w=4&rot=90"), format!("{base}&rot=90"));
+        assert_eq!(canonical("w=4&flip=h"), format!("{base}&flip=h"));
+        assert_eq!(canonical("w=4&flip=v"), format!("{base}&rot=180&flip=h"));
+        assert_eq!(canonical("w=4&flip=hv"), canonical("w=4&rot=180"));
+        assert_eq!(canonical("w=4&rot=180&flip=hv"), base, "they undo each other");
+        assert_eq!(canonical("w=4&rot=90&flip=h"), canonical("w=4&rot=270&flip=v"));
+        for bad in ["rot=45", "rot=-90", "rot=360", "flip=x", "flip=", "flip=vh"] {
+            assert!(parse(bad).is_err(), "{bad} was taken");
+        }
+        let signed = parse("w=4&flip=v&rot=90").expect("valid").signed_form();
+        assert_eq!(signed, "w=4&h=-&fit=cover&fmt=auto&q=-&enlarge=0&rot=90&flip=v");
+    }
+
     /// Every canonical form reads back as itself; anything else is refused.
     #[test]
     fn canonical_forms_read_back_and_nothing_else_does() {
@@ -466,6 +552,9 @@ mod tests {
             "fmt=jpeg&q=100",
             "w=9&h=9&g=sw",
             "w=9&h=9&fp=0.3,0.7",
+            "w=9&rot=270&flip=h",
+            "w=9&flip=h",
+            "h=2&rot=90",
         ] {
             let resolved = parse(q).expect("valid").resolve(None, false);
             assert_eq!(ResolvedRecipe::from_canonical(&resolved.canonical()), Ok(resolved), "{q}");

@@ -20,8 +20,10 @@ fn recipe_params() -> impl Strategy<Value = Spelling> {
         proptest::option::of(any::<bool>()),
         proptest::option::of(prop::sample::select(vec!["c", "n", "ne", "e", "se", "s", "sw", "w", "nw"])),
         proptest::option::of((0u16..=1000, 0u16..=1000, any::<bool>())),
+        proptest::option::of(prop::sample::select(vec!["0", "90", "180", "270"])),
+        proptest::option::of(prop::sample::select(vec!["h", "v", "hv"])),
     )
-        .prop_map(|(w, h, fit, fmt, q, enlarge, gravity, focal)| {
+        .prop_map(|(w, h, fit, fmt, q, enlarge, gravity, focal, rot, flip)| {
             let mut params = Vec::new();
             if let Some(w) = w {
                 params.push((vec!["w", "width"], w.to_string()));
@@ -54,6 +56,12 @@ fn recipe_params() -> impl Strategy<Value = Spelling> {
                     }
                 };
                 params.push((vec!["fp"], format!("{},{}", text(x), text(y))));
+            }
+            if let Some(rot) = rot {
+                params.push((vec!["rot"], rot.to_string()));
+            }
+            if let Some(flip) = flip {
+                params.push((vec!["flip"], flip.to_string()));
             }
             Spelling { params }
         })

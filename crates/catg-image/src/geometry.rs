@@ -3,6 +3,7 @@
 //! so limits and shrink-on-load are decided before decoding.
 
 use crate::error::{ImageError, Result};
+use crate::probe::Orientation;
 
 /// How the image fits a `w`×`h` box when both are given (sharp's `fit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -153,6 +154,20 @@ pub struct Resize {
     pub enlarge: bool,
     /// Where `cover` keeps the image (the others use all of it).
     pub anchor: Anchor,
+    /// A turn or flip after the EXIF orientation (`rot`, `flip`), before the fit: the box, the
+    /// anchor and the output are in the turned image's axes.
+    pub turn: Orientation,
+}
+
+impl Resize {
+    /// The size of a `width`×`height` image (as EXIF orientation leaves it) once turned.
+    pub fn turned_size(&self, width: u32, height: u32) -> (u32, u32) {
+        if self.turn.swaps_axes() {
+            (height, width)
+        } else {
+            (width, height)
+        }
+    }
 }
 
 /// A rectangle of the (oriented) source, in source pixels; fractional edges are fine.

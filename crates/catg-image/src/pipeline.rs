@@ -1,7 +1,7 @@
 //! `render`: the whole pipeline for one variant, with every limit checked before work and any
 //! panic inside a codec turned into an error.
 
-use crate::decode::{self, decode};
+use crate::decode::{self, decode, Source};
 use crate::encode::encode;
 use crate::engine;
 use crate::error::{ImageError, Result};
@@ -126,7 +126,8 @@ pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate:
 /// peaks (docs/performance.md) stay under it.
 pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, limits: &Limits) -> u64 {
     let streams = decode::streams(probe) && engine::streams_to_window(&TRANSFORMS);
-    let (decoded, canvas) = match plan(probe.width(), probe.height(), &spec.resize, limits.max_output_pixels) {
+    let (width, height) = spec.resize.turned_size(probe.width(), probe.height());
+    let (decoded, canvas) = match plan(width, height, &spec.resize, limits.max_output_pixels) {
         Ok(geometry) => {
             let (width, height) = decode::decoded_size(probe, geometry.scale());
             let held =
@@ -163,6 +164,7 @@ const CODEC_STATE_BYTES: u64 = 16 << 20;
 /// at most `max_output_pixels`, enlarged at most `max_upscale` times along either axis. The
 /// resolver checks this before queueing anything; every render checks it again.
 pub fn check_output(width: u32, height: u32, resize: &Resize, limits: &Limits) -> Result<()> {
+    let (width, height) = resize.turned_size(width, height);
     let geometry = plan(width, height, resize, limits.max_output_pixels)?;
     check_upscale(&geometry, limits)
 }
@@ -193,11 +195,21 @@ fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
 
 fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result<Rendered> {
     let deadline = Deadline::start(limits);
-    let oriented_size = (probe.width(), probe.height());
+    let oriented_size = spec.resize.turned_size(probe.width(), probe.height());
     let geometry = plan(oriented_size.0, oriented_size.1, &spec.resize, limits.max_output_pixels)?;
     check_upscale(&geometry, limits)?;
     let ctx = Context { geometry: &geometry, oriented_size };
-    let source = decode::start(data, probe, geometry.scale(), limits)?;
+    // The recipe's turn joins the EXIF orientation: one remap of the output-sized pixels.
+    let source = match decode::start(data, probe, geometry.scale(), limits)? {
+        Source::Rows(rows, mut header) => {
+            header.orientation = header.orientation.then(spec.resize.turn);
+            Source::Rows(rows, header)
+        }
+        Source::Frame(mut frame) => {
+            frame.orientation = frame.orientation.then(spec.resize.turn);
+            Source::Frame(frame)
+        }
+    };
     let frame = engine::run(source, &TRANSFORMS, &ctx, &deadline)?;
     let (width, height) = (frame.pixels.width, frame.pixels.height);
     let bytes = encode(frame.pixels, spec.format, spec.quality)?;
@@ -214,10 +226,11 @@ mod tests {
 
     /// The same render the way every other format goes: the whole frame decoded, then each step.
     fn render_whole_frame(data: &[u8], probe: &Probe, resize: &Resize, limits: &Limits) -> crate::pixels::Pixels {
-        let oriented_size = (probe.width(), probe.height());
+        let oriented_size = resize.turned_size(probe.width(), probe.height());
         let geometry = plan(oriented_size.0, oriented_size.1, resize, limits.max_output_pixels).expect("plan");
         let ctx = Context { geometry: &geometry, oriented_size };
         let mut frame = decode(data, probe, geometry.scale(), limits).expect("decode");
+        frame.orientation = frame.orientation.then(resize.turn);
         for step in TRANSFORMS {
             frame = step.apply(frame, &ctx).expect("step");
         }
@@ -360,6 +373,13 @@ mod tests {
                     anchor: crate::Anchor::Focal(crate::FocalPoint { x: 200, y: 900 }),
                     ..Resize::default()
                 },
+                Resize {
+                    width: Some((h / 3).max(1)),
+                    height: Some((w / 4).max(1)),
+                    anchor: crate::Anchor::Gravity(crate::Gravity::NorthEast),
+                    turn: crate::Orientation::Transverse,
+                    ..Resize::default()
+                },
             ];
             for resize in sizes {
                 let spec = RenderSpec { resize, format: OutputFormat::Png, quality: 80 };
@@ -423,6 +443,44 @@ mod tests {
                 for at in [(5, 5), (50, 50), (94, 94)] {
                     assert_eq!(pixels.get_pixel(at.0, at.1).0, colour, "{format:?} {anchor:?} at {at:?}");
                 }
+            }
+        }
+    }
+
+    /// Stripes red | green | blue, 300×100: `rot` turns clockwise after EXIF orientation and
+    /// `flip` mirrors; the box is in the turned image's axes. On rows (PNG) and frames (GIF).
+    #[test]
+    fn turns_and_flips_move_the_stripes() {
+        use crate::Orientation;
+        use image::{ImageFormat, RgbImage};
+        let stripes = RgbImage::from_fn(300, 100, |x, _| match x / 100 {
+            0 => image::Rgb([255, 0, 0]),
+            1 => image::Rgb([0, 255, 0]),
+            _ => image::Rgb([0, 0, 255]),
+        });
+        let (red, blue) = ([255, 0, 0], [0, 0, 255]);
+        // (turn, output size for w=50, colour at the top-left, colour at the bottom-right)
+        let cases = [
+            (Orientation::Normal, (50, 17), red, blue),
+            (Orientation::Rotate90, (50, 150), red, blue),
+            (Orientation::Rotate180, (50, 17), blue, red),
+            (Orientation::Rotate270, (50, 150), blue, red),
+            (Orientation::FlipHorizontal, (50, 17), blue, red),
+            (Orientation::FlipVertical, (50, 17), red, blue),
+        ];
+        for format in [ImageFormat::Png, ImageFormat::Gif] {
+            let mut data = std::io::Cursor::new(Vec::new());
+            stripes.write_to(&mut data, format).expect("encode");
+            let data = data.into_inner();
+            for (turn, size, first, last) in cases {
+                let resize = Resize { width: Some(50), turn, ..Resize::default() };
+                let out =
+                    render(&data, &RenderSpec { resize, format: OutputFormat::Png, quality: 80 }, &Limits::default())
+                        .expect("render");
+                let pixels = image::load_from_memory(&out.bytes).expect("png").into_rgb8();
+                assert_eq!((pixels.width(), pixels.height()), size, "{format:?} {turn:?}");
+                assert_eq!(pixels.get_pixel(1, 1).0, first, "{format:?} {turn:?} top left");
+                assert_eq!(pixels.get_pixel(size.0 - 2, size.1 - 2).0, last, "{format:?} {turn:?} bottom right");
             }
         }
     }

@@ -42,6 +42,41 @@ impl Orientation {
             Orientation::Transpose | Orientation::Rotate90 | Orientation::Transverse | Orientation::Rotate270
         )
     }
+
+    pub const ALL: [Orientation; 8] = [
+        Orientation::Normal,
+        Orientation::FlipHorizontal,
+        Orientation::Rotate180,
+        Orientation::FlipVertical,
+        Orientation::Transpose,
+        Orientation::Rotate90,
+        Orientation::Transverse,
+        Orientation::Rotate270,
+    ];
+
+    /// This orientation followed by `next`, as one: turns and flips form a group of eight, so
+    /// any sequence of them is applied to the pixels once.
+    pub fn then(self, next: Orientation) -> Orientation {
+        // Identify the composite by where it sends an asymmetric point.
+        let probe = (1, 3);
+        let want = self.source_of(next.source_of(probe));
+        Orientation::ALL.into_iter().find(|o| o.source_of(probe) == want).unwrap_or(Orientation::Normal)
+    }
+
+    /// For a point of the upright image, in tenths of its width and height, the point of the
+    /// stored image it comes from (the pixel map of `transform::orient`).
+    fn source_of(self, (u, v): (i32, i32)) -> (i32, i32) {
+        match self {
+            Orientation::Normal => (u, v),
+            Orientation::FlipHorizontal => (10 - u, v),
+            Orientation::Rotate180 => (10 - u, 10 - v),
+            Orientation::FlipVertical => (u, 10 - v),
+            Orientation::Transpose => (v, u),
+            Orientation::Rotate90 => (v, 10 - u),
+            Orientation::Transverse => (10 - v, 10 - u),
+            Orientation::Rotate270 => (10 - v, u),
+        }
+    }
 }
 
 const ORIENTATION_TAG: u16 = 0x0112;

@@ -150,4 +150,19 @@ mod tests {
             assert_eq!(reds(&out), expected, "orientation {value}");
         }
     }
+
+    /// `then` agrees with the pixels: orienting by `a` and then by `b` is orienting by
+    /// `a.then(b)`, for all 64 pairs.
+    #[test]
+    fn composed_orientations_move_pixels_as_the_two_in_turn() {
+        for a in Orientation::ALL {
+            for b in Orientation::ALL {
+                let twice = orient(&orient(&numbered(), a).expect("a"), b).expect("b");
+                let once = orient(&numbered(), a.then(b)).expect("composite");
+                assert_eq!(once, twice, "{a:?} then {b:?} = {:?}", a.then(b));
+            }
+        }
+        assert_eq!(Orientation::Rotate90.then(Orientation::Rotate90), Orientation::Rotate180);
+        assert_eq!(Orientation::Rotate90.then(Orientation::Rotate270), Orientation::Normal);
+    }
 }
