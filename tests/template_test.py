@@ -321,11 +321,17 @@ def main(template_path, translated_path):
         "MaxPendingJobs": re.search(r"max_pending_jobs: ([0-9_]+),", resolve).group(1).replace("_", ""),
         "MaxPendingPerImage": re.search(r"max_pending_per_asset: ([0-9_]+),", resolve).group(1).replace("_", ""),
         "AllowedSizes": "",
+        "Presets": "",
+        "PresetsOnly": "0",
+        "PresetsMix": "0",
     }
     controls = {"AllowedSizes": ("CATG_ALLOWED_SIZES", ["ResolverFunction"]),
                 "MaxOutputPixels": ("CATG_MAX_OUTPUT_PIXELS", ["ResolverFunction", "TransformFunction"]),
                 "MaxPendingJobs": ("CATG_MAX_PENDING_JOBS", ["ResolverFunction"]),
-                "MaxPendingPerImage": ("CATG_MAX_PENDING_PER_ASSET", ["ResolverFunction"])}
+                "MaxPendingPerImage": ("CATG_MAX_PENDING_PER_ASSET", ["ResolverFunction"]),
+                "Presets": ("CATG_PRESETS", ["ResolverFunction"]),
+                "PresetsOnly": ("CATG_PRESETS_ONLY", ["ResolverFunction"]),
+                "PresetsMix": ("CATG_PRESETS_MIX", ["ResolverFunction"])}
     for parameter, (variable, readers) in controls.items():
         default = str(raw["Parameters"].get(parameter, {}).get("Default"))
         check(default == code_default[parameter], f"{parameter} defaults to {default}, the code to {code_default[parameter]}")

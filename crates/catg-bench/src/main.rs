@@ -1,7 +1,7 @@
 //! `catg-bench <op> <file> <iters> [outfile]`: one warm-up and `iters` timed renders of the
 //! same op sharp_bench.js runs, in-process; prints one JSON line in sharp_bench's shape.
 //! Ops: webp400 (w=400, WebP q80), jpeg1200 (w=1200, JPEG q80), avif400 (w=400, AVIF at catg's
-//! default quality).
+//! default quality), or any recipe query (`w=400&h=400&g=smart&fmt=jpeg`), for bench/ops.py.
 //!
 //! `catg-bench reference <file> <width> <out.png>`: the ideal variant to measure quality against:
 //! full-resolution decode, orientation, sRGB, then the `image` crate's Lanczos3 in floating point
@@ -34,7 +34,7 @@ fn main() {
         _ => {}
     }
     if args.len() < 4 {
-        eprintln!("usage: catg-bench <webp400|jpeg1200|avif400> <file> <iters> [outfile]");
+        eprintln!("usage: catg-bench <webp400|jpeg1200|avif400|QUERY> <file> <iters> [outfile]");
         std::process::exit(1);
     }
     let (op, file) = (&args[1], &args[2]);
@@ -43,6 +43,7 @@ fn main() {
         "webp400" => "w=400&fmt=webp&q=80",
         "jpeg1200" => "w=1200&fmt=jpeg&q=80",
         "avif400" => "w=400&fmt=avif",
+        query if query.contains('=') => query,
         other => {
             eprintln!("unknown op {other}");
             std::process::exit(1);

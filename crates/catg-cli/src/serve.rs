@@ -31,6 +31,13 @@ pub struct ServeArgs {
     /// cached for a year).
     #[arg(long, default_value_t = 60)]
     key_max_age: u64,
+    /// Named recipes, as a JSON object of names to recipe queries (`preset=NAME` in a URL);
+    /// overrides CATG_PRESETS.
+    #[arg(long, value_name = "JSON")]
+    presets: Option<String>,
+    /// Serve presets only: refuse any recipe that is not `preset=NAME` (CATG_PRESETS_ONLY=1).
+    #[arg(long)]
+    presets_only: bool,
 }
 
 pub fn run(args: ServeArgs) -> Result<(), String> {
@@ -41,7 +48,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     }
     config.resolver.wait = Duration::from_millis(args.wait_ms);
     config.resolver.limits = image_limits(process_env).map_err(|e| e.to_string())?;
-    config.resolver.recipe_limits = recipe_limits(process_env).map_err(|e| e.to_string())?;
+    let env = |name: &str| match name {
+        "CATG_PRESETS" if args.presets.is_some() => args.presets.clone(),
+        "CATG_PRESETS_ONLY" if args.presets_only => Some("1".into()),
+        _ => process_env(name),
+    };
+    config.resolver.recipe_limits = recipe_limits(env).map_err(|e| e.to_string())?;
     config.resolver.signing = signing_keys(process_env).map_err(|e| e.to_string())?.map(catg_core::Keyring::fixed);
     (config.resolver.max_pending_jobs, config.resolver.max_pending_per_asset) =
         pending_caps(process_env).map_err(|e| e.to_string())?;

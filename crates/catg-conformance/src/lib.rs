@@ -377,8 +377,10 @@ where
 }
 
 fn job(n: u32) -> Job {
-    let recipe =
-        catg_core::Recipe::parse("fmt=png", &catg_core::RecipeLimits::default()).expect("recipe").resolve(None, false);
+    let recipe = catg_core::Recipe::parse("fmt=png", &catg_core::RecipeLimits::default())
+        .expect("recipe")
+        .resolve(None, false, (4000, 3000))
+        .expect("resolves");
     Job::new(Fingerprint::of(&n.to_be_bytes()), recipe, "k")
 }
 
@@ -477,7 +479,10 @@ pub async fn ingest_and_render(
     assert!(matches!(again, Ingested::Unchanged { .. }), "a duplicate event re-recorded the key: {again:?}");
 
     // A render job, claimed once, delivered twice (the second after the first finished).
-    let recipe = Recipe::parse("w=16&fmt=png", &RecipeLimits::default()).expect("recipe").resolve(None, false);
+    let recipe = Recipe::parse("w=16&fmt=png", &RecipeLimits::default())
+        .expect("recipe")
+        .resolve(None, false, (4000, 3000))
+        .expect("resolves");
     let cache_key = CacheKey::derive(&fingerprint, &recipe);
     let now = now_ms();
     let pending = VariantRecord {

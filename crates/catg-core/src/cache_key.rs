@@ -57,7 +57,7 @@ mod tests {
     use crate::recipe::{Recipe, RecipeLimits};
 
     fn resolved(q: &str) -> ResolvedRecipe {
-        Recipe::parse(q, &RecipeLimits::default()).expect("valid").resolve(None, false)
+        Recipe::parse(q, &RecipeLimits::default()).expect("valid").resolve(None, false, (4000, 3000)).expect("resolves")
     }
 
     #[test]

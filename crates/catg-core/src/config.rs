@@ -56,7 +56,10 @@ pub fn image_limits(env: impl Fn(&str) -> Option<String>) -> Result<Limits, Conf
 }
 
 /// The recipe limits: `CATG_MAX_WIDTH`, `CATG_MAX_HEIGHT`, `CATG_ALLOWED_SIZES` (comma-separated
-/// pixel sizes; unset or empty allows any size up to the maxima).
+/// pixel sizes; unset or empty allows any size up to the maxima), and the presets:
+/// `CATG_PRESETS` (a JSON object, name → recipe query, each checked against these limits now),
+/// `CATG_PRESETS_ONLY=1` (refuse any other recipe), `CATG_PRESETS_MIX=1` (let parameters beside
+/// a preset override its own).
 pub fn recipe_limits(env: impl Fn(&str) -> Option<String>) -> Result<RecipeLimits, ConfigError> {
     let mut l = RecipeLimits::default();
     read(&env, "CATG_MAX_WIDTH", "a number of pixels", &mut l.max_width)?;
@@ -69,7 +72,50 @@ pub fn recipe_limits(env: impl Fn(&str) -> Option<String>) -> Result<RecipeLimit
             expected: "comma-separated pixel sizes, such as 320,640,1280",
         })?);
     }
+    let switch = |name: &'static str| -> Result<bool, ConfigError> {
+        match env(name).as_deref().map(str::trim) {
+            None | Some("" | "0") => Ok(false),
+            Some("1") => Ok(true),
+            Some(other) => Err(ConfigError { name, value: other.into(), expected: "1 (on) or 0 (off)" }),
+        }
+    };
+    l.presets_only = switch("CATG_PRESETS_ONLY")?;
+    l.presets_mix = switch("CATG_PRESETS_MIX")?;
+    if let Some(value) = env("CATG_PRESETS").filter(|v| !v.trim().is_empty()) {
+        l.presets = presets(&value, &l)?;
+    }
+    if l.presets_only && l.presets.is_empty() {
+        return Err(ConfigError {
+            name: "CATG_PRESETS_ONLY",
+            value: "1".into(),
+            expected: "0 unless CATG_PRESETS names at least one preset",
+        });
+    }
     Ok(l)
+}
+
+/// `CATG_PRESETS`: names of 1 to 32 lower-case letters, digits, `-` or `_`, each naming a recipe
+/// that parses under `limits`.
+fn presets(value: &str, limits: &RecipeLimits) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+    let wrong = |expected: &'static str| ConfigError { name: "CATG_PRESETS", value: value.into(), expected };
+    let presets: std::collections::BTreeMap<String, String> = serde_json::from_str(value)
+        .map_err(|_| wrong("a JSON object of preset names to recipes, such as {\"thumb\":\"w=200&h=200&fmt=webp\"}"))?;
+    let plain = RecipeLimits { presets_only: false, ..limits.clone() };
+    for (name, recipe) in &presets {
+        let good_name = (1..=32).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !good_name {
+            return Err(wrong("preset names of 1 to 32 lower-case letters, digits, '-' or '_'"));
+        }
+        if recipe.split('&').any(|pair| pair.split('=').next() == Some("preset")) {
+            return Err(wrong("presets that do not name other presets"));
+        }
+        if let Err(e) = crate::Recipe::parse(recipe, &plain) {
+            tracing::error!(preset = %name, error = %e, "a preset's recipe does not parse");
+            return Err(wrong("presets whose recipes parse under the configured limits (the log says which fails)"));
+        }
+    }
+    Ok(presets)
 }
 
 /// The pending-job caps: `CATG_MAX_PENDING_JOBS` (default 1000) and
@@ -146,5 +192,26 @@ mod tests {
         let e = image_limits(env(&[("CATG_MAX_PIXELS", "lots")])).expect_err("invalid");
         assert_eq!(e.to_string(), "CATG_MAX_PIXELS=\"lots\" is not valid: a number of pixels");
         assert!(recipe_limits(env(&[("CATG_ALLOWED_SIZES", "1,x")])).is_err());
+    }
+
+    #[test]
+    fn presets_are_read_and_checked_at_start_up() {
+        let l =
+            recipe_limits(env(&[("CATG_PRESETS", r#"{"thumb":"w=200&h=200&fmt=webp"}"#), ("CATG_PRESETS_ONLY", "1")]))
+                .expect("valid");
+        assert_eq!(l.presets.get("thumb").map(String::as_str), Some("w=200&h=200&fmt=webp"));
+        assert!(l.presets_only && !l.presets_mix);
+        for (presets, why) in [
+            ("[1]", "not an object"),
+            (r#"{"Thumb":"w=1"}"#, "upper case"),
+            (r#"{"a":"w=0"}"#, "a recipe that does not parse"),
+            (r#"{"a":"w=9000"}"#, "over the maximum width"),
+            (r#"{"a":"preset=b","b":"w=1"}"#, "a preset naming a preset"),
+        ] {
+            let e = recipe_limits(env(Box::leak(Box::new([("CATG_PRESETS", presets)])))).expect_err(why);
+            assert_eq!(e.name, "CATG_PRESETS", "{why}");
+        }
+        assert!(recipe_limits(env(&[("CATG_PRESETS_ONLY", "1")])).is_err(), "presets only, but none");
+        assert!(recipe_limits(env(&[("CATG_PRESETS_MIX", "yes")])).is_err());
     }
 }

@@ -233,7 +233,10 @@ mod tests {
     #[test]
     fn a_disabled_cache_remembers_nothing() {
         let cache = HitCache::disabled();
-        let key = CacheKey::derive(&Fingerprint::of(b"x"), &crate::recipe::Recipe::default().resolve(None, false));
+        let key = CacheKey::derive(
+            &Fingerprint::of(b"x"),
+            &crate::recipe::Recipe::default().resolve(None, false, (4000, 3000)).expect("resolves"),
+        );
         cache.put_variant(key, "k", 1, Some(b"x"));
         assert!(cache.variant(&key).is_none());
     }

@@ -210,7 +210,10 @@ mod job_tests {
     use crate::recipe::{Recipe, RecipeLimits};
 
     fn job() -> Job {
-        let recipe = Recipe::parse("w=300&fmt=webp", &RecipeLimits::default()).expect("recipe").resolve(None, false);
+        let recipe = Recipe::parse("w=300&fmt=webp", &RecipeLimits::default())
+            .expect("recipe")
+            .resolve(None, false, (4000, 3000))
+            .expect("resolves");
         Job::new(Fingerprint::of(b"cat"), recipe, "cats/tom.jpg")
     }
 

@@ -5,9 +5,11 @@
 //! one cache key: junk in a URL cannot multiply variants.
 
 use crate::negotiate::negotiate;
-use catg_image::{Anchor, Fit, FocalPoint, Gravity, Orientation, OutputFormat, RenderSpec, Resize};
+use catg_image::{
+    Anchor, Crop, Effects, Fit, FocalPoint, Gravity, Orientation, OutputFormat, Padding, RenderSpec, Resize, Rgba,
+};
 use percent_encoding::percent_decode_str;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// What may be asked for. Defaults: sides up to 8192 px, any size, queries up to 512 bytes.
@@ -19,11 +21,25 @@ pub struct RecipeLimits {
     /// of one image anybody can make.
     pub allowed_sizes: Option<BTreeSet<u32>>,
     pub max_query_len: usize,
+    /// Named recipes the operator configured (`preset=NAME`): name → recipe query.
+    pub presets: BTreeMap<String, String>,
+    /// Only presets may be asked for.
+    pub presets_only: bool,
+    /// Other parameters may be given beside a preset, overriding its own.
+    pub presets_mix: bool,
 }
 
 impl Default for RecipeLimits {
     fn default() -> Self {
-        RecipeLimits { max_width: 8192, max_height: 8192, allowed_sizes: None, max_query_len: 512 }
+        RecipeLimits {
+            max_width: 8192,
+            max_height: 8192,
+            allowed_sizes: None,
+            max_query_len: 512,
+            presets: BTreeMap::new(),
+            presets_only: false,
+            presets_mix: false,
+        }
     }
 }
 
@@ -46,16 +62,23 @@ pub struct Recipe {
     pub enlarge: bool,
     /// Where `cover` keeps the image (`g`); a focal point (`fp`) overrides it.
     pub gravity: Gravity,
+    /// `g=smart`: keep what a viewer looks at (found in the pixels).
+    pub smart: bool,
     pub focal: Option<FocalPoint>,
     /// `rot` (clockwise, after EXIF orientation), then `flip`.
     pub rotate: Orientation,
     pub flip: Orientation,
+    /// `crop`, in the image as EXIF orientation leaves it, as asked (clamped on resolving).
+    pub crop: Option<Crop>,
+    /// `blur`, `sharpen` (sigmas in hundredths), `pad` (after `dpr`) and `bg`, as asked.
+    pub effects: Effects,
 }
 
 /// A recipe with everything decided: the thing a cache key names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ResolvedRecipe {
     pub resize: Resize,
+    pub effects: Effects,
     pub format: OutputFormat,
     /// `None` only for PNG, which is lossless.
     pub quality: Option<u8>,
@@ -88,6 +111,13 @@ enum Param {
     Focal,
     Rotate,
     Flip,
+    Crop,
+    Dpr,
+    Blur,
+    Sharpen,
+    Pad,
+    Background,
+    Preset,
 }
 
 impl Param {
@@ -103,6 +133,13 @@ impl Param {
             "fp" => Param::Focal,
             "rot" => Param::Rotate,
             "flip" => Param::Flip,
+            "crop" => Param::Crop,
+            "dpr" => Param::Dpr,
+            "blur" => Param::Blur,
+            "sharpen" => Param::Sharpen,
+            "pad" => Param::Pad,
+            "bg" | "background" => Param::Background,
+            "preset" => Param::Preset,
             _ => return None,
         })
     }
@@ -119,6 +156,13 @@ impl Param {
             Param::Focal => "fp",
             Param::Rotate => "rot",
             Param::Flip => "flip",
+            Param::Crop => "crop",
+            Param::Dpr => "dpr",
+            Param::Blur => "blur",
+            Param::Sharpen => "sharpen",
+            Param::Pad => "pad",
+            Param::Background => "bg",
+            Param::Preset => "preset",
         }
     }
 }
@@ -168,7 +212,9 @@ impl Recipe {
     /// `&g=…` and `&fp=…` for what was given, in that order.
     fn anchor_suffix(&self) -> String {
         let mut out = String::new();
-        if self.gravity != Gravity::Centre {
+        if self.smart {
+            out += "&g=smart";
+        } else if self.gravity != Gravity::Centre {
             out += &format!("&g={}", self.gravity.as_str());
         }
         if let Some(point) = self.focal {
@@ -180,11 +226,74 @@ impl Recipe {
         if let Some((name, _)) = FLIPS.iter().find(|(_, o)| *o == self.flip) {
             out += &format!("&flip={name}");
         }
-        out
+        if let Some(crop) = self.crop {
+            out += &format!("&crop={}", crop_text(crop));
+        }
+        out + &effects_text(&self.effects)
     }
 
-    /// Parse a query string (with or without its leading `?`).
+    /// Parse a query string (with or without its leading `?`). A `preset` expands to the
+    /// operator's recipe first; the limits, allowed sizes and `dpr` apply to the result.
     pub fn parse(query: &str, limits: &RecipeLimits) -> Result<Recipe, RecipeError> {
+        let pairs = Recipe::pairs(query, limits)?;
+        let preset = pairs.iter().find(|(param, _)| *param == Param::Preset).map(|(_, name)| name.as_str());
+        let base = match preset {
+            None if limits.presets_only => {
+                return Err(invalid(format!(
+                    "only presets are served here: give preset=NAME ({})",
+                    preset_names(limits)
+                )))
+            }
+            None => Recipe::default(),
+            Some(_) if pairs.len() > 1 && !limits.presets_mix => {
+                return Err(invalid("`preset` cannot be combined with other parameters here".into()))
+            }
+            Some(name) => {
+                let text = limits
+                    .presets
+                    .get(name)
+                    .ok_or_else(|| invalid(format!("unknown preset {}; {}", shown(name), preset_names(limits))))?;
+                let inner = Recipe::pairs(text, limits)?;
+                if inner.iter().any(|(param, _)| *param == Param::Preset) {
+                    return Err(invalid(format!("preset {} names another preset", shown(name))));
+                }
+                Recipe::build(Recipe::default(), &inner, limits)?
+            }
+        };
+        Recipe::build(base, &pairs, limits)
+    }
+
+    /// `base` with `pairs` set on it, then `dpr` applied and the sizes checked.
+    fn build(base: Recipe, pairs: &[(Param, String)], limits: &RecipeLimits) -> Result<Recipe, RecipeError> {
+        let mut recipe = base;
+        let mut dpr = ONE_DPR;
+        for (param, value) in pairs {
+            match param {
+                Param::Dpr => dpr = device_pixel_ratio(value)?,
+                Param::Preset => {}
+                _ => recipe.set(*param, value)?,
+            }
+        }
+        // Limits and allowed sizes hold for the pixels asked for, after the ratio.
+        recipe.width =
+            recipe.width.map(|w| scaled(w, dpr)).map(|w| pixels(Param::Width, w, dpr, limits)).transpose()?;
+        recipe.height =
+            recipe.height.map(|h| scaled(h, dpr)).map(|h| pixels(Param::Height, h, dpr, limits)).transpose()?;
+        let Padding { top, right, bottom, left } = recipe.effects.padding;
+        let padding = [top, right, bottom, left].map(|side| scaled(side, dpr));
+        if let Some(side) = padding.iter().find(|side| **side > limits.max_width.max(limits.max_height)) {
+            return Err(invalid(format!(
+                "`pad` must be at most {} pixels a side, got {side}",
+                limits.max_width.max(limits.max_height)
+            )));
+        }
+        let [top, right, bottom, left] = padding;
+        recipe.effects.padding = Padding { top, right, bottom, left };
+        Ok(recipe)
+    }
+
+    /// The query's parameters, decoded and named, each at most once.
+    fn pairs(query: &str, limits: &RecipeLimits) -> Result<Vec<(Param, String)>, RecipeError> {
         let query = query.strip_prefix('?').unwrap_or(query);
         if query.len() > limits.max_query_len {
             return Err(invalid(format!(
@@ -193,11 +302,11 @@ impl Recipe {
                 limits.max_query_len
             )));
         }
-        let mut recipe = Recipe::default();
         if query.is_empty() {
-            return Ok(recipe);
+            return Ok(Vec::new());
         }
         let mut seen: Vec<(Param, String)> = Vec::new();
+        let mut pairs = Vec::new();
         for (index, piece) in query.split('&').enumerate() {
             if piece.is_empty() {
                 return Err(invalid(format!("parameter {} is empty (a stray '&')", index + 1)));
@@ -209,7 +318,7 @@ impl Recipe {
             let value = form_decode(raw_value)?;
             let param = Param::from_name(&name).ok_or_else(|| {
                 invalid(format!(
-                    "unknown parameter {}; expected w (width), h (height), fit, fmt (format), q (quality), enlarge, g (gravity), fp, rot or flip",
+                    "unknown parameter {}; expected w (width), h (height), fit, fmt (format), q (quality), enlarge, g (gravity), fp, rot, flip, crop, dpr, blur, sharpen, pad, bg or preset",
                     shown(&name)
                 ))
             })?;
@@ -221,16 +330,16 @@ impl Recipe {
                 };
                 return Err(invalid(format!("{how}; give `{}` once", param.name())));
             }
-            recipe.set(param, &value, limits)?;
             seen.push((param, name));
+            pairs.push((param, value));
         }
-        Ok(recipe)
+        Ok(pairs)
     }
 
-    fn set(&mut self, param: Param, value: &str, limits: &RecipeLimits) -> Result<(), RecipeError> {
+    fn set(&mut self, param: Param, value: &str) -> Result<(), RecipeError> {
         match param {
-            Param::Width => self.width = Some(pixels(param, value, limits.max_width, limits)?),
-            Param::Height => self.height = Some(pixels(param, value, limits.max_height, limits)?),
+            Param::Width => self.width = Some(number(param, value)?),
+            Param::Height => self.height = Some(number(param, value)?),
             Param::Fit => {
                 self.fit = Fit::parse(value).ok_or_else(|| {
                     invalid(format!("`fit` must be cover, contain, fill, inside or outside, got {}", shown(value)))
@@ -260,9 +369,15 @@ impl Recipe {
                 }
             }
             Param::Gravity => {
-                self.gravity = Gravity::parse(value).ok_or_else(|| {
-                    invalid(format!("`g` must be one of c, n, ne, e, se, s, sw, w, nw, got {}", shown(value)))
-                })?
+                self.smart = value == SMART;
+                if !self.smart {
+                    self.gravity = Gravity::parse(value).ok_or_else(|| {
+                        invalid(format!(
+                            "`g` must be one of c, n, ne, e, se, s, sw, w, nw, smart, got {}",
+                            shown(value)
+                        ))
+                    })?
+                }
             }
             Param::Focal => self.focal = Some(focal_point(value)?),
             Param::Rotate => {
@@ -275,13 +390,28 @@ impl Recipe {
                 let flip = FLIPS.iter().find(|(name, _)| *name == value).map(|(_, o)| *o);
                 self.flip = flip.ok_or_else(|| invalid(format!("`flip` must be h, v or hv, got {}", shown(value))))?
             }
+            Param::Crop => self.crop = Some(crop(value)?),
+            Param::Dpr | Param::Preset => {
+                return Err(invalid(format!("`{}` is applied when the recipe is read", param.name())))
+            }
+            Param::Blur => self.effects.blur = Some(sigma(param, value, 30, 10_000)?),
+            Param::Sharpen => self.effects.sharpen = Some(sigma(param, value, 30, 1_000)?),
+            Param::Pad => self.effects.padding = padding(value)?,
+            Param::Background => self.effects.background = Some(colour(value)?),
         }
         Ok(())
     }
 
-    /// Decide everything left open: the format (from `Accept` for `fmt=auto`), the quality,
-    /// and the parameters that cannot matter (`fit` without both sides, `q` for PNG).
-    pub fn resolve(&self, accept: Option<&str>, has_alpha: bool) -> ResolvedRecipe {
+    /// Decide everything left open for an image of `size` (as EXIF orientation leaves it): the
+    /// format (from `Accept` for `fmt=auto`), the quality, the crop (clamped at the image's
+    /// edges; refused when it misses the image) and the parameters that cannot matter (`fit`
+    /// without both sides, `q` for PNG, a crop of the whole image).
+    pub fn resolve(
+        &self,
+        accept: Option<&str>,
+        has_alpha: bool,
+        size: (u32, u32),
+    ) -> Result<ResolvedRecipe, RecipeError> {
         let format = match self.format {
             FormatChoice::Fixed(format) => format,
             FormatChoice::Auto => negotiate(accept, has_alpha),
@@ -293,15 +423,43 @@ impl Recipe {
         let anchor = match self.focal {
             _ if !(both_sides && fit == Fit::Cover) => Anchor::default(),
             Some(point) => Anchor::Focal(point),
+            None if self.smart => Anchor::Smart,
             None => Anchor::Gravity(self.gravity),
         };
         let turn = self.rotate.then(self.flip);
-        ResolvedRecipe {
-            resize: Resize { width: self.width, height: self.height, fit, enlarge: self.enlarge, anchor, turn },
+        let crop = match self.crop {
+            None => None,
+            Some(asked) => {
+                let crop = asked.within(size.0, size.1).ok_or_else(|| {
+                    invalid(format!("`crop={}` starts outside the {}x{} image", crop_text(asked), size.0, size.1))
+                })?;
+                (!crop.is_whole(size.0, size.1)).then_some(crop)
+            }
+        };
+        // A background only where something shows it: bars, padding, or transparency flattened.
+        let shows_background = (both_sides && fit == Fit::Contain)
+            || !self.effects.padding.is_zero()
+            || (has_alpha && !format.supports_alpha());
+        let effects = Effects { background: self.effects.background.filter(|_| shows_background), ..self.effects };
+        Ok(ResolvedRecipe {
+            resize: Resize { width: self.width, height: self.height, fit, enlarge: self.enlarge, anchor, turn, crop },
+            effects,
             format,
             quality,
-        }
+        })
     }
+}
+
+/// `g`'s value for a smart crop.
+const SMART: &str = "smart";
+
+/// The configured presets' names, for error messages.
+fn preset_names(limits: &RecipeLimits) -> String {
+    if limits.presets.is_empty() {
+        return "no presets are configured".into();
+    }
+    let names: Vec<&str> = limits.presets.keys().map(String::as_str).collect();
+    format!("presets: {}", names.join(", "))
 }
 
 /// `rot`'s values: clockwise turns.
@@ -365,25 +523,147 @@ fn focal_text(point: FocalPoint) -> String {
 
 /// A decimal whole number: digits only, no sign, no spaces, no exponent.
 fn number(param: Param, value: &str) -> Result<u32, RecipeError> {
-    if value.is_empty() || value.len() > 9 || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid(format!("`{}` must be a whole number, got {}", param.name(), shown(value))));
-    }
-    value.parse().map_err(|_| invalid(format!("`{}` must be a whole number, got {}", param.name(), shown(value))))
+    whole_number(value)
+        .ok_or_else(|| invalid(format!("`{}` must be a whole number, got {}", param.name(), shown(value))))
 }
 
-fn pixels(param: Param, value: &str, max: u32, limits: &RecipeLimits) -> Result<u32, RecipeError> {
-    let n = number(param, value)?;
+fn whole_number(value: &str) -> Option<u32> {
+    if value.is_empty() || value.len() > 9 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
+}
+
+/// `dpr` in hundredths: 1 to 4, at most two decimals.
+const ONE_DPR: u32 = 100;
+
+fn device_pixel_ratio(value: &str) -> Result<u32, RecipeError> {
+    hundredths(value)
+        .filter(|h| (ONE_DPR..=4 * ONE_DPR).contains(h))
+        .ok_or_else(|| invalid(format!("`dpr` must be between 1 and 4 with at most 2 decimals, got {}", shown(value))))
+}
+
+/// A decimal with at most two decimals (`1`, `0.3`, `12.25`), in hundredths.
+fn hundredths(value: &str) -> Option<u32> {
+    let (whole, decimals) = value.split_once('.').unwrap_or((value, ""));
+    if whole.is_empty() || whole.len() > 3 || decimals.len() > 2 || value.ends_with('.') {
+        return None;
+    }
+    let decimals = if decimals.is_empty() { 0 } else { whole_number(&format!("{decimals:0<2}"))? };
+    Some(whole_number(whole)? * 100 + decimals)
+}
+
+/// Hundredths as written: `1.5`, `0.3`, `100`.
+fn hundredths_text(h: u16) -> String {
+    let text = format!("{}.{:02}", h / 100, h % 100);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// A blur or sharpen sigma, in hundredths, between `min` and `max`.
+fn sigma(param: Param, value: &str, min: u32, max: u32) -> Result<u16, RecipeError> {
+    hundredths(value).filter(|h| (min..=max).contains(h)).map(|h| h as u16).ok_or_else(|| {
+        invalid(format!(
+            "`{}` must be a sigma between {} and {} with at most 2 decimals, got {}",
+            param.name(),
+            hundredths_text(min as u16),
+            hundredths_text(max as u16),
+            shown(value)
+        ))
+    })
+}
+
+/// `pad`: `N` for every side, or `T,R,B,L`, in whole pixels.
+fn padding(value: &str) -> Result<Padding, RecipeError> {
+    let sides: Vec<Option<u32>> = value.split(',').map(whole_number).collect();
+    match sides[..] {
+        [Some(all)] => Ok(Padding { top: all, right: all, bottom: all, left: all }),
+        [Some(top), Some(right), Some(bottom), Some(left)] => Ok(Padding { top, right, bottom, left }),
+        _ => Err(invalid(format!("`pad` must be N or T,R,B,L in whole pixels, got {}", shown(value)))),
+    }
+}
+
+/// `pad`'s one spelling: `N` when every side is the same.
+fn padding_text(p: Padding) -> String {
+    if [p.right, p.bottom, p.left].iter().all(|side| *side == p.top) {
+        p.top.to_string()
+    } else {
+        format!("{},{},{},{}", p.top, p.right, p.bottom, p.left)
+    }
+}
+
+/// `bg`: `RRGGBB` or `RRGGBBAA` in hexadecimal, either case.
+fn colour(value: &str) -> Result<Rgba, RecipeError> {
+    let wrong = || invalid(format!("`bg` must be RRGGBB or RRGGBBAA in hexadecimal, got {}", shown(value)));
+    if !(value.len() == 6 || value.len() == 8) || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(wrong());
+    }
+    let byte = |i: usize| u8::from_str_radix(&value[i..i + 2], 16).map_err(|_| wrong());
+    let alpha = if value.len() == 8 { byte(6)? } else { 255 };
+    Ok([byte(0)?, byte(2)?, byte(4)?, alpha])
+}
+
+/// `bg`'s one spelling: lower case, the alpha only when it is not opaque.
+fn colour_text([r, g, b, a]: Rgba) -> String {
+    if a == 255 {
+        format!("{r:02x}{g:02x}{b:02x}")
+    } else {
+        format!("{r:02x}{g:02x}{b:02x}{a:02x}")
+    }
+}
+
+/// The effects as recipe parameters, in their fixed order, each only when it does something.
+fn effects_text(effects: &Effects) -> String {
+    let mut out = String::new();
+    if let Some(sigma) = effects.blur {
+        out += &format!("&blur={}", hundredths_text(sigma));
+    }
+    if let Some(sigma) = effects.sharpen {
+        out += &format!("&sharpen={}", hundredths_text(sigma));
+    }
+    if !effects.padding.is_zero() {
+        out += &format!("&pad={}", padding_text(effects.padding));
+    }
+    if let Some(bg) = effects.background {
+        out += &format!("&bg={}", colour_text(bg));
+    }
+    out
+}
+
+/// `n` pixels at `dpr` hundredths, rounded to the nearest pixel.
+fn scaled(n: u32, dpr: u32) -> u32 {
+    ((u64::from(n) * u64::from(dpr) + 50) / 100).min(u64::from(u32::MAX)) as u32
+}
+
+/// A crop: `X,Y,W,H` in whole pixels, width and height at least 1.
+fn crop(value: &str) -> Result<Crop, RecipeError> {
+    let parts: Vec<Option<u32>> = value.split(',').map(whole_number).collect();
+    match parts[..] {
+        [Some(left), Some(top), Some(width), Some(height)] if width > 0 && height > 0 => {
+            Ok(Crop { left, top, width, height })
+        }
+        _ => Err(invalid(format!(
+            "`crop` must be X,Y,W,H in whole pixels (width and height at least 1), got {}",
+            shown(value)
+        ))),
+    }
+}
+
+fn crop_text(crop: Crop) -> String {
+    format!("{},{},{},{}", crop.left, crop.top, crop.width, crop.height)
+}
+
+/// A side in pixels (after `dpr`), checked against the limits.
+fn pixels(param: Param, n: u32, dpr: u32, limits: &RecipeLimits) -> Result<u32, RecipeError> {
+    let max = if param == Param::Width { limits.max_width } else { limits.max_height };
+    let name = param.name();
+    let asked = if dpr == ONE_DPR { format!("{n}") } else { format!("{n} (after dpr)") };
     if n == 0 || n > max {
-        return Err(invalid(format!("`{}` must be between 1 and {max} pixels, got {n}", param.name())));
+        return Err(invalid(format!("`{name}` must be between 1 and {max} pixels, got {asked}")));
     }
     if let Some(allowed) = &limits.allowed_sizes {
         if !allowed.contains(&n) {
             let list: Vec<String> = allowed.iter().map(u32::to_string).collect();
-            return Err(invalid(format!(
-                "`{}={n}` is not an allowed size; allowed: {}",
-                param.name(),
-                list.join(", ")
-            )));
+            return Err(invalid(format!("`{name}={asked}` is not an allowed size; allowed: {}", list.join(", "))));
         }
     }
     Ok(n)
@@ -401,7 +681,12 @@ impl ResolvedRecipe {
     /// spelling is accepted (it is what names the variant); request limits do not apply, they
     /// were checked when the request was resolved.
     pub fn from_canonical(canonical: &str) -> Result<ResolvedRecipe, RecipeError> {
-        let mut recipe = ResolvedRecipe { resize: Resize::default(), format: OutputFormat::Png, quality: None };
+        let mut recipe = ResolvedRecipe {
+            resize: Resize::default(),
+            effects: Effects::default(),
+            format: OutputFormat::Png,
+            quality: None,
+        };
         let whole = |name: &str, value: &str| -> Result<u32, RecipeError> {
             value.parse().map_err(|_| invalid(format!("`{name}` is not a whole number in {}", shown(canonical))))
         };
@@ -423,6 +708,7 @@ impl ResolvedRecipe {
                         Some(u8::try_from(whole(name, value)?).map_err(|_| invalid("`q` over 255".into()))?)
                 }
                 "enlarge" => recipe.resize.enlarge = value == "1",
+                "g" if value == SMART => recipe.resize.anchor = Anchor::Smart,
                 "g" => {
                     let gravity =
                         Gravity::parse(value).ok_or_else(|| invalid(format!("unknown gravity {}", shown(value))))?;
@@ -434,6 +720,11 @@ impl ResolvedRecipe {
                     recipe.resize.turn = rotate.ok_or_else(|| invalid(format!("unknown rotation {}", shown(value))))?;
                 }
                 "flip" if value == "h" => recipe.resize.turn = recipe.resize.turn.then(Orientation::FlipHorizontal),
+                "crop" => recipe.resize.crop = Some(crop(value)?),
+                "blur" => recipe.effects.blur = Some(sigma(Param::Blur, value, 1, u32::from(u16::MAX))?),
+                "sharpen" => recipe.effects.sharpen = Some(sigma(Param::Sharpen, value, 1, u32::from(u16::MAX))?),
+                "pad" => recipe.effects.padding = padding(value)?,
+                "bg" => recipe.effects.background = Some(colour(value)?),
                 _ => return Err(invalid(format!("{} is not a canonical recipe", shown(canonical)))),
             }
         }
@@ -444,7 +735,12 @@ impl ResolvedRecipe {
     }
 
     pub fn render_spec(&self) -> RenderSpec {
-        RenderSpec { resize: self.resize, format: self.format, quality: self.quality.unwrap_or(100) }
+        RenderSpec {
+            resize: self.resize,
+            effects: self.effects,
+            format: self.format,
+            quality: self.quality.unwrap_or(100),
+        }
     }
 }
 
@@ -467,6 +763,7 @@ impl fmt::Display for ResolvedRecipe {
             Anchor::Gravity(Gravity::Centre) => {}
             Anchor::Gravity(gravity) => write!(f, "&g={}", gravity.as_str())?,
             Anchor::Focal(point) => write!(f, "&fp={}", focal_text(point))?,
+            Anchor::Smart => write!(f, "&g={SMART}")?,
         }
         let (rotate, mirrored) = turn_parts(self.resize.turn);
         if rotate != Orientation::Normal {
@@ -475,7 +772,10 @@ impl fmt::Display for ResolvedRecipe {
         if mirrored {
             write!(f, "&flip=h")?;
         }
-        Ok(())
+        if let Some(crop) = self.resize.crop {
+            write!(f, "&crop={}", crop_text(crop))?;
+        }
+        f.write_str(&effects_text(&self.effects))
     }
 }
 
@@ -488,7 +788,7 @@ mod tests {
     }
 
     fn canonical(q: &str) -> String {
-        parse(q).expect("valid").resolve(None, false).canonical()
+        parse(q).expect("valid").resolve(None, false, (4000, 3000)).expect("resolves").canonical()
     }
 
     #[test]
@@ -501,6 +801,9 @@ mod tests {
         assert_eq!(canonical("w=4&h=3&fp=0.250,1.0"), "w=4&h=3&fit=cover&fmt=jpeg&q=80&enlarge=0&fp=0.25,1");
         assert_eq!(canonical("w=4&h=3&fp=0.5,0.5&g=w"), canonical("w=4&h=3&fp=0.5,0.5"), "a focal point outranks g");
         assert_eq!(canonical("w=4&h=3&fp=0,0.001"), "w=4&h=3&fit=cover&fmt=jpeg&q=80&enlarge=0&fp=0,0.001");
+        assert_eq!(canonical("w=4&h=3&g=smart"), "w=4&h=3&fit=cover&fmt=jpeg&q=80&enlarge=0&g=smart");
+        assert_eq!(canonical("w=4&g=smart"), canonical("w=4"), "smart, but nothing to crop");
+        assert_eq!(canonical("w=4&h=3&fp=0.5,0.5&g=smart"), canonical("w=4&h=3&fp=0.5,0.5"));
         for bad in [
             "g=x",
             "g=C",
@@ -542,6 +845,120 @@ mod tests {
         assert_eq!(signed, "w=4&h=-&fit=cover&fmt=auto&q=-&enlarge=0&rot=90&flip=v");
     }
 
+    #[test]
+    fn crops_are_clamped_to_the_image_and_written_only_where_they_cut() {
+        let resolved = |q: &str, size| parse(q).expect("valid").resolve(None, false, size).map(|r| r.canonical());
+        let base = "w=4&fit=cover&fmt=jpeg&q=80&enlarge=0";
+        assert_eq!(resolved("w=4&crop=10,20,30,40", (100, 100)), Ok(format!("{base}&crop=10,20,30,40")));
+        assert_eq!(
+            resolved("w=4&crop=90,20,30,400", (100, 100)),
+            resolved("w=4&crop=90,20,10,80", (100, 100)),
+            "clamped at the right and bottom edges"
+        );
+        assert_eq!(resolved("w=4&crop=0,0,100,100", (100, 100)), Ok(base.to_string()), "the whole image");
+        assert_eq!(resolved("w=4&crop=0,0,999,999", (100, 100)), Ok(base.to_string()));
+        let outside = resolved("w=4&crop=100,0,5,5", (100, 100)).expect_err("outside");
+        assert_eq!(outside.message(), "`crop=100,0,5,5` starts outside the 100x100 image");
+        for bad in ["crop=1,2,3", "crop=1,2,3,0", "crop=-1,0,3,3", "crop=1,2,3,4,5", "crop=a,b,c,d", "crop="] {
+            assert!(parse(bad).expect_err(bad).message().contains("`crop`"), "{bad}");
+        }
+        let signed = parse("crop=1,2,3,4&w=4").expect("valid").signed_form();
+        assert_eq!(signed, "w=4&h=-&fit=cover&fmt=auto&q=-&enlarge=0&crop=1,2,3,4");
+    }
+
+    #[test]
+    fn dpr_folds_into_the_sides_before_the_limits() {
+        assert_eq!(canonical("w=200&dpr=2"), canonical("w=400"));
+        assert_eq!(canonical("w=200&h=101&dpr=1.5"), canonical("w=300&h=152"), "rounded to the nearest pixel");
+        assert_eq!(canonical("dpr=3"), canonical(""), "nothing to multiply");
+        assert_eq!(canonical("w=200&dpr=1.00"), canonical("w=200"));
+        assert_eq!(
+            error("w=5000&dpr=2"),
+            "`w` must be between 1 and 8192 pixels, got 10000 (after dpr)",
+            "limits hold after the ratio"
+        );
+        let allowed = RecipeLimits { allowed_sizes: Some([200, 400].into()), ..RecipeLimits::default() };
+        assert!(Recipe::parse("w=200&dpr=2", &allowed).is_ok(), "400 is allowed");
+        assert!(Recipe::parse("w=200&dpr=1.5", &allowed).is_err(), "300 is not");
+        for bad in ["dpr=0.5", "dpr=4.01", "dpr=5", "dpr=2.", "dpr=.5", "dpr=1.234", "dpr=x", "dpr=", "dpr=+2"] {
+            assert!(parse(bad).expect_err(bad).message().contains("`dpr`"), "{bad}");
+        }
+        assert_eq!(parse("w=100&dpr=2").expect("valid").signed_form(), parse("w=200").expect("valid").signed_form());
+    }
+
+    #[test]
+    fn effects_have_one_spelling() {
+        let base = "w=4&fit=cover&fmt=jpeg&q=80&enlarge=0";
+        assert_eq!(canonical("w=4&blur=2.50"), format!("{base}&blur=2.5"));
+        assert_eq!(canonical("w=4&blur=0.3&sharpen=10"), format!("{base}&blur=0.3&sharpen=10"));
+        assert_eq!(canonical("w=4&pad=5"), canonical("w=4&pad=5,5,5,5"));
+        assert_eq!(canonical("w=4&pad=1,2,3,4"), format!("{base}&pad=1,2,3,4"));
+        assert_eq!(canonical("w=4&pad=0"), base, "no padding");
+        assert_eq!(canonical("w=4&pad=3&dpr=2"), canonical("w=8&pad=6"), "dpr multiplies the padding");
+        assert_eq!(canonical("w=4&pad=1&bg=FFAA00"), format!("{base}&pad=1&bg=ffaa00"));
+        assert_eq!(canonical("w=4&pad=1&bg=ffaa00ff"), canonical("w=4&pad=1&background=ffaa00"));
+        assert_eq!(canonical("w=4&pad=1&bg=ffaa0080"), format!("{base}&pad=1&bg=ffaa0080"));
+        // Only where something shows it: bars, padding, or transparency flattened into JPEG.
+        assert_eq!(canonical("w=4&bg=ffaa00"), base, "nothing shows the background");
+        assert_eq!(
+            canonical("w=4&h=4&fit=contain&fmt=png&bg=000000"),
+            "w=4&h=4&fit=contain&fmt=png&enlarge=0&bg=000000"
+        );
+        let on = |q: &str, alpha| {
+            parse(q).expect("valid").resolve(None, alpha, (40, 30)).expect("resolves").canonical().contains("bg=")
+        };
+        assert!(on("fmt=jpeg&bg=ffffff", true) && !on("fmt=jpeg&bg=ffffff", false) && !on("fmt=png&bg=ffffff", true));
+        for (bad, name) in [
+            ("blur=0.2", "`blur`"),
+            ("blur=100.01", "`blur`"),
+            ("blur=1.234", "`blur`"),
+            ("blur=-1", "`blur`"),
+            ("sharpen=10.5", "`sharpen`"),
+            ("sharpen=", "`sharpen`"),
+            ("pad=1,2", "`pad`"),
+            ("pad=-1", "`pad`"),
+            ("pad=9000", "`pad`"),
+            ("bg=fff", "`bg`"),
+            ("bg=gggggg", "`bg`"),
+            ("bg=%23ffffff", "`bg`"),
+        ] {
+            assert!(parse(bad).expect_err(bad).message().contains(name), "{bad}");
+        }
+        let signed = parse("bg=ABCDEF&pad=2&blur=1").expect("valid").signed_form();
+        assert_eq!(signed, "w=-&h=-&fit=cover&fmt=auto&q=-&enlarge=0&blur=1&pad=2&bg=abcdef");
+    }
+
+    #[test]
+    fn presets_expand_before_the_limits_and_the_signature() {
+        let mut limits = RecipeLimits {
+            presets: [("thumb".to_string(), "w=200&h=200&fmt=webp&g=n".to_string())].into(),
+            ..RecipeLimits::default()
+        };
+        let with = |q: &str, limits: &RecipeLimits| {
+            Recipe::parse(q, limits).map(|r| r.resolve(None, false, (4000, 3000)).expect("resolves").canonical())
+        };
+        assert_eq!(with("preset=thumb", &limits), with("w=200&h=200&fmt=webp&g=n", &limits));
+        let thumb = Recipe::parse("preset=thumb", &limits).expect("valid");
+        assert_eq!(thumb.signed_form(), "w=200&h=200&fit=cover&fmt=webp&q=-&enlarge=0&g=n", "signed as expanded");
+        let unknown = Recipe::parse("preset=big", &limits).expect_err("unknown");
+        assert_eq!(unknown.message(), "unknown preset \"big\"; presets: thumb");
+        let mixed = Recipe::parse("preset=thumb&dpr=2", &limits).expect_err("mixed");
+        assert!(mixed.message().contains("cannot be combined"), "{mixed}");
+        assert!(Recipe::parse("w=10", &limits).is_ok(), "other recipes still served");
+        limits.presets_mix = true;
+        assert_eq!(with("preset=thumb&dpr=2&fmt=png", &limits), with("w=400&h=400&fmt=png&g=n", &limits));
+        limits.allowed_sizes = Some([200].into());
+        assert!(Recipe::parse("preset=thumb", &limits).is_ok());
+        assert!(Recipe::parse("preset=thumb&dpr=2", &limits).is_err(), "allowed sizes apply after dpr");
+        limits.presets_only = true;
+        let only = Recipe::parse("w=200", &limits).expect_err("not a preset");
+        assert_eq!(only.message(), "only presets are served here: give preset=NAME (presets: thumb)");
+        assert!(Recipe::parse("", &limits).is_err());
+        assert!(Recipe::parse("preset=thumb", &limits).is_ok());
+        let none = Recipe::parse("preset=thumb", &RecipeLimits::default()).expect_err("none configured");
+        assert!(none.message().contains("no presets are configured"), "{none}");
+    }
+
     /// Every canonical form reads back as itself; anything else is refused.
     #[test]
     fn canonical_forms_read_back_and_nothing_else_does() {
@@ -552,11 +969,15 @@ mod tests {
             "fmt=jpeg&q=100",
             "w=9&h=9&g=sw",
             "w=9&h=9&fp=0.3,0.7",
+            "w=9&h=9&g=smart",
             "w=9&rot=270&flip=h",
             "w=9&flip=h",
             "h=2&rot=90",
+            "w=9&rot=90&crop=5,6,7,8",
+            "w=9&blur=0.5&sharpen=2.25&pad=1,2,3,4&bg=01020304",
+            "w=9&h=9&fit=contain&pad=7&bg=ffffff",
         ] {
-            let resolved = parse(q).expect("valid").resolve(None, false);
+            let resolved = parse(q).expect("valid").resolve(None, false, (4000, 3000)).expect("resolves");
             assert_eq!(ResolvedRecipe::from_canonical(&resolved.canonical()), Ok(resolved), "{q}");
         }
         for bad in
@@ -583,9 +1004,15 @@ mod tests {
     #[test]
     fn auto_resolves_from_accept_before_the_key_is_made() {
         let recipe = parse("w=100").expect("valid");
-        assert_eq!(recipe.resolve(Some("image/avif,image/webp"), false).format, OutputFormat::Avif);
-        assert_eq!(recipe.resolve(Some("image/webp"), true).canonical(), canonical("w=100&fmt=webp"));
-        assert_eq!(recipe.resolve(None, true).format, OutputFormat::Png);
+        assert_eq!(
+            recipe.resolve(Some("image/avif,image/webp"), false, (4000, 3000)).expect("resolves").format,
+            OutputFormat::Avif
+        );
+        assert_eq!(
+            recipe.resolve(Some("image/webp"), true, (4000, 3000)).expect("resolves").canonical(),
+            canonical("w=100&fmt=webp")
+        );
+        assert_eq!(recipe.resolve(None, true, (4000, 3000)).expect("resolves").format, OutputFormat::Png);
     }
 
     #[test]
@@ -602,7 +1029,7 @@ mod tests {
         assert_eq!(error("enlarge=yes"), "`enlarge` must be 0 or 1, got \"yes\"");
         assert_eq!(error("w=1&w=2"), "\"w\" is given twice; give `w` once");
         assert_eq!(error("w=1&width=2"), "\"w\" and \"width\" are the same parameter; give `w` once");
-        assert!(error("blur=3").starts_with("unknown parameter \"blur\""));
+        assert!(error("radius=3").starts_with("unknown parameter \"radius\""));
         assert_eq!(error("w=1&&h=2"), "parameter 2 is empty (a stray '&')");
         assert_eq!(error("w"), "parameter \"w\" has no value (expected name=value)");
         assert_eq!(error("w=%FF"), "\"%FF\" is not valid UTF-8 once decoded");

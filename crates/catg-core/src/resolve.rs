@@ -201,10 +201,12 @@ impl Resolver {
             AssetState::Ready(facts) => facts,
             AssetState::Rejected { reason, message } => return Err(Error::AssetRejected { reason, message }),
         };
-        let resolved = recipe.resolve(request.accept.as_deref(), facts.has_alpha);
+        let resolved = recipe
+            .resolve(request.accept.as_deref(), facts.has_alpha, (facts.width, facts.height))
+            .map_err(Error::InvalidRecipe)?;
         // Too large an output, or too much enlargement: refused before anything is claimed or
         // queued (the render would refuse it too, after a trip through the queue).
-        catg_image::check_output(facts.width, facts.height, &resolved.resize, &self.config.limits)
+        catg_image::check_output(facts.width, facts.height, &resolved.render_spec(), &self.config.limits)
             .map_err(Error::Image)?;
         let cache_key = CacheKey::derive(&fingerprint, &resolved);
         let served = |from: ServedFrom, body: Option<Vec<u8>>, bytes: u64| Served {

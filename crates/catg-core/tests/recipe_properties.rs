@@ -18,12 +18,21 @@ fn recipe_params() -> impl Strategy<Value = Spelling> {
         proptest::option::of(prop::sample::select(vec!["jpeg", "png", "webp", "avif"])),
         proptest::option::of(1u8..=100),
         proptest::option::of(any::<bool>()),
-        proptest::option::of(prop::sample::select(vec!["c", "n", "ne", "e", "se", "s", "sw", "w", "nw"])),
+        proptest::option::of(prop::sample::select(vec!["c", "n", "ne", "e", "se", "s", "sw", "w", "nw", "smart"])),
         proptest::option::of((0u16..=1000, 0u16..=1000, any::<bool>())),
         proptest::option::of(prop::sample::select(vec!["0", "90", "180", "270"])),
         proptest::option::of(prop::sample::select(vec!["h", "v", "hv"])),
+        // Inside the 4000×3000 image the tests resolve for, or running past its edges.
+        proptest::option::of((0u32..4000, 0u32..3000, 1u32..5000, 1u32..4000)),
+        // blur, sharpen (hundredths), pad (one side or four), bg (with alpha or not, either case)
+        (
+            proptest::option::of(30u32..=10_000),
+            proptest::option::of(30u32..=1_000),
+            proptest::option::of(prop_oneof![(0u32..50).prop_map(|n| vec![n]), proptest::collection::vec(0u32..50, 4)]),
+            proptest::option::of((any::<[u8; 4]>(), any::<bool>())),
+        ),
     )
-        .prop_map(|(w, h, fit, fmt, q, enlarge, gravity, focal, rot, flip)| {
+        .prop_map(|(w, h, fit, fmt, q, enlarge, gravity, focal, rot, flip, crop, (blur, sharpen, pad, bg))| {
             let mut params = Vec::new();
             if let Some(w) = w {
                 params.push((vec!["w", "width"], w.to_string()));
@@ -62,6 +71,24 @@ fn recipe_params() -> impl Strategy<Value = Spelling> {
             }
             if let Some(flip) = flip {
                 params.push((vec!["flip"], flip.to_string()));
+            }
+            if let Some((x, y, w, h)) = crop {
+                params.push((vec!["crop"], format!("{x},{y},{w},{h}")));
+            }
+            let decimal =
+                |h: u32| if h % 100 == 0 { format!("{}", h / 100) } else { format!("{}.{:02}", h / 100, h % 100) };
+            if let Some(sigma) = blur {
+                params.push((vec!["blur"], decimal(sigma)));
+            }
+            if let Some(sigma) = sharpen {
+                params.push((vec!["sharpen"], decimal(sigma)));
+            }
+            if let Some(sides) = pad {
+                params.push((vec!["pad"], sides.iter().map(u32::to_string).collect::<Vec<_>>().join(",")));
+            }
+            if let Some(([r, g, b, a], upper)) = bg {
+                let hex = format!("{r:02x}{g:02x}{b:02x}{a:02x}");
+                params.push((vec!["bg", "background"], if upper { hex.to_uppercase() } else { hex }));
             }
             Spelling { params }
         })
@@ -105,8 +132,8 @@ proptest! {
         let plain = vec![false; s.params.len()];
         let a = write(&s, &order_a, &plain, &plain);
         let b = write(&s, &order_b, &aliases, &encode);
-        let ra = Recipe::parse(&a, &limits).expect("valid").resolve(Some("image/webp"), false);
-        let rb = Recipe::parse(&b, &limits).expect("valid").resolve(Some("image/webp"), false);
+        let ra = Recipe::parse(&a, &limits).expect("valid").resolve(Some("image/webp"), false, (4000, 3000)).expect("resolves");
+        let rb = Recipe::parse(&b, &limits).expect("valid").resolve(Some("image/webp"), false, (4000, 3000)).expect("resolves");
         prop_assert_eq!(ra.canonical(), rb.canonical());
         let fp = Fingerprint::of(b"same image");
         prop_assert_eq!(CacheKey::derive(&fp, &ra), CacheKey::derive(&fp, &rb));
@@ -115,9 +142,9 @@ proptest! {
     #[test]
     fn parse_of_canonical_round_trips((s, order, aliases, encode) in spellings().prop_map(|(s, o, _, a, e)| (s, o, a, e)), alpha in any::<bool>()) {
         let limits = RecipeLimits::default();
-        let resolved = Recipe::parse(&write(&s, &order, &aliases, &encode), &limits).expect("valid").resolve(None, alpha);
+        let resolved = Recipe::parse(&write(&s, &order, &aliases, &encode), &limits).expect("valid").resolve(None, alpha, (4000, 3000)).expect("resolves");
         let canonical = resolved.canonical();
-        let again = Recipe::parse(&canonical, &limits).expect("canonical parses").resolve(Some("image/avif"), !alpha);
+        let again = Recipe::parse(&canonical, &limits).expect("canonical parses").resolve(Some("image/avif"), alpha, (4000, 3000)).expect("resolves");
         prop_assert_eq!(again, resolved);
         prop_assert_eq!(again.canonical(), canonical);
     }
@@ -130,8 +157,22 @@ proptest! {
     #[test]
     fn the_parser_never_panics_on_near_misses(query in "[whqfitmoduyanlrgecx0-9=&%+;.-]{0,80}") {
         if let Ok(recipe) = Recipe::parse(&query, &RecipeLimits::default()) {
-            let canonical = recipe.resolve(None, false).canonical();
-            prop_assert!(Recipe::parse(&canonical, &RecipeLimits::default()).is_ok());
+            if let Ok(resolved) = recipe.resolve(None, false, (4000, 3000)) {
+                prop_assert!(Recipe::parse(&resolved.canonical(), &RecipeLimits::default()).is_ok());
+            }
         }
+    }
+
+    /// `dpr` disappears into the sides: `w=W&dpr=D` is the variant `w=round(W·D)`.
+    #[test]
+    fn dpr_folds_into_the_sides(w in 1u32..=2048, h in proptest::option::of(1u32..=2048), hundredths in 100u32..=400) {
+        let limits = RecipeLimits::default();
+        let dpr = format!("{}.{:02}", hundredths / 100, hundredths % 100);
+        let side = |n: u32| (n * hundredths + 50) / 100;
+        let height = |n: Option<u32>| n.map(|n| format!("&h={n}")).unwrap_or_default();
+        let with_dpr = Recipe::parse(&format!("dpr={dpr}&w={w}{}", height(h)), &limits).expect("valid");
+        let folded = Recipe::parse(&format!("w={}{}", side(w), height(h.map(side))), &limits).expect("valid");
+        prop_assert_eq!(with_dpr, folded);
+        prop_assert_eq!(with_dpr.signed_form(), folded.signed_form());
     }
 }

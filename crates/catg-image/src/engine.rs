@@ -238,7 +238,14 @@ mod tests {
                         let resize =
                             Resize { width: Some(31), height: Some(23), fit, enlarge: false, ..Resize::default() };
                         let geometry = plan(upright.0, upright.1, &resize, u64::MAX).expect("plan");
-                        let ctx = Context { geometry: &geometry, oriented_size: upright };
+                        // Every effect on, so each transform in the list does something.
+                        let effects = crate::Effects {
+                            blur: Some(120),
+                            sharpen: Some(80),
+                            padding: crate::Padding { top: 1, right: 2, bottom: 3, left: 4 },
+                            background: Some([10, 20, 30, 128]),
+                        };
+                        let ctx = Context { geometry: &geometry, oriented_size: upright, effects: &effects };
                         for list in &lists {
                             let rows =
                                 Source::Rows(Box::new(PixelRows { pixels: stored.clone(), row: 0 }), header.clone());
@@ -269,5 +276,6 @@ mod tests {
     fn rows_stream_to_the_resize_and_the_memory_estimate_says_so() {
         assert!(streams_to_window(&TRANSFORMS));
         assert!(!streams_to_window(&[Transform::Colour, Transform::Orient, Transform::Resize]));
+        assert!(!streams_to_window(&[Transform::Colour, Transform::Blur, Transform::Resize]));
     }
 }

@@ -40,6 +40,7 @@ pub(crate) struct Context<'a> {
     /// Size of the source after orientation, in which `geometry` is expressed (the frame itself
     /// stays in stored axes until the orient step).
     pub(crate) oriented_size: (u32, u32),
+    pub(crate) effects: &'a crate::Effects,
 }
 
 /// A decoder that hands out rows top to bottom.

@@ -4,6 +4,7 @@
 
 use crate::error::{ImageError, Result};
 use crate::probe::Orientation;
+use crate::transform::orient::stored_region;
 
 /// How the image fits a `w`×`h` box when both are given (sharp's `fit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -117,6 +118,9 @@ pub enum Anchor {
     Gravity(Gravity),
     /// Centre the kept region on this point, as far as the image allows.
     Focal(FocalPoint),
+    /// Keep what a viewer looks at (`g=smart`): found in the decoded pixels (`attention.rs`),
+    /// then placed as a focal point. Planned from the header alone, it keeps the centre.
+    Smart,
 }
 
 impl Default for Anchor {
@@ -134,6 +138,7 @@ impl Anchor {
                 let (fx, fy) = gravity.fractions();
                 (slack.0 * fx, slack.1 * fy)
             }
+            Anchor::Smart => (slack.0 / 2.0, slack.1 / 2.0),
             Anchor::Focal(point) => {
                 let centre = |at: u16, size: f64, kept: f64, slack: f64| {
                     (f64::from(at) / 1000.0 * size - kept / 2.0).clamp(0.0, slack.max(0.0))
@@ -157,6 +162,33 @@ pub struct Resize {
     /// A turn or flip after the EXIF orientation (`rot`, `flip`), before the fit: the box, the
     /// anchor and the output are in the turned image's axes.
     pub turn: Orientation,
+    /// A part of the image as EXIF orientation leaves it (`crop`), cut before the turn and the fit.
+    pub crop: Option<Crop>,
+}
+
+/// A rectangle of the image as EXIF orientation leaves it, in whole pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Crop {
+    pub left: u32,
+    pub top: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Crop {
+    /// The part of this crop inside a `width`×`height` image: cut at the image's edges; `None`
+    /// when none of it is inside.
+    pub fn within(self, width: u32, height: u32) -> Option<Crop> {
+        if self.left >= width || self.top >= height || self.width == 0 || self.height == 0 {
+            return None;
+        }
+        Some(Crop { width: self.width.min(width - self.left), height: self.height.min(height - self.top), ..self })
+    }
+
+    /// Whether it keeps all of a `width`×`height` image.
+    pub fn is_whole(self, width: u32, height: u32) -> bool {
+        (self.left, self.top, self.width, self.height) == (0, 0, width, height)
+    }
 }
 
 impl Resize {
@@ -167,6 +199,28 @@ impl Resize {
         } else {
             (width, height)
         }
+    }
+
+    /// The part of a turned `width`×`height` image the fit works on, in its (turned) axes: the
+    /// crop, turned with the image, or all of it.
+    pub(crate) fn kept(&self, width: u32, height: u32) -> Result<Region> {
+        let (w, h) = (f64::from(width), f64::from(height));
+        let Some(crop) = self.crop else {
+            return Ok(Region { left: 0.0, top: 0.0, width: w, height: h });
+        };
+        // The crop is in the axes before the turn.
+        let (before_w, before_h) = self.turned_size(width, height);
+        let crop = crop.within(before_w, before_h).ok_or_else(|| {
+            ImageError::ResourceLimit(format!("the crop lies outside the {before_w}x{before_h} image"))
+        })?;
+        let region = Region {
+            left: f64::from(crop.left),
+            top: f64::from(crop.top),
+            width: f64::from(crop.width),
+            height: f64::from(crop.height),
+        };
+        // Undoing the turn takes the turned image to the one the crop names.
+        Ok(stored_region(self.turn.inverse(), region, (w, h)))
     }
 }
 
@@ -207,10 +261,11 @@ fn dim(x: f64) -> u32 {
     x.round().clamp(1.0, f64::from(u32::MAX)) as u32
 }
 
-/// Plan the output for a `src_w`×`src_h` source (after orientation).
+/// Plan the output for a `src_w`×`src_h` source (after orientation and the recipe's turn).
 pub fn plan(src_w: u32, src_h: u32, resize: &Resize, max_output_pixels: u64) -> Result<Geometry> {
-    let (w, h) = (f64::from(src_w), f64::from(src_h));
-    let full = Region { left: 0.0, top: 0.0, width: w, height: h };
+    // With a crop, everything below works inside it.
+    let full = resize.kept(src_w, src_h)?;
+    let (w, h) = (full.width, full.height);
     let uniform = |s: f64| -> Geometry {
         let scaled = (dim(w * s), dim(h * s));
         Geometry { source: full, scaled, canvas: scaled, offset: (0, 0) }
@@ -242,7 +297,7 @@ pub fn plan(src_w: u32, src_h: u32, resize: &Resize, max_output_pixels: u64) -> 
                     // The box, mapped back into source pixels and placed per the anchor.
                     let (rw, rh) = ((f64::from(bw) / s).min(w), (f64::from(bh) / s).min(h));
                     let (left, top) = resize.anchor.place((w, h), (rw, rh));
-                    let source = Region { left, top, width: rw, height: rh };
+                    let source = Region { left: full.left + left, top: full.top + top, width: rw, height: rh };
                     Geometry { source, scaled: (bw, bh), canvas: (bw, bh), offset: (0, 0) }
                 }
                 Fit::Contain => {

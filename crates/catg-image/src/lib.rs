@@ -6,7 +6,9 @@
 //! CLI, in `catg serve`'s workers and in the transform Lambda. Every limit is checked against the
 //! header before a decoder allocates (see [`Limits`]).
 
+mod attention;
 mod decode;
+pub mod effects;
 mod encode;
 mod engine;
 pub mod error;
@@ -21,9 +23,10 @@ pub mod pixels;
 pub mod probe;
 mod transform;
 
+pub use effects::{Effects, Padding, Rgba};
 pub use error::{ImageError, RejectKind, Result};
 pub use format::{sniff, InputFormat, SNIFF_LEN};
-pub use geometry::{Anchor, Fit, FocalPoint, Gravity, Resize};
+pub use geometry::{Anchor, Crop, Fit, FocalPoint, Gravity, Resize};
 pub use limits::Limits;
 pub use output::OutputFormat;
 pub use pipeline::{

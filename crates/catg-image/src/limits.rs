@@ -89,6 +89,7 @@ mod tests {
     fn a_render_over_its_time_budget_is_refused_between_steps() {
         let data = png(600, 400);
         let spec = RenderSpec {
+            effects: crate::Effects::default(),
             resize: Resize { width: Some(100), ..Resize::default() },
             format: OutputFormat::Png,
             quality: 80,

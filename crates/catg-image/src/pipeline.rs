@@ -1,13 +1,15 @@
 //! `render`: the whole pipeline for one variant, with every limit checked before work and any
 //! panic inside a codec turned into an error.
 
+use crate::attention;
 use crate::decode::{self, decode, Source};
+use crate::effects::Effects;
 use crate::encode::encode;
 use crate::engine;
 use crate::error::{ImageError, Result};
 use crate::format::InputFormat;
 use crate::frame::{Context, Rows, BAND_ROWS};
-use crate::geometry::{plan, Resize};
+use crate::geometry::{plan, Anchor, Resize};
 use crate::limits::{Deadline, Limits};
 use crate::output::OutputFormat;
 use crate::probe::{probe, Probe};
@@ -18,6 +20,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RenderSpec {
     pub resize: Resize,
+    pub effects: Effects,
     pub format: OutputFormat,
     /// 1–100; ignored by PNG.
     pub quality: u8,
@@ -107,7 +110,8 @@ pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate:
         let mut frame = decode(data, probe, 1.0, limits)?;
         // Colour and orient do not consult the geometry; the identity plan stands in for it.
         let geometry = plan(probe.width(), probe.height(), &Resize::default(), u64::MAX)?;
-        let ctx = Context { geometry: &geometry, oriented_size: (probe.width(), probe.height()) };
+        let effects = Effects::default();
+        let ctx = Context { geometry: &geometry, oriented_size: (probe.width(), probe.height()), effects: &effects };
         for step in TRANSFORMS.into_iter().filter(|t| *t != Transform::Resize) {
             frame = step.apply(frame, &ctx)?;
         }
@@ -125,20 +129,25 @@ pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate:
 /// (rav1e: about 16 bytes a pixel, measured at 8192×8192); and 16 MiB for codec state. Measured
 /// peaks (docs/performance.md) stay under it.
 pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, limits: &Limits) -> u64 {
-    let streams = decode::streams(probe) && engine::streams_to_window(&TRANSFORMS);
+    // A smart crop looks at the whole (decoded) frame first.
+    let streams =
+        decode::streams(probe) && engine::streams_to_window(&TRANSFORMS) && spec.resize.anchor != Anchor::Smart;
     let (width, height) = spec.resize.turned_size(probe.width(), probe.height());
     let (decoded, canvas) = match plan(width, height, &spec.resize, limits.max_output_pixels) {
         Ok(geometry) => {
             let (width, height) = decode::decoded_size(probe, geometry.scale());
             let held =
                 if streams { width.ceil() * height.ceil().min(512.0) } else { 2.0 * width.ceil() * height.ceil() };
-            (held as u64, u64::from(geometry.canvas.0) * u64::from(geometry.canvas.1))
+            let (width, height) = spec.effects.padding.around(geometry.canvas);
+            (held as u64, u64::from(width) * u64::from(height))
         }
         // The render will be refused before it decodes anything.
         Err(_) => (0, 0),
     };
     let encoder = if spec.format == OutputFormat::Avif { canvas * AVIF_ENCODER_BYTES_PER_PIXEL } else { 0 };
-    input_bytes as u64 + decoded * 4 + probe.jpeg_buffer_bytes + 2 * canvas * 4 + encoder + CODEC_STATE_BYTES
+    // Blur and sharpen hold two float copies of the output (four 4-byte samples a pixel).
+    let effects = if spec.effects.blur.is_some() || spec.effects.sharpen.is_some() { canvas * 32 } else { 0 };
+    input_bytes as u64 + decoded * 4 + probe.jpeg_buffer_bytes + 2 * canvas * 4 + encoder + effects + CODEC_STATE_BYTES
 }
 
 /// What ingest's [`verify`] needs at its peak, as [`memory_estimate`] counts it: the source
@@ -160,13 +169,25 @@ const AVIF_ENCODER_BYTES_PER_PIXEL: u64 = 16;
 /// Decoder and encoder state that does not grow with the image (tables, row buffers, threads).
 const CODEC_STATE_BYTES: u64 = 16 << 20;
 
-/// Whether `resize` of a `width`×`height` source (as oriented) stays within the output limits:
-/// at most `max_output_pixels`, enlarged at most `max_upscale` times along either axis. The
-/// resolver checks this before queueing anything; every render checks it again.
-pub fn check_output(width: u32, height: u32, resize: &Resize, limits: &Limits) -> Result<()> {
-    let (width, height) = resize.turned_size(width, height);
-    let geometry = plan(width, height, resize, limits.max_output_pixels)?;
+/// Whether `spec` for a `width`×`height` source (as oriented) stays within the output limits:
+/// at most `max_output_pixels` (padding included), enlarged at most `max_upscale` times along
+/// either axis. The resolver checks this before queueing anything; every render checks it again.
+pub fn check_output(width: u32, height: u32, spec: &RenderSpec, limits: &Limits) -> Result<()> {
+    let (width, height) = spec.resize.turned_size(width, height);
+    let geometry = plan(width, height, &spec.resize, limits.max_output_pixels)?;
+    check_padding(&geometry, &spec.effects, limits)?;
     check_upscale(&geometry, limits)
+}
+
+fn check_padding(geometry: &crate::geometry::Geometry, effects: &Effects, limits: &Limits) -> Result<()> {
+    let (width, height) = effects.padding.around(geometry.canvas);
+    if u64::from(width) * u64::from(height) > limits.max_output_pixels {
+        return Err(ImageError::ResourceLimit(format!(
+            "the output would be {width}x{height} pixels with its padding, over the limit of {}",
+            limits.max_output_pixels
+        )));
+    }
+    Ok(())
 }
 
 fn check_upscale(geometry: &crate::geometry::Geometry, limits: &Limits) -> Result<()> {
@@ -184,6 +205,13 @@ fn check_upscale(geometry: &crate::geometry::Geometry, limits: &Limits) -> Resul
     Ok(())
 }
 
+/// Whether the plan keeps less than the region the fit works on (only then is there a crop to
+/// place).
+fn geometry_crops(geometry: &crate::geometry::Geometry, resize: &Resize, size: (u32, u32)) -> Result<bool> {
+    let kept = resize.kept(size.0, size.1)?;
+    Ok(geometry.source.width < kept.width - 1e-9 || geometry.source.height < kept.height - 1e-9)
+}
+
 /// Run `work`, turning a panic inside a codec into an error.
 fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| {
@@ -198,7 +226,8 @@ fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result
     let oriented_size = spec.resize.turned_size(probe.width(), probe.height());
     let geometry = plan(oriented_size.0, oriented_size.1, &spec.resize, limits.max_output_pixels)?;
     check_upscale(&geometry, limits)?;
-    let ctx = Context { geometry: &geometry, oriented_size };
+    check_padding(&geometry, &spec.effects, limits)?;
+    let ctx = Context { geometry: &geometry, oriented_size, effects: &spec.effects };
     // The recipe's turn joins the EXIF orientation: one remap of the output-sized pixels.
     let source = match decode::start(data, probe, geometry.scale(), limits)? {
         Source::Rows(rows, mut header) => {
@@ -210,9 +239,28 @@ fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result
             Source::Frame(frame)
         }
     };
-    let frame = engine::run(source, &TRANSFORMS, &ctx, &deadline)?;
+    let frame = if spec.resize.anchor == Anchor::Smart && geometry_crops(&geometry, &spec.resize, oriented_size)? {
+        // The kept region depends on the pixels: decode and convert the whole frame, look, then
+        // plan again with what was found as a focal point.
+        let frame = engine::run(source, &[Transform::Colour], &ctx, &deadline)?;
+        let kept = spec.resize.kept(oriented_size.0, oriented_size.1)?;
+        let window = (geometry.source.width, geometry.source.height);
+        let point = attention::focal_point(&frame.pixels, frame.orientation, oriented_size, kept, window);
+        deadline.check("smart crop")?;
+        let resize = Resize { anchor: Anchor::Focal(point), ..spec.resize };
+        let geometry = plan(oriented_size.0, oriented_size.1, &resize, limits.max_output_pixels)?;
+        let ctx = Context { geometry: &geometry, oriented_size, effects: &spec.effects };
+        engine::run(Source::Frame(frame), &TRANSFORMS, &ctx, &deadline)?
+    } else {
+        engine::run(source, &TRANSFORMS, &ctx, &deadline)?
+    };
     let (width, height) = (frame.pixels.width, frame.pixels.height);
-    let bytes = encode(frame.pixels, spec.format, spec.quality)?;
+    // A background replaces the encoder's white behind transparency (its own alpha cannot show).
+    let pixels = match spec.effects.background {
+        Some([r, g, b, _]) if !spec.format.supports_alpha() => frame.pixels.flatten([r, g, b]),
+        _ => frame.pixels,
+    };
+    let bytes = encode(pixels, spec.format, spec.quality)?;
     Ok(Rendered { bytes, format: spec.format, width, height })
 }
 
@@ -228,7 +276,8 @@ mod tests {
     fn render_whole_frame(data: &[u8], probe: &Probe, resize: &Resize, limits: &Limits) -> crate::pixels::Pixels {
         let oriented_size = resize.turned_size(probe.width(), probe.height());
         let geometry = plan(oriented_size.0, oriented_size.1, resize, limits.max_output_pixels).expect("plan");
-        let ctx = Context { geometry: &geometry, oriented_size };
+        let effects = Effects::default();
+        let ctx = Context { geometry: &geometry, oriented_size, effects: &effects };
         let mut frame = decode(data, probe, geometry.scale(), limits).expect("decode");
         frame.orientation = frame.orientation.then(resize.turn);
         for step in TRANSFORMS {
@@ -380,9 +429,15 @@ mod tests {
                     turn: crate::Orientation::Transverse,
                     ..Resize::default()
                 },
+                Resize {
+                    width: Some((w / 4).max(1)),
+                    crop: Some(crate::Crop { left: w / 5, top: h / 3, width: (w / 2).max(1), height: (h / 2).max(1) }),
+                    turn: crate::Orientation::Rotate90,
+                    ..Resize::default()
+                },
             ];
             for resize in sizes {
-                let spec = RenderSpec { resize, format: OutputFormat::Png, quality: 80 };
+                let spec = RenderSpec { resize, effects: Effects::default(), format: OutputFormat::Png, quality: 80 };
                 let streamed = render_probed(&data, &probe, &spec, &limits).expect("render");
                 let whole = render_whole_frame(&data, &probe, &resize, &limits);
                 assert_eq!((streamed.width, streamed.height), (whole.width, whole.height), "{name} {resize:?}");
@@ -435,9 +490,12 @@ mod tests {
             let data = encoded(format);
             for (anchor, colour) in cases {
                 let resize = Resize { width: Some(100), height: Some(100), anchor, ..Resize::default() };
-                let out =
-                    render(&data, &RenderSpec { resize, format: OutputFormat::Png, quality: 80 }, &Limits::default())
-                        .expect("render");
+                let out = render(
+                    &data,
+                    &RenderSpec { resize, effects: Effects::default(), format: OutputFormat::Png, quality: 80 },
+                    &Limits::default(),
+                )
+                .expect("render");
                 let pixels = image::load_from_memory(&out.bytes).expect("png").into_rgb8();
                 assert_eq!((pixels.width(), pixels.height()), (100, 100));
                 for at in [(5, 5), (50, 50), (94, 94)] {
@@ -474,14 +532,212 @@ mod tests {
             let data = data.into_inner();
             for (turn, size, first, last) in cases {
                 let resize = Resize { width: Some(50), turn, ..Resize::default() };
-                let out =
-                    render(&data, &RenderSpec { resize, format: OutputFormat::Png, quality: 80 }, &Limits::default())
-                        .expect("render");
+                let out = render(
+                    &data,
+                    &RenderSpec { resize, effects: Effects::default(), format: OutputFormat::Png, quality: 80 },
+                    &Limits::default(),
+                )
+                .expect("render");
                 let pixels = image::load_from_memory(&out.bytes).expect("png").into_rgb8();
                 assert_eq!((pixels.width(), pixels.height()), size, "{format:?} {turn:?}");
                 assert_eq!(pixels.get_pixel(1, 1).0, first, "{format:?} {turn:?} top left");
                 assert_eq!(pixels.get_pixel(size.0 - 2, size.1 - 2).0, last, "{format:?} {turn:?} bottom right");
             }
+        }
+    }
+
+    /// Quadrants red | green over blue | white, 200×100: `crop` cuts before the turn and the
+    /// fit, is clamped at the image's edges, and is refused when it misses the image. On rows
+    /// (PNG) and frames (GIF).
+    #[test]
+    fn crops_cut_before_the_turn_and_the_fit() {
+        use crate::{Crop, Orientation};
+        use image::{ImageFormat, RgbImage};
+        let (red, green, blue, white) = ([255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]);
+        let quadrants = RgbImage::from_fn(200, 100, |x, y| {
+            image::Rgb(match (x / 100, y / 50) {
+                (0, 0) => red,
+                (1, 0) => green,
+                (0, _) => blue,
+                _ => white,
+            })
+        });
+        let crop = |left, top, width, height| Some(Crop { left, top, width, height });
+        // (crop, width asked, turn, output size, colour at the top-left, colour at the bottom-right)
+        let cases = [
+            (crop(100, 0, 100, 50), None, Orientation::Normal, (100, 50), green, green),
+            (crop(0, 50, 100, 50), Some(20), Orientation::Normal, (20, 10), blue, blue),
+            (crop(0, 0, 200, 50), None, Orientation::Rotate90, (50, 200), red, green),
+            (crop(50, 0, 100, 100), None, Orientation::Rotate180, (100, 100), white, red),
+            (crop(150, 50, 1000, 1000), None, Orientation::Normal, (50, 50), white, white),
+        ];
+        for format in [ImageFormat::Png, ImageFormat::Gif] {
+            let mut data = std::io::Cursor::new(Vec::new());
+            quadrants.write_to(&mut data, format).expect("encode");
+            let data = data.into_inner();
+            for (crop, width, turn, size, first, last) in cases {
+                let resize = Resize { width, crop, turn, ..Resize::default() };
+                let spec = RenderSpec { resize, effects: Effects::default(), format: OutputFormat::Png, quality: 80 };
+                let out = render(&data, &spec, &Limits::default()).expect("render");
+                let pixels = image::load_from_memory(&out.bytes).expect("png").into_rgb8();
+                assert_eq!((pixels.width(), pixels.height()), size, "{format:?} {crop:?} {turn:?}");
+                assert_eq!(pixels.get_pixel(1, 1).0, first, "{format:?} {crop:?} {turn:?} top left");
+                assert_eq!(pixels.get_pixel(size.0 - 2, size.1 - 2).0, last, "{format:?} {crop:?} bottom right");
+            }
+            let missing = Resize { crop: crop(200, 0, 10, 10), ..Resize::default() };
+            let spec =
+                RenderSpec { resize: missing, effects: Effects::default(), format: OutputFormat::Png, quality: 80 };
+            assert!(matches!(render(&data, &spec, &Limits::default()), Err(ImageError::ResourceLimit(_))));
+        }
+    }
+
+    /// `bg` fills letterbox bars and padding, and shows through transparency in JPEG; `pad`
+    /// grows the output on the sides it names. On rows (PNG) and frames (GIF).
+    #[test]
+    fn background_and_padding_fill_what_they_should() {
+        use crate::{Effects, Padding};
+        use image::{ImageFormat, RgbaImage};
+        // 200×100: red, with a transparent right half.
+        let source = RgbaImage::from_fn(200, 100, |x, _| image::Rgba(if x < 100 { [255, 0, 0, 255] } else { [0; 4] }));
+        let opaque = image::DynamicImage::ImageRgba8(source.clone()).into_rgb8();
+        let (green, blue, red) = ([0, 255, 0], [0, 0, 255], [255, 0, 0]);
+        let contain = Resize { width: Some(100), height: Some(100), fit: Fit::Contain, ..Resize::default() };
+        let effects = |background, padding| Effects { background, padding, ..Effects::default() };
+        for format in [ImageFormat::Png, ImageFormat::Gif] {
+            let encode = |image: image::DynamicImage| {
+                let mut out = std::io::Cursor::new(Vec::new());
+                image.write_to(&mut out, format).expect("encode");
+                out.into_inner()
+            };
+            let (opaque, transparent) =
+                (encode(opaque.clone().into()), encode(image::DynamicImage::ImageRgba8(source.clone())));
+            let rendered = |data: &[u8], resize, effects, format| {
+                let out = render(data, &RenderSpec { resize, effects, format, quality: 90 }, &Limits::default())
+                    .expect("render");
+                image::load_from_memory(&as_png(&out.bytes)).expect("decode").into_rgba8()
+            };
+            // Letterbox bars in the background (opaque, then half transparent).
+            let bars =
+                rendered(&opaque, contain, effects(Some([0, 255, 0, 255]), Padding::default()), OutputFormat::Png);
+            assert_eq!(bars.dimensions(), (100, 100));
+            assert_eq!(&bars.get_pixel(50, 5).0[..3], &green, "{format:?} bar");
+            assert_eq!(&bars.get_pixel(25, 50).0[..3], &red, "{format:?} image");
+            let bars =
+                rendered(&opaque, contain, effects(Some([0, 0, 255, 64]), Padding::default()), OutputFormat::Png);
+            assert_eq!(bars.get_pixel(50, 5).0, [0, 0, 255, 64], "{format:?} translucent bar");
+            assert_eq!(bars.get_pixel(25, 50).0, [255, 0, 0, 255], "{format:?} opaque image");
+            // Transparency flattened onto the background in JPEG (white without one).
+            let plain = Resize::default();
+            let flat =
+                rendered(&transparent, plain, effects(Some([0, 0, 255, 255]), Padding::default()), OutputFormat::Jpeg);
+            let near = |a: [u8; 4], b: [u8; 3]| a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 8);
+            assert!(near(flat.get_pixel(150, 50).0, blue), "{format:?} {:?}", flat.get_pixel(150, 50));
+            assert!(near(flat.get_pixel(50, 50).0, red), "{format:?} {:?}", flat.get_pixel(50, 50));
+            let white = rendered(&transparent, plain, Effects::default(), OutputFormat::Jpeg);
+            assert!(near(white.get_pixel(150, 50).0, [255, 255, 255]), "{format:?} {:?}", white.get_pixel(150, 50));
+            // Padding: top 1, right 2, bottom 3, left 4, in the background.
+            let sides = Padding { top: 1, right: 2, bottom: 3, left: 4 };
+            let padded = rendered(
+                &opaque,
+                Resize { width: Some(20), ..plain },
+                effects(Some([0, 255, 0, 255]), sides),
+                OutputFormat::Png,
+            );
+            assert_eq!(padded.dimensions(), (26, 14), "{format:?}");
+            for (at, colour) in [
+                ((3, 5), green),
+                ((4, 1), red),
+                ((4, 0), green),
+                ((24, 5), green),
+                ((25, 13), green),
+                ((10, 11), green),
+                ((23, 10), [0, 0, 0]),
+            ] {
+                assert_eq!(&padded.get_pixel(at.0, at.1).0[..3], &colour, "{format:?} padding at {at:?}");
+            }
+            assert_eq!(padded.get_pixel(4, 10).0[..3], red, "{format:?} last image row");
+        }
+    }
+
+    /// Any output as PNG (the `image` crate here reads no JPEG): rendered again by catg, as is.
+    fn as_png(bytes: &[u8]) -> Vec<u8> {
+        let spec = RenderSpec {
+            resize: Resize::default(),
+            effects: crate::Effects::default(),
+            format: OutputFormat::Png,
+            quality: 80,
+        };
+        render(bytes, &spec, &Limits::default()).expect("re-render").bytes
+    }
+
+    /// Blur lowers a checkerboard's variance and sharpen raises it, through the whole render.
+    #[test]
+    fn blur_and_sharpen_change_a_checkerboards_variance() {
+        use crate::Effects;
+        let board =
+            image::GrayImage::from_fn(64, 64, |x, y| image::Luma([if (x / 4 + y / 4) % 2 == 0 { 40 } else { 200 }]));
+        let mut data = std::io::Cursor::new(Vec::new());
+        board.write_to(&mut data, image::ImageFormat::Png).expect("encode");
+        let data = data.into_inner();
+        let variance = |effects: Effects| {
+            let spec = RenderSpec { resize: Resize::default(), effects, format: OutputFormat::Png, quality: 80 };
+            let out = render(&data, &spec, &Limits::default()).expect("render");
+            let pixels = image::load_from_memory(&out.bytes).expect("png").into_luma8().into_raw();
+            let mean = pixels.iter().map(|&v| f64::from(v)).sum::<f64>() / pixels.len() as f64;
+            pixels.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / pixels.len() as f64
+        };
+        let plain = variance(Effects::default());
+        let blurred = variance(Effects { blur: Some(200), ..Effects::default() });
+        let sharpened = variance(Effects { sharpen: Some(100), ..Effects::default() });
+        assert!(blurred < plain * 0.5, "blur: {blurred} vs {plain}");
+        assert!(sharpened > plain, "sharpen: {sharpened} vs {plain}");
+    }
+
+    /// A detailed patch near the right edge of a flat 400×100 image: `g=smart` keeps it where
+    /// the centre crop misses it, on rows (PNG, JPEG) and frames (GIF), also after a turn.
+    #[test]
+    fn smart_crop_keeps_the_detail() {
+        use crate::{Anchor, Effects, Gravity, Orientation};
+        use image::{ImageFormat, RgbImage};
+        let patch = RgbImage::from_fn(400, 100, |x, y| {
+            let inside = (320..380).contains(&x) && (20..80).contains(&y);
+            let v = if inside && (x / 5 + y / 5) % 2 == 0 {
+                10
+            } else if inside {
+                240
+            } else {
+                128
+            };
+            image::Rgb([v, v, v])
+        });
+        let spread = |pixels: &image::RgbImage| {
+            let values: Vec<u8> = pixels.pixels().map(|p| p.0[1]).collect();
+            values.iter().max().copied().unwrap_or(0) - values.iter().min().copied().unwrap_or(0)
+        };
+        for format in [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Gif] {
+            let data = if format == ImageFormat::Jpeg {
+                let pixels =
+                    crate::pixels::Pixels::from_vec(400, 100, Layout::Rgb8, patch.clone().into_raw()).expect("size");
+                encode(pixels, OutputFormat::Jpeg, 95).expect("jpeg")
+            } else {
+                let mut data = std::io::Cursor::new(Vec::new());
+                patch.write_to(&mut data, format).expect("encode");
+                data.into_inner()
+            };
+            let out = |anchor, turn, size: (u32, u32)| {
+                let resize = Resize { width: Some(size.0), height: Some(size.1), anchor, turn, ..Resize::default() };
+                let spec = RenderSpec { resize, effects: Effects::default(), format: OutputFormat::Png, quality: 80 };
+                let out = render(&data, &spec, &Limits::default()).expect("render");
+                image::load_from_memory(&out.bytes).expect("png").into_rgb8()
+            };
+            let centre = out(Anchor::Gravity(Gravity::Centre), Orientation::Normal, (100, 100));
+            let smart = out(Anchor::Smart, Orientation::Normal, (100, 100));
+            assert!(spread(&centre) < 40, "{format:?}: the centre crop holds no detail");
+            assert!(spread(&smart) > 150, "{format:?}: the smart crop missed the patch ({})", spread(&smart));
+            // Turned a quarter, the patch is near the bottom, and the crop moves along the other axis.
+            let turned = out(Anchor::Smart, Orientation::Rotate90, (100, 100));
+            assert_eq!(turned.dimensions(), (100, 100));
+            assert!(spread(&turned) > 150, "{format:?}: the turned smart crop missed the patch");
         }
     }
 }

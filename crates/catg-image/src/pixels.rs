@@ -80,6 +80,31 @@ impl Pixels {
         Pixels { width: self.width, height: self.height, layout: Layout::Rgb8, data }
     }
 
+    /// This image on a `canvas`-sized one at `offset`, the rest filled with `background`; without
+    /// one, zeros: opaque black for RGB, transparent for RGBA. A background that is not opaque
+    /// gives the canvas an alpha channel.
+    pub fn placed_on(&self, canvas: (u32, u32), offset: (u32, u32), background: Option<crate::Rgba>) -> Result<Pixels> {
+        if background.is_some_and(|bg| bg[3] != 255) && self.layout == Layout::Rgb8 {
+            let data = self.data.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+            let with_alpha = Pixels::from_vec(self.width, self.height, Layout::Rgba8, data)?;
+            return with_alpha.placed_on(canvas, offset, background);
+        }
+        let mut out = Pixels::new(canvas.0, canvas.1, self.layout)?;
+        let ch = self.channels();
+        if let Some(bg) = background {
+            for pixel in out.data.chunks_exact_mut(ch) {
+                pixel.copy_from_slice(&bg[..ch]);
+            }
+        }
+        let row = self.width as usize * ch;
+        let canvas_row = canvas.0 as usize * ch;
+        for (y, src) in self.data.chunks_exact(row).enumerate() {
+            let at = (offset.1 as usize + y) * canvas_row + offset.0 as usize * ch;
+            out.data[at..at + row].copy_from_slice(src);
+        }
+        Ok(out)
+    }
+
     /// Composite onto an opaque background (for formats without alpha).
     pub fn flatten(self, background: [u8; 3]) -> Pixels {
         if self.layout != Layout::Rgba8 {

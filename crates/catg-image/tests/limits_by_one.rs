@@ -32,7 +32,12 @@ fn jpeg_icc_bytes(data: &[u8]) -> usize {
 }
 
 fn spec(width: u32) -> RenderSpec {
-    RenderSpec { resize: Resize { width: Some(width), ..Resize::default() }, format: OutputFormat::Png, quality: 80 }
+    RenderSpec {
+        resize: Resize { width: Some(width), ..Resize::default() },
+        effects: catg_image::Effects::default(),
+        format: OutputFormat::Png,
+        quality: 80,
+    }
 }
 
 /// `at` must pass and `over` (the same limit minus one) must be refused as `kind`.

@@ -153,6 +153,7 @@ mod tests {
             let expected = decode_size((probed.stored_width, probed.stored_height), 0.1);
             assert_eq!((scaled.pixels.width, scaled.pixels.height), expected, "{name}");
             let spec = crate::RenderSpec {
+                effects: crate::Effects::default(),
                 resize: crate::Resize { width: Some((probed.stored_width / 8).max(1)), ..Default::default() },
                 format: crate::OutputFormat::Png,
                 quality: 80,
@@ -209,7 +210,12 @@ mod tests {
                     enlarge: false,
                     ..Default::default()
                 };
-                let spec = crate::RenderSpec { resize, format: crate::OutputFormat::Png, quality: 80 };
+                let spec = crate::RenderSpec {
+                    resize,
+                    effects: crate::Effects::default(),
+                    format: crate::OutputFormat::Png,
+                    quality: 80,
+                };
                 crate::render_probed(&data, &probed, &spec, &limits)
                     .unwrap_or_else(|e| panic!("{name} {resize:?}: {e}"));
             }

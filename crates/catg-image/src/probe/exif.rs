@@ -65,6 +65,11 @@ impl Orientation {
 
     /// For a point of the upright image, in tenths of its width and height, the point of the
     /// stored image it comes from (the pixel map of `transform::orient`).
+    /// The orientation that undoes this one.
+    pub fn inverse(self) -> Orientation {
+        Orientation::ALL.into_iter().find(|o| self.then(*o) == Orientation::Normal).unwrap_or(Orientation::Normal)
+    }
+
     fn source_of(self, (u, v): (i32, i32)) -> (i32, i32) {
         match self {
             Orientation::Normal => (u, v),

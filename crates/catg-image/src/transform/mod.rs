@@ -4,9 +4,12 @@
 //! variant of [`Transform`], placed in [`TRANSFORMS`]; the engine's tests run every variant on
 //! rows and on a whole frame and compare.
 
+pub(crate) mod blur;
 pub(crate) mod colour;
 pub(crate) mod orient;
+pub(crate) mod pad;
 pub(crate) mod resize;
+pub(crate) mod sharpen;
 
 use crate::error::{ImageError, Result};
 use crate::frame::{Context, Frame, Header, RowOp, WindowOp};
@@ -17,6 +20,9 @@ pub(crate) enum Transform {
     Orient,
     Colour,
     Resize,
+    Blur,
+    Sharpen,
+    Pad,
 }
 
 /// How much of the image a transform needs at once.
@@ -33,25 +39,32 @@ pub(crate) enum Reach {
 /// The order is part of the output: colour conversion before resampling keeps the filter's
 /// arithmetic in the output colour space. Orientation is planned first (the geometry is in the
 /// orientation users see, and the resize maps it onto the stored axes) but applied last, to the
-/// fewest pixels (docs/decisions/pipeline.md).
-pub(crate) const TRANSFORMS: [Transform; 3] = [Transform::Colour, Transform::Resize, Transform::Orient];
+/// fewest pixels (docs/decisions/pipeline.md). The finishing effects work on the upright output:
+/// blur before sharpen (sharpening a blur undoes it), padding last (its sides are the viewer's).
+pub(crate) const TRANSFORMS: [Transform; 6] =
+    [Transform::Colour, Transform::Resize, Transform::Orient, Transform::Blur, Transform::Sharpen, Transform::Pad];
 
 impl Transform {
     /// Every transform, for tests that must cover each one.
     #[cfg(test)]
-    pub(crate) const ALL: [Transform; 3] = [Transform::Orient, Transform::Colour, Transform::Resize];
+    pub(crate) const ALL: [Transform; 6] =
+        [Transform::Orient, Transform::Colour, Transform::Resize, Transform::Blur, Transform::Sharpen, Transform::Pad];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Transform::Orient => "orient",
             Transform::Colour => "colour",
             Transform::Resize => "resize",
+            Transform::Blur => "blur",
+            Transform::Sharpen => "sharpen",
+            Transform::Pad => "pad",
         }
     }
 
     pub(crate) fn reach(self) -> Reach {
         match self {
-            Transform::Orient => Reach::Frame,
+            // The effects come after the resize, on its output-sized frame (see blur.rs).
+            Transform::Orient | Transform::Blur | Transform::Sharpen | Transform::Pad => Reach::Frame,
             Transform::Colour => Reach::Row,
             Transform::Resize => Reach::Window,
         }
@@ -63,6 +76,9 @@ impl Transform {
             Transform::Orient => orient::apply(frame),
             Transform::Colour => colour::apply(frame),
             Transform::Resize => resize::apply(frame, ctx),
+            Transform::Blur => blur::apply(frame, ctx),
+            Transform::Sharpen => sharpen::apply(frame, ctx),
+            Transform::Pad => pad::apply(frame, ctx),
         }
     }
 
@@ -121,7 +137,9 @@ mod tests {
             for fit in Fit::ALL {
                 let resize = Resize { width: Some(31), height: Some(23), fit, enlarge: false, ..Resize::default() };
                 let geometry = plan(upright.width, upright.height, &resize, u64::MAX).expect("plan");
-                let ctx = Context { geometry: &geometry, oriented_size: (upright.width, upright.height) };
+                let effects = crate::Effects::default();
+                let ctx =
+                    Context { geometry: &geometry, oriented_size: (upright.width, upright.height), effects: &effects };
                 let mut ours = frame(stored.clone(), orientation);
                 for step in TRANSFORMS {
                     ours = step.apply(ours, &ctx).expect("pipeline");

@@ -164,5 +164,9 @@ mod tests {
         }
         assert_eq!(Orientation::Rotate90.then(Orientation::Rotate90), Orientation::Rotate180);
         assert_eq!(Orientation::Rotate90.then(Orientation::Rotate270), Orientation::Normal);
+        for a in Orientation::ALL {
+            assert_eq!(a.then(a.inverse()), Orientation::Normal, "{a:?}");
+        }
+        assert_eq!(Orientation::Rotate90.inverse(), Orientation::Rotate270);
     }
 }

@@ -31,6 +31,7 @@ pub(crate) struct Placement {
     pub(crate) scaled: (u32, u32),
     pub(crate) canvas: (u32, u32),
     pub(crate) offset: (u32, u32),
+    pub(crate) background: Option<crate::Rgba>,
 }
 
 impl Placement {
@@ -65,7 +66,8 @@ impl Placement {
         );
         // Whole numbers in, whole numbers out: the map only adds and subtracts them.
         let offset = (placed.left as u32, placed.top as u32);
-        Placement { crop, scaled: stored_size(orientation, g.scaled), canvas, offset }
+        let background = ctx.effects.background;
+        Placement { crop, scaled: stored_size(orientation, g.scaled), canvas, offset, background }
     }
 
     /// Whether resampling would leave the frame as it is.
@@ -83,7 +85,8 @@ impl Placement {
         if self.canvas == self.scaled {
             return Ok(scaled);
         }
-        letterbox(&scaled, self.canvas, self.offset)
+        // Transparent if it has alpha, otherwise black (sharp's default), unless `bg` says.
+        scaled.placed_on(self.canvas, self.offset, self.background)
     }
 }
 
@@ -153,20 +156,6 @@ fn lanczos3_from_table(x: f64) -> f64 {
     }
     let (i, frac) = (at as usize, at.fract());
     TABLE[i] + (TABLE[i + 1] - TABLE[i]) * frac
-}
-
-/// Place the image on a canvas: transparent if it has alpha, otherwise black (sharp's default).
-fn letterbox(image: &Pixels, canvas: (u32, u32), offset: (u32, u32)) -> Result<Pixels> {
-    // Zero-filled: opaque black for RGB, transparent for RGBA.
-    let mut out = Pixels::new(canvas.0, canvas.1, image.layout)?;
-    let ch = image.channels();
-    let row = image.width as usize * ch;
-    let canvas_row = canvas.0 as usize * ch;
-    for (y, src) in image.data.chunks_exact(row).enumerate() {
-        let at = (offset.1 as usize + y) * canvas_row + offset.0 as usize * ch;
-        out.data[at..at + row].copy_from_slice(src);
-    }
-    Ok(out)
 }
 
 fn internal(e: impl std::fmt::Display) -> ImageError {
