@@ -111,6 +111,30 @@ fn size(reply: &Reply) -> (u32, u32) {
     (img.width(), img.height())
 }
 
+/// The operations over HTTP: a preset expands (and is one variant with its expansion), `dpr`
+/// folds into the size, padding grows the output in the background colour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn presets_and_operations_are_served() {
+    let svc = start(&[("cat.png", repo_file("samples/chelsea.png"))], |config| {
+        let preset = ("thumb".to_string(), "w=40&h=40&g=smart&fmt=png&pad=2&bg=ff0000".to_string());
+        config.resolver.recipe_limits.presets = [preset].into();
+    })
+    .await;
+    let thumb = svc.get("/cat.png?preset=thumb", &[]).await;
+    assert_eq!(thumb.status, 200, "{}", String::from_utf8_lossy(&thumb.body));
+    let pixels = decode(&thumb).into_rgb8();
+    assert_eq!(pixels.dimensions(), (44, 44));
+    assert_eq!(pixels.get_pixel(0, 0).0, [255, 0, 0], "padding in the background colour");
+    let expanded = svc.get("/cat.png?w=40&h=40&g=smart&fmt=png&pad=2&bg=ff0000", &[]).await;
+    assert_eq!(expanded.header("etag"), thumb.header("etag"), "a preset and its expansion are one variant");
+    let mixed = svc.get("/cat.png?preset=thumb&dpr=2", &[]).await;
+    assert_eq!(mixed.status, 400, "mixing is off by default");
+    let retina = svc.get("/cat.png?w=50&dpr=2&fmt=png&rot=90&flip=h&blur=1&sharpen=0.5", &[]).await;
+    assert_eq!(retina.status, 200, "{}", String::from_utf8_lossy(&retina.body));
+    assert_eq!(size(&retina).0, 100);
+    svc.embedded.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn variants_are_served_with_the_right_size_format_and_headers() {
     let svc = start(
@@ -415,7 +439,10 @@ async fn every_error_has_its_status_and_a_json_body_without_internals() {
         assert!(!message.is_empty() && !message.contains("/tmp") && !message.contains(".rs:"), "{message}");
     };
     check(&svc.get("/ok.png?w=abc", &[]).await, 400, "invalid_recipe");
-    check(&svc.get("/ok.png?w=10&blur=3", &[]).await, 400, "invalid_recipe");
+    check(&svc.get("/ok.png?w=10&radius=3", &[]).await, 400, "invalid_recipe");
+    // Refused once the asset's size is known: a crop that starts outside the image.
+    check(&svc.get("/ok.png?crop=100000,0,10,10", &[]).await, 400, "invalid_recipe");
+    check(&svc.get("/ok.png?preset=thumb", &[]).await, 400, "invalid_recipe");
     check(&svc.get("/missing.png?w=10", &[]).await, 404, "not_found");
     check(&svc.get("/../etc/passwd", &[]).await, 404, "not_found");
     check(&svc.get(&format!("/_/{}?fmt=png", "0".repeat(64)), &[]).await, 404, "not_found");

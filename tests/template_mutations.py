@@ -26,7 +26,7 @@ MUTATIONS = [
     ("the edge lets a parameter it does not know through",
      "            if (KNOWN.indexOf(names[i]) < 0) {", "            if (KNOWN.indexOf(names[i]) < -1) {", "unknown parameter"),
     ("the edge forgets a recipe parameter",
-     "'rot', 'flip', 'sig'];", "'rot', 'sig'];", "edge query"),
+     "'bg', 'preset', 'sig'];", "'bg', 'sig'];", "edge query"),
     ("the edge keeps the query's own order",
      "          names.sort();\n", "", "edge query"),
     ("the cache key back to a whitelist",
