@@ -43,6 +43,7 @@ def main():
     parser.add_argument("--only", nargs="*", help="photo file names to run (default: all)")
     parser.add_argument("--json", help="where to write the results")
     parser.add_argument("--gallery", help="write both tools' smart crops of every photo here")
+    parser.add_argument("--ops", nargs="*", default=list(OPS), help="ops to run (default: all)")
     args = parser.parse_args()
     photos = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if args.only:
@@ -57,7 +58,8 @@ def main():
     rows = []
     for photo in photos:
         row = {"photo": photo.name}
-        for op, query in OPS.items():
+        for op in args.ops:
+            query = OPS[op]
             times = {"catg": [], "sharp": []}
             for _ in range(args.rounds):
                 c = tool_run([bench, query, photo, str(args.iters), work / f"{photo.stem}-{op}-catg.jpg"], env)
@@ -66,14 +68,17 @@ def main():
                 times["sharp"].append(s["median_ms"])
             row[op] = {tool: round(statistics.median(t), 2) for tool, t in times.items()}
             row[op]["ratio"] = round(row[op]["catg"] / row[op]["sharp"], 3)
-        for tool in ("catg", "sharp"):
+        smart = "smart400" in args.ops and "cover400" in args.ops
+        for tool in ("catg", "sharp") if smart else ():
             row[f"smart_over_centre_{tool}"] = round(row["smart400"][tool] / row["cover400"][tool], 3)
         rows.append(row)
-        print(f"{photo.name[:34]:34} " + " ".join(f"{op} {row[op]['catg']:6.1f}/{row[op]['sharp']:6.1f}" for op in OPS)
-              + f"  smart/centre catg {row['smart_over_centre_catg']:.2f} sharp {row['smart_over_centre_sharp']:.2f}",
-              file=sys.stderr, flush=True)
-    summary = {op: round(statistics.median(r[op]["ratio"] for r in rows), 3) for op in OPS}
-    for tool in ("catg", "sharp"):
+        print(f"{photo.name[:34]:34} " + " ".join(f"{op} {row[op]['catg']:6.1f}/{row[op]['sharp']:6.1f}" for op in args.ops)
+              + (f"  smart/centre catg {row['smart_over_centre_catg']:.2f} sharp {row['smart_over_centre_sharp']:.2f}"
+                 if smart else ""), file=sys.stderr, flush=True)
+    summary = {op: round(statistics.median(r[op]["ratio"] for r in rows), 3) for op in args.ops}
+    for op in args.ops:
+        summary[f"{op}_max"] = max(r[op]["ratio"] for r in rows)
+    for tool in ("catg", "sharp") if smart else ():
         summary[f"smart_over_centre_{tool}"] = round(statistics.median(r[f"smart_over_centre_{tool}"] for r in rows), 3)
         summary[f"smart_over_centre_{tool}_max"] = max(r[f"smart_over_centre_{tool}"] for r in rows)
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -82,10 +87,11 @@ def main():
     out = Path(args.json) if args.json else ROOT / f"bench/results/{datetime.date.today()}-ops.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-    print("\nmedian over", len(rows), "photos, catg/sharp time:",
-          ", ".join(f"{op} {summary[op]:.2f}" for op in OPS))
-    print(f"smart/centre: catg {summary['smart_over_centre_catg']:.2f} (max {summary['smart_over_centre_catg_max']:.2f}), "
-          f"sharp {summary['smart_over_centre_sharp']:.2f} (max {summary['smart_over_centre_sharp_max']:.2f})")
+    print("\nmedian (max) over", len(rows), "photos, catg/sharp time:",
+          ", ".join(f"{op} {summary[op]:.2f} ({summary[op + '_max']:.2f})" for op in args.ops))
+    if smart:
+        print(f"smart/centre: catg {summary['smart_over_centre_catg']:.2f} (max {summary['smart_over_centre_catg_max']:.2f}), "
+              f"sharp {summary['smart_over_centre_sharp']:.2f} (max {summary['smart_over_centre_sharp_max']:.2f})")
     print(f"wrote {out}")
     if args.gallery:
         gallery(photos, bench, sharp_js, Path(args.gallery), env)
