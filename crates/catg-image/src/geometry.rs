@@ -4,7 +4,6 @@
 
 use crate::error::{ImageError, Result};
 use crate::probe::Orientation;
-use crate::transform::orient::stored_region;
 
 /// How the image fits a `w`×`h` box when both are given (sharp's `fit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -231,6 +230,34 @@ pub struct Region {
     pub top: f64,
     pub width: f64,
     pub height: f64,
+}
+
+/// The size, in stored axes, of something that is `size` once upright.
+pub(crate) fn stored_size<T>(orientation: Orientation, size: (T, T)) -> (T, T) {
+    if orientation.swaps_axes() {
+        (size.1, size.0)
+    } else {
+        size
+    }
+}
+
+/// The rectangle of a stored image (`stored` = its width and height in stored axes) that
+/// becomes `upright` once the orientation is applied.
+pub(crate) fn stored_region(orientation: Orientation, upright: Region, stored: (f64, f64)) -> Region {
+    let Region { left: l, top: t, width: w, height: h } = upright;
+    let (sw, sh) = stored;
+    // Each arm follows the pixel map in `orient` below: upright (x, y) ← stored (sx, sy).
+    let (left, top, width, height) = match orientation {
+        Orientation::Normal => (l, t, w, h),
+        Orientation::FlipHorizontal => (sw - l - w, t, w, h),
+        Orientation::Rotate180 => (sw - l - w, sh - t - h, w, h),
+        Orientation::FlipVertical => (l, sh - t - h, w, h),
+        Orientation::Transpose => (t, l, h, w),
+        Orientation::Rotate90 => (t, sh - l - w, h, w),
+        Orientation::Transverse => (sw - t - h, sh - l - w, h, w),
+        Orientation::Rotate270 => (sw - t - h, l, h, w),
+    };
+    Region { left, top, width, height }
 }
 
 /// The plan for one render.

@@ -2,41 +2,13 @@
 //!
 //! It runs after the resize, on the output-sized image, which costs far less (docs/decisions/
 //! pipeline.md, "Orientation last"). The geometry is still planned in the orientation users see; the resize maps it onto the
-//! stored axes with [`stored_region`] and [`stored_size`].
+//! stored axes with `geometry::stored_region` and `geometry::stored_size`.
 
 use crate::error::Result;
 use crate::frame::Frame;
-use crate::geometry::Region;
+
 use crate::pixels::Pixels;
 use crate::probe::Orientation;
-
-/// The size, in stored axes, of something that is `size` once upright.
-pub(crate) fn stored_size<T>(orientation: Orientation, size: (T, T)) -> (T, T) {
-    if orientation.swaps_axes() {
-        (size.1, size.0)
-    } else {
-        size
-    }
-}
-
-/// The rectangle of a stored image (`stored` = its width and height in stored axes) that
-/// becomes `upright` once the orientation is applied.
-pub(crate) fn stored_region(orientation: Orientation, upright: Region, stored: (f64, f64)) -> Region {
-    let Region { left: l, top: t, width: w, height: h } = upright;
-    let (sw, sh) = stored;
-    // Each arm follows the pixel map in `orient` below: upright (x, y) ← stored (sx, sy).
-    let (left, top, width, height) = match orientation {
-        Orientation::Normal => (l, t, w, h),
-        Orientation::FlipHorizontal => (sw - l - w, t, w, h),
-        Orientation::Rotate180 => (sw - l - w, sh - t - h, w, h),
-        Orientation::FlipVertical => (l, sh - t - h, w, h),
-        Orientation::Transpose => (t, l, h, w),
-        Orientation::Rotate90 => (t, sh - l - w, h, w),
-        Orientation::Transverse => (sw - t - h, sh - l - w, h, w),
-        Orientation::Rotate270 => (sw - t - h, l, h, w),
-    };
-    Region { left, top, width, height }
-}
 
 pub(crate) fn apply(frame: Frame) -> Result<Frame> {
     if frame.orientation == Orientation::Normal {
@@ -94,6 +66,7 @@ fn remap<const C: usize>(src: &[u8], out: &mut [u8], ow: usize, oh: usize, base:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::{stored_region, stored_size, Region};
     use crate::pixels::Layout;
 
     /// A 3×2 image whose pixels are numbered 1..=6 row by row (in the red channel).

@@ -7,10 +7,10 @@
 //! leave. An output row's filter reaches the same source rows it would in the whole frame, so
 //! the result matches the whole-frame path (see the engine's tests).
 
-use super::orient::{stored_region, stored_size};
 use crate::error::{ImageError, Result};
 use crate::frame::{Context, Frame, Header, WindowOp, BAND_ROWS};
 use crate::geometry::Region;
+use crate::geometry::{stored_region, stored_size};
 use crate::pixels::{Layout, Pixels};
 use crate::probe::Orientation;
 use fast_image_resize::images::ImageRef;
