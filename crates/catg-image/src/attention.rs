@@ -60,20 +60,56 @@ fn reduce(frame: &Pixels) -> Option<Pixels> {
     let factor = (w.max(h) as f64 / f64::from(ANALYSIS_SIDE)).max(1.0);
     let (ow, oh) = (((w as f64 / factor).round() as usize).max(1), ((h as f64 / factor).round() as usize).max(1));
     let channels = frame.channels();
-    let mut sums = vec![[0u64; 4]; ow * oh];
-    for y in 0..h {
-        let oy = (y * oh / h).min(oh - 1);
-        let row = &frame.data[y * w * channels..(y + 1) * w * channels];
-        for (x, pixel) in row.chunks_exact(channels).enumerate() {
-            let cell = &mut sums[oy * ow + (x * ow / w).min(ow - 1)];
-            let alpha = if channels == 4 { u64::from(pixel[3]) } else { 255 };
-            for c in 0..3 {
-                cell[c] += u64::from(pixel[c]) * alpha / 255;
+    // The columns each cell spans (cell = x · ow / w), worked out once, so a row's pixels are
+    // summed in registers a cell at a time.
+    let mut spans = vec![(0, 0); ow];
+    for x in 0..w {
+        let cell = (x * ow / w).min(ow - 1);
+        spans[cell] = if spans[cell].1 == 0 { (x, x + 1) } else { (spans[cell].0, x + 1) };
+    }
+    // Rows are added up column by column into a band (plain vector adds) until the band's
+    // analysis row is complete; only then is the band summed cell by cell. u32 sums hold any
+    // cell: the side is capped far below 2^32 / 255 pixels per cell.
+    let mut sums = vec![[0u32; 4]; ow * oh];
+    let mut band = vec![0u32; w * 3];
+    let mut band_rows = 0;
+    let mut flush = |band: &mut [u32], rows: u32, oy: usize| {
+        for (sum, &(from, to)) in sums[oy * ow..][..ow].iter_mut().zip(&spans) {
+            for pixel in band[from * 3..to * 3].chunks_exact(3) {
+                for c in 0..3 {
+                    sum[c] += pixel[c];
+                }
             }
-            cell[3] += 1;
+            sum[3] += (to - from) as u32 * rows;
+        }
+        band.fill(0);
+    };
+    for (y, row) in frame.data.chunks_exact(w * channels).enumerate() {
+        if channels == 4 {
+            for (acc, pixel) in band.chunks_exact_mut(3).zip(row.chunks_exact(4)) {
+                let alpha = u32::from(pixel[3]);
+                for c in 0..3 {
+                    acc[c] += (u32::from(pixel[c]) * alpha + 127) / 255;
+                }
+            }
+        } else {
+            for (acc, &v) in band.iter_mut().zip(row) {
+                *acc += u32::from(v);
+            }
+        }
+        band_rows += 1;
+        let oy = (y * oh / h).min(oh - 1);
+        if y + 1 == h || ((y + 1) * oh / h).min(oh - 1) != oy {
+            flush(&mut band, band_rows, oy);
+            band_rows = 0;
         }
     }
-    let data = sums.iter().flat_map(|s| [0, 1, 2].map(|c| (s[c] / s[3].max(1)) as u8)).collect();
+    // One reciprocal per cell rather than three integer divisions (a third of the time here).
+    let mut data = Vec::with_capacity(ow * oh * 3);
+    for sum in &sums {
+        let scale = 1.0 / sum[3].max(1) as f32;
+        data.extend([0, 1, 2].map(|c| (sum[c] as f32 * scale) as u8));
+    }
     Pixels::from_vec(ow as u32, oh as u32, crate::pixels::Layout::Rgb8, data).ok()
 }
 
@@ -83,25 +119,33 @@ fn score(image: &Pixels, (left, top, width, height): (usize, usize, usize, usize
     let stride = image.width as usize;
     let rgb = |x: usize, y: usize| {
         let at = (y * stride + x) * 3;
-        [f64::from(image.data[at]), f64::from(image.data[at + 1]), f64::from(image.data[at + 2])]
+        [f32::from(image.data[at]), f32::from(image.data[at + 1]), f32::from(image.data[at + 2])]
     };
-    let luma = |x: usize, y: usize| {
-        let [r, g, b] = rgb(x, y);
-        0.299 * r + 0.587 * g + 0.114 * b
-    };
-    let mut scores = Vec::with_capacity(width * height);
-    for y in top..top + height {
-        for x in left..left + width {
-            // Laplacian of the luma, the edge at a border reflected inwards.
-            let (xl, xr) = (x.saturating_sub(1).max(left), (x + 1).min(left + width - 1));
-            let (yu, yd) = (y.saturating_sub(1).max(top), (y + 1).min(top + height - 1));
-            let edge = (4.0 * luma(x, y) - luma(xl, y) - luma(xr, y) - luma(x, yu) - luma(x, yd)).abs();
+    // The part's luma, once per pixel (each pixel's edge reads it five times).
+    let luma: Vec<f32> = (top..top + height)
+        .flat_map(|y| (left..left + width).map(move |x| (x, y)))
+        .map(|(x, y)| {
             let [r, g, b] = rgb(x, y);
+            0.299 * r + 0.587 * g + 0.114 * b
+        })
+        .collect();
+    let mut scores = Vec::with_capacity(width * height);
+    for y in 0..height {
+        let row = |y: usize| &luma[y * width..(y + 1) * width];
+        let (above, here, below) = (row(y.saturating_sub(1)), row(y), row((y + 1).min(height - 1)));
+        let pixels = &image.data[((top + y) * stride + left) * 3..][..width * 3];
+        for (x, pixel) in pixels.chunks_exact(3).enumerate() {
+            // Laplacian of the luma, the edge at a border reflected inwards.
+            let (l, r) = (here[x.saturating_sub(1)], here[(x + 1).min(width - 1)]);
+            let edge = (4.0 * here[x] - l - r - above[x] - below[x]).abs();
+            let [r, g, b] = [0, 1, 2].map(|c| f32::from(pixel[c]));
             let (max, min) = (r.max(g).max(b), r.min(g).min(b));
             let saturation = if max > 0.0 { (max - min) / max } else { 0.0 };
-            // Skin: a classic RGB rule (Kovač et al.), reddish and neither too dark nor grey.
-            let skin = r > 95.0 && g > 40.0 && b > 20.0 && max - min > 15.0 && (r - g).abs() > 15.0 && r > g && r > b;
-            scores.push(edge + 48.0 * saturation * (max / 255.0) + if skin { 40.0 } else { 0.0 });
+            // Skin: a classic RGB rule (Kovač et al.), reddish and neither too dark nor grey
+            // (`&`, not `&&`: no branch per test).
+            let skin =
+                (r > 95.0) & (g > 40.0) & (b > 20.0) & (max - min > 15.0) & ((r - g).abs() > 15.0) & (r > g) & (r > b);
+            scores.push(f64::from(edge + 48.0 * saturation * (max / 255.0) + f32::from(u8::from(skin)) * 40.0));
         }
     }
     scores

@@ -145,7 +145,7 @@ pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, lim
         Err(_) => (0, 0),
     };
     let encoder = if spec.format == OutputFormat::Avif { canvas * AVIF_ENCODER_BYTES_PER_PIXEL } else { 0 };
-    // Blur and sharpen hold two float copies of the output (four 4-byte samples a pixel).
+    // Blur and sharpen hold up to two float copies of the output (four 4-byte samples a pixel).
     let effects = if spec.effects.blur.is_some() || spec.effects.sharpen.is_some() { canvas * 32 } else { 0 };
     input_bytes as u64 + decoded * 4 + probe.jpeg_buffer_bytes + 2 * canvas * 4 + encoder + effects + CODEC_STATE_BYTES
 }

@@ -4,8 +4,8 @@
 //! (within a few per cent of the Gaussian, at a cost that does not grow with sigma).
 //!
 //! It runs after the resize, on the output-sized frame the resize makes: the full-size source is
-//! never held. Two float copies of that frame are its working set (the memory estimate counts
-//! them).
+//! never held. One float copy of that frame (two past sigma 8) is its working set (the memory
+//! estimate counts two).
 
 use crate::error::{ImageError, Result};
 use crate::frame::{Context, Frame};
@@ -54,32 +54,94 @@ impl Filter {
         Filter::Boxes([radius(0), radius(1), radius(2)])
     }
 
-    /// Filter every line (`width` pixels of `channels` floats) of `data` in place, the lines'
-    /// ends extended by their edge pixels.
-    fn lines(&self, data: &mut [f32], width: usize, channels: usize) {
-        let mut padded = Vec::new();
-        for line in data.chunks_exact_mut(width * channels) {
-            match self {
-                Filter::Kernel(weights) => {
-                    let radius = weights.len() / 2;
-                    extend(line, channels, radius, &mut padded);
-                    line.fill(0.0);
-                    // One pass over the line per tap: plain multiply-adds the compiler vectorises.
-                    for (tap, weight) in weights.iter().enumerate() {
-                        let shifted = &padded[tap * channels..tap * channels + line.len()];
-                        for (out, sample) in line.iter_mut().zip(shifted) {
-                            *out += weight * sample;
-                        }
-                    }
+    /// Filter one line (`channels` floats a pixel) from `input` into `out`, the line's ends
+    /// extended by its edge pixels; `padded` is scratch space.
+    fn line(&self, input: &[f32], out: &mut [f32], channels: usize, padded: &mut Vec<f32>) {
+        match self {
+            Filter::Kernel(weights) => {
+                let radius = weights.len() / 2;
+                extend(input, channels, radius, padded);
+                let at = |tap: usize| &padded[tap * channels..tap * channels + input.len()];
+                for (o, &v) in out.iter_mut().zip(at(radius)) {
+                    *o = weights[radius] * v;
                 }
-                Filter::Boxes(radii) => {
-                    for &radius in radii {
-                        extend(line, channels, radius, &mut padded);
-                        box_line(line, &padded, channels, radius);
+                // The kernel is symmetric: one multiply per pair of taps. Each pass is a plain
+                // multiply-add over the whole line, which the compiler vectorises.
+                for k in 1..=radius {
+                    let weight = weights[radius + k];
+                    for (o, (&a, &b)) in out.iter_mut().zip(at(radius - k).iter().zip(at(radius + k))) {
+                        *o += weight * (a + b);
                     }
                 }
             }
+            Filter::Boxes(radii) => {
+                out.copy_from_slice(input);
+                for &radius in radii {
+                    extend(out, channels, radius, padded);
+                    box_line(out, padded, channels, radius);
+                }
+            }
         }
+    }
+
+    /// Filter every column of `rows` (`height` rows of `stride` floats) and hand each finished
+    /// row to `emit`. Whole rows are added together, so the columns need no transpose and every
+    /// pass reads memory in order.
+    fn columns(&self, rows: Vec<f32>, stride: usize, height: usize, mut emit: impl FnMut(usize, &[f32])) -> Result<()> {
+        // Row y, rows past the top and bottom being copies of the first and last.
+        fn at(rows: &[f32], y: isize, stride: usize) -> &[f32] {
+            let y = y.clamp(0, (rows.len() / stride) as isize - 1) as usize;
+            &rows[y * stride..(y + 1) * stride]
+        }
+        match self {
+            Filter::Kernel(weights) => {
+                let radius = weights.len() / 2;
+                let mut acc = floats(stride)?;
+                for y in 0..height as isize {
+                    for (o, &v) in acc.iter_mut().zip(at(&rows, y, stride)) {
+                        *o = weights[radius] * v;
+                    }
+                    for k in 1..=radius {
+                        let weight = weights[radius + k];
+                        let (above, below) = (at(&rows, y - k as isize, stride), at(&rows, y + k as isize, stride));
+                        for (o, (&a, &b)) in acc.iter_mut().zip(above.iter().zip(below)) {
+                            *o += weight * (a + b);
+                        }
+                    }
+                    emit(y as usize, &acc);
+                }
+            }
+            Filter::Boxes(radii) => {
+                let mut src = rows;
+                let mut dst = floats(src.len())?;
+                let mut sum = floats(stride)?;
+                for &radius in radii {
+                    let scale = 1.0 / (2 * radius + 1) as f32;
+                    sum.fill(0.0);
+                    for i in -(radius as isize)..=radius as isize {
+                        for (s, &v) in sum.iter_mut().zip(at(&src, i, stride)) {
+                            *s += v;
+                        }
+                    }
+                    // Running sums down the columns: add the row coming in, drop the one leaving.
+                    for y in 0..height as isize {
+                        for (o, &s) in dst[y as usize * stride..(y as usize + 1) * stride].iter_mut().zip(&sum) {
+                            *o = s * scale;
+                        }
+                        let (leaving, coming) =
+                            (at(&src, y - radius as isize, stride), at(&src, y + radius as isize + 1, stride));
+                        for (s, (&l, &c)) in sum.iter_mut().zip(leaving.iter().zip(coming)) {
+                            *s += c - l;
+                        }
+                    }
+                    std::mem::swap(&mut src, &mut dst);
+                }
+                for y in 0..height {
+                    emit(y, &src[y * stride..(y + 1) * stride]);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -111,41 +173,47 @@ fn box_line(line: &mut [f32], padded: &[f32], channels: usize, radius: usize) {
     }
 }
 
-/// The pixels blurred by a Gaussian of `sigma` pixels.
+/// The pixels blurred by a Gaussian of `sigma` pixels: rows first, from bytes into one float
+/// copy of the frame, then columns, from it straight back into bytes.
 pub(crate) fn gaussian(src: &Pixels, sigma: f32) -> Result<Pixels> {
     let (width, height, channels) = (src.width as usize, src.height as usize, src.channels());
+    let stride = width * channels;
     let filter = Filter::for_sigma(sigma);
     let premultiplied = src.layout == Layout::Rgba8;
-    let mut samples = floats(width * height * channels)?;
-    for (out, pixel) in samples.chunks_exact_mut(channels).zip(src.data.chunks_exact(channels)) {
-        let alpha = if premultiplied { f32::from(pixel[3]) / 255.0 } else { 1.0 };
-        for (c, (o, &v)) in out.iter_mut().zip(pixel).enumerate() {
-            *o = if premultiplied && c < 3 { f32::from(v) * alpha } else { f32::from(v) };
+    let mut rows = floats(stride * height)?;
+    let (mut line, mut padded) = (Vec::with_capacity(stride), Vec::new());
+    for (bytes, out) in src.data.chunks_exact(stride).zip(rows.chunks_exact_mut(stride)) {
+        line.clear();
+        for pixel in bytes.chunks_exact(channels) {
+            if premultiplied {
+                let alpha = f32::from(pixel[3]) / 255.0;
+                line.extend(pixel[..3].iter().map(|&v| f32::from(v) * alpha));
+                line.push(f32::from(pixel[3]));
+            } else {
+                line.extend(pixel.iter().map(|&v| f32::from(v)));
+            }
         }
+        filter.line(&line, out, channels, &mut padded);
     }
-    // Rows, then columns as the rows of the transposed image (so both passes read memory in order).
-    filter.lines(&mut samples, width, channels);
-    let mut columns = transpose(&samples, width, height, channels)?;
-    drop(samples);
-    filter.lines(&mut columns, height, channels);
-    let samples = transpose(&columns, height, width, channels)?;
-    drop(columns);
     let mut out = Pixels::new(src.width, src.height, src.layout)?;
     let byte = |v: f32| v.round().clamp(0.0, 255.0) as u8;
-    for (pixel, blurred) in out.data.chunks_exact_mut(channels).zip(samples.chunks_exact(channels)) {
+    filter.columns(rows, stride, height, |y, blurred| {
+        let row = &mut out.data[y * stride..(y + 1) * stride];
         if premultiplied {
-            let alpha = blurred[3];
-            let unmultiply = if alpha > 0.0 { 255.0 / alpha } else { 0.0 };
-            for c in 0..3 {
-                pixel[c] = byte(blurred[c] * unmultiply);
+            for (pixel, blurred) in row.chunks_exact_mut(4).zip(blurred.chunks_exact(4)) {
+                let alpha = blurred[3];
+                let unmultiply = if alpha > 0.0 { 255.0 / alpha } else { 0.0 };
+                for c in 0..3 {
+                    pixel[c] = byte(blurred[c] * unmultiply);
+                }
+                pixel[3] = byte(alpha);
             }
-            pixel[3] = byte(alpha);
         } else {
-            for (p, &b) in pixel.iter_mut().zip(blurred) {
+            for (p, &b) in row.iter_mut().zip(blurred) {
                 *p = byte(b);
             }
         }
-    }
+    })?;
     Ok(out)
 }
 
@@ -154,25 +222,6 @@ fn floats(len: usize) -> Result<Vec<f32>> {
     data.try_reserve_exact(len).map_err(|_| ImageError::ResourceLimit(format!("cannot allocate {len} samples")))?;
     data.resize(len, 0.0);
     Ok(data)
-}
-
-/// A `width`×`height` image of `channels`-float pixels, transposed, in square tiles (so both
-/// sides stay in cache).
-fn transpose(src: &[f32], width: usize, height: usize, channels: usize) -> Result<Vec<f32>> {
-    const TILE: usize = 32;
-    let mut out = floats(src.len())?;
-    for ty in (0..height).step_by(TILE) {
-        for tx in (0..width).step_by(TILE) {
-            for y in ty..(ty + TILE).min(height) {
-                for x in tx..(tx + TILE).min(width) {
-                    let from = (y * width + x) * channels;
-                    let to = (x * height + y) * channels;
-                    out[to..to + channels].copy_from_slice(&src[from..from + channels]);
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -231,14 +280,40 @@ mod tests {
         let boxes = Filter::for_sigma(8.0001);
         assert!(matches!(exact, Filter::Kernel(_)) && matches!(boxes, Filter::Boxes(_)));
         let profile = |filter: &Filter| {
-            let mut line: Vec<f32> = (0..81).map(|x| if x == 40 { 1000.0 } else { 0.0 }).collect();
-            filter.lines(&mut line, 81, 1);
+            let dot: Vec<f32> = (0..81).map(|x| if x == 40 { 1000.0 } else { 0.0 }).collect();
+            let mut line = vec![0.0; 81];
+            filter.line(&dot, &mut line, 1, &mut Vec::new());
             line
         };
         let (a, b) = (profile(&exact), profile(&boxes));
         let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
         assert!(worst < 0.1 * a[40], "profiles differ by {worst} (peak {})", a[40]);
         assert!(gaussian(&dot, 8.5).is_ok());
+    }
+
+    /// Rows and columns get the same filter: blurring the transposed image gives the
+    /// transposed blur (to a rounding step), on a non-square, non-symmetric image, on both paths.
+    #[test]
+    fn columns_are_filtered_as_rows_are() {
+        let (w, h) = (37usize, 23usize);
+        let data: Vec<u8> = (0..w * h * 4).map(|i| ((i * 7919) % 251) as u8 | 1).collect();
+        let transpose = |p: &Pixels| {
+            let (w, h) = (p.width as usize, p.height as usize);
+            let mut out = vec![0u8; w * h * 4];
+            for y in 0..h {
+                for x in 0..w {
+                    out[(x * h + y) * 4..][..4].copy_from_slice(&p.data[(y * w + x) * 4..][..4]);
+                }
+            }
+            Pixels::from_vec(h as u32, w as u32, Layout::Rgba8, out).expect("size")
+        };
+        let image = Pixels::from_vec(w as u32, h as u32, Layout::Rgba8, data).expect("size");
+        for sigma in [0.7, 3.0, 12.0] {
+            let a = transpose(&gaussian(&image, sigma).expect("blur"));
+            let b = gaussian(&transpose(&image), sigma).expect("blur");
+            let worst = a.data.iter().zip(&b.data).map(|(&x, &y)| x.abs_diff(y)).max();
+            assert!(worst <= Some(1), "sigma {sigma}: differ by {worst:?}");
+        }
     }
 
     /// Transparent pixels lend no colour: a red pixel beside transparent black stays red.
