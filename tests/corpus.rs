@@ -144,6 +144,30 @@ fn check_valid(entry: &Value, failures: &mut Vec<String>) {
         Err(e) => failures.push(format!("{file}: resized render failed: {e}")),
     }
 
+    // Every recipe operation at once, on the smart crop's whole-frame path: it renders, the
+    // padding is the background, and the padding is all that separates it from the same render
+    // without it.
+    let (w, h) = (want.1.min(64), want.2.min(48));
+    let crop = format!("0,0,{},{}", (want.1 - 1).max(1), want.2);
+    let every = format!("w={w}&h={h}&g=smart&rot=90&flip=h&crop={crop}&blur=1.5&sharpen=0.8&fmt=png");
+    match (render(&examined, &format!("{every}&pad=3&bg=ff00ff")), render(&examined, &every)) {
+        (Ok((_, padded)), Ok((_, plain))) => {
+            if (padded.width(), padded.height()) != (plain.width() + 6, plain.height() + 6) {
+                failures.push(format!(
+                    "{file}: padded {}x{}, without padding {}x{}",
+                    padded.width(),
+                    padded.height(),
+                    plain.width(),
+                    plain.height()
+                ));
+            }
+            if padded.get_pixel(0, 0).0 != [255, 0, 255, 255] {
+                failures.push(format!("{file}: padding is {:?}, not bg", padded.get_pixel(0, 0).0));
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => failures.push(format!("{file}: every operation at once failed: {e}")),
+    }
+
     // No variant in any format carries the source's payload or metadata.
     let mut forbidden: Vec<String> = expected["must_not_contain_in_variants"]
         .as_array()
@@ -178,7 +202,23 @@ fn check_invalid(entry: &Value, failures: &mut Vec<String>) {
         Ok(probe) => {
             let recipe = Recipe::parse("fmt=png", &RecipeLimits::default()).expect("valid recipe");
             let body = examined.body.as_deref().unwrap_or_default();
-            render_variant(body, &examined.fingerprint, probe, &recipe, None, &limits).err()
+            let plain = render_variant(body, &examined.fingerprint, probe, &recipe, None, &limits).err();
+            // The smart crop decodes the whole frame and the effects hold float copies: they
+            // must refuse the same files, as cleanly.
+            let every = "w=64&h=48&g=smart&rot=90&flip=h&blur=1.5&sharpen=0.8&pad=3&bg=ff00ff&fmt=png";
+            let recipe = Recipe::parse(every, &RecipeLimits::default()).expect("valid recipe");
+            match render_variant(body, &examined.fingerprint, probe, &recipe, None, &limits) {
+                Ok(_) => failures.push(format!("{file}: rendered with every operation, but must be rejected")),
+                Err(e) => {
+                    let kind = e.reject_kind();
+                    if !kind.is_some_and(|k| acceptable.contains(&k)) {
+                        failures.push(format!(
+                            "{file}: with every operation rejected as {kind:?}, acceptable: {acceptable:?}"
+                        ));
+                    }
+                }
+            }
+            plain
         }
     };
     match error {
