@@ -4,9 +4,11 @@
 # as they do on Lambda, and `cargo lambda invoke --data-file` sends the payloads from events/
 # (bucket and key filled in), against moto and DynamoDB Local. Run by scripts/test.
 #
-# The binaries come from one `cargo build --workspace --all-features --bins`: the same feature
-# set as the test suite's build, so the dependencies compile once for both (letting
-# `cargo lambda watch` build each function would compile them all again with other features).
+# The binaries come from one `cargo build --workspace --all-features --bins --tests --examples`:
+# the targets `cargo test` builds, so the features are unified as in the test suite's build and
+# the dependencies compile once for both (without the tests, the dev-dependencies' features are
+# left out and tokio, hyper and the AWS SDK compile twice; letting `cargo lambda watch` build
+# each function would compile them all again with other features).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=infra/tools.sh
@@ -23,7 +25,7 @@ fi
 need_cargo_lambda
 function_pids=()
 echo "== building the functions" >&2
-cargo build --workspace --all-features --bins --locked
+cargo build --workspace --all-features --bins --tests --examples --locked
 bin_dir="${CARGO_TARGET_DIR:-target}/debug"
 export PATH="$tools/venv/bin:$PATH"
 py="$tools/venv/bin/python"   # moto brings boto3: it sets up the resources below
