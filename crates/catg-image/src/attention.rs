@@ -15,8 +15,8 @@ use crate::probe::Orientation;
 use crate::transform::orient::orient;
 
 /// The analysis image's longest side: enough to find a subject, small enough to cost little
-/// next to the decode.
-const ANALYSIS_SIDE: u32 = 192;
+/// next to the decode (192 cost a small PNG 1.4× its centred crop; 128 costs it 1.08×).
+const ANALYSIS_SIDE: u32 = 128;
 
 /// The focal point (thousandths of `kept`) that centres a `window`-sized crop on what a viewer
 /// looks at. `frame` is sRGB, in stored axes, `orientation` away from upright (the recipe's turn
@@ -117,18 +117,14 @@ fn reduce(frame: &Pixels) -> Option<Pixels> {
 /// luma, plus saturation, plus a bonus for skin tones.
 fn score(image: &Pixels, (left, top, width, height): (usize, usize, usize, usize)) -> Vec<f64> {
     let stride = image.width as usize;
-    let rgb = |x: usize, y: usize| {
-        let at = (y * stride + x) * 3;
-        [f32::from(image.data[at]), f32::from(image.data[at + 1]), f32::from(image.data[at + 2])]
-    };
     // The part's luma, once per pixel (each pixel's edge reads it five times).
-    let luma: Vec<f32> = (top..top + height)
-        .flat_map(|y| (left..left + width).map(move |x| (x, y)))
-        .map(|(x, y)| {
-            let [r, g, b] = rgb(x, y);
-            0.299 * r + 0.587 * g + 0.114 * b
-        })
-        .collect();
+    let mut luma = Vec::with_capacity(width * height);
+    for y in top..top + height {
+        let pixels = &image.data[(y * stride + left) * 3..][..width * 3];
+        luma.extend(
+            pixels.chunks_exact(3).map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])),
+        );
+    }
     let mut scores = Vec::with_capacity(width * height);
     for y in 0..height {
         let row = |y: usize| &luma[y * width..(y + 1) * width];

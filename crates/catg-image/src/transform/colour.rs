@@ -54,14 +54,17 @@ impl ToSrgb {
         // A profile that does not parse, or does not match the pixels, is ignored rather than
         // rejected: damaged metadata must not make a good image unservable.
         let profile = icc.and_then(|icc| Profile::new_icc(icc).ok());
-        let srgb = Profile::new_srgb();
+        // Built only where a transform needs it: building it costs tens of microseconds of
+        // tone curves, and most images have no profile to convert from.
+        let srgb = Profile::new_srgb;
         Ok(match layout {
             Layout::Cmyk8 => match profile.filter(|p| p.color_space() == ColorSpaceSignature::CmykData) {
                 Some(p) => {
                     // Adobe's CMYK JPEGs store 255 for "no ink"; lcms calls that layout CMYK_8_REV.
                     let format = if cmyk_inverted { PixelFormat::CMYK_8_REV } else { PixelFormat::CMYK_8 };
                     ToSrgb::Cmyk(
-                        Transform::new(&p, format, &srgb, PixelFormat::RGB_8, Intent::Perceptual).map_err(cms_error)?,
+                        Transform::new(&p, format, &srgb(), PixelFormat::RGB_8, Intent::Perceptual)
+                            .map_err(cms_error)?,
                     )
                 }
                 None => ToSrgb::NaiveCmyk { inverted: cmyk_inverted },
@@ -73,7 +76,7 @@ impl ToSrgb {
                         Transform::new_flags(
                             &p,
                             PixelFormat::RGBA_8,
-                            &srgb,
+                            &srgb(),
                             PixelFormat::RGBA_8,
                             Intent::RelativeColorimetric,
                             Flags::COPY_ALPHA,
@@ -81,8 +84,14 @@ impl ToSrgb {
                         .map_err(cms_error)?,
                     ),
                     Some(p) => ToSrgb::Rgb(
-                        Transform::new(&p, PixelFormat::RGB_8, &srgb, PixelFormat::RGB_8, Intent::RelativeColorimetric)
-                            .map_err(cms_error)?,
+                        Transform::new(
+                            &p,
+                            PixelFormat::RGB_8,
+                            &srgb(),
+                            PixelFormat::RGB_8,
+                            Intent::RelativeColorimetric,
+                        )
+                        .map_err(cms_error)?,
                     ),
                 }
             }
