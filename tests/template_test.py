@@ -558,11 +558,23 @@ def check_edge_normaliser(code):
     # is a 400, as the origin would answer.
     known = sorted(set(recipe_parameters()) | {signature_parameter()})
     check(len(known) >= 11, f"recipe names {known}")
+    # (dpr is left out here: it is folded into w, h and pad, as the cases below check.)
+    known = [name for name in known if name != "dpr"]
     forwards = {name: {"value": str(i)} for i, name in enumerate(known)}
     backwards = {name: forwards[name] for name in reversed(known)}
     ordered = "&".join(f"{name}={i}" for i, name in enumerate(known))
     repeated = {"w": {"value": "1", "multiValue": [{"value": "1"}, {"value": "2"}]}}
     extra = [(forwards, ordered), (backwards, ordered), (repeated, "w=1&w=2")]
+    # dpr is folded into w, h and pad as the parser does (catg-core's recipe tests check that
+    # each pair parses to one recipe).
+    folds = json.loads((Path(__file__).parent / "edge_dpr_cases.json").read_text())["cases"]
+    check(len(folds) >= 10, "tests/edge_dpr_cases.json has too few cases")
+    for sent, passed in folds:
+        query = {}
+        for pair in sent.split("&"):
+            name, value = pair.split("=", 1)
+            query[name] = {"value": value}
+        extra.append((query, passed))
     unknown = ["foo", "W", "width2", "utm_source", "sig2"]
     for query, _ in extra:
         cases.append((query, None, None))

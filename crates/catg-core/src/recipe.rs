@@ -866,6 +866,28 @@ mod tests {
         assert_eq!(signed, "w=4&h=-&fit=cover&fmt=auto&q=-&enlarge=0&crop=1,2,3,4");
     }
 
+    /// The CloudFront Function folds `dpr` at the edge (tests/template_test.py runs it on the
+    /// same cases): what it passes on must be the recipe the viewer asked for, or as wrong.
+    #[test]
+    fn the_edges_dpr_folding_gives_the_same_recipe() {
+        let cases: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/edge_dpr_cases.json")).expect("json");
+        let cases = cases["cases"].as_array().expect("cases");
+        assert!(cases.len() >= 10);
+        let without_sig = |q: &str| q.split('&').filter(|p| !p.starts_with("sig=")).collect::<Vec<_>>().join("&");
+        let recipe = |q: &str| {
+            parse(&without_sig(q)).map(|r| r.resolve(None, false, (4000, 3000)).expect("resolves").canonical())
+        };
+        for case in cases {
+            let (sent, passed) = (case[0].as_str().expect("sent"), case[1].as_str().expect("passed"));
+            match (recipe(sent), recipe(passed)) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{sent} -> {passed}"),
+                (Err(_), Err(_)) => {}
+                (a, b) => panic!("{sent} -> {passed}: {a:?} vs {b:?}"),
+            }
+        }
+    }
+
     #[test]
     fn dpr_folds_into_the_sides_before_the_limits() {
         assert_eq!(canonical("w=200&dpr=2"), canonical("w=400"));
