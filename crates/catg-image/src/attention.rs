@@ -12,6 +12,7 @@
 use crate::geometry::{FocalPoint, Region};
 use crate::pixels::Pixels;
 use crate::probe::Orientation;
+use crate::reduce::box_average;
 use crate::transform::orient::orient;
 
 /// The analysis image's longest side: enough to find a subject, small enough to cost little
@@ -30,7 +31,8 @@ pub(crate) fn focal_point(
     window: (f64, f64),
 ) -> FocalPoint {
     let centre = FocalPoint { x: 500, y: 500 };
-    let Some(small) = reduce(frame) else { return centre };
+    // Alpha multiplied in: transparent areas count as black, so as flat.
+    let Some(small) = box_average(frame, ANALYSIS_SIDE).map(|small| small.premultiplied_rgb()) else { return centre };
     let Ok(small) = orient(&small, orientation) else { return centre };
     // The kept region and window in analysis pixels.
     let (sx, sy) = (f64::from(small.width) / f64::from(upright.0), f64::from(small.height) / f64::from(upright.1));
@@ -48,69 +50,6 @@ pub(crate) fn focal_point(
     let fy = (best_y as f64 + win.1 as f64 / 2.0) / height as f64;
     let thousandths = |f: f64| (f * 1000.0).round().clamp(0.0, 1000.0) as u16;
     FocalPoint { x: thousandths(fx), y: thousandths(fy) }
-}
-
-/// The frame box-averaged down to at most [`ANALYSIS_SIDE`] a side, as RGB (alpha multiplied in:
-/// transparent areas count as black, so as flat).
-fn reduce(frame: &Pixels) -> Option<Pixels> {
-    let (w, h) = (frame.width as usize, frame.height as usize);
-    if w == 0 || h == 0 {
-        return None;
-    }
-    let factor = (w.max(h) as f64 / f64::from(ANALYSIS_SIDE)).max(1.0);
-    let (ow, oh) = (((w as f64 / factor).round() as usize).max(1), ((h as f64 / factor).round() as usize).max(1));
-    let channels = frame.channels();
-    // The columns each cell spans (cell = x · ow / w), worked out once, so a row's pixels are
-    // summed in registers a cell at a time.
-    let mut spans = vec![(0, 0); ow];
-    for x in 0..w {
-        let cell = (x * ow / w).min(ow - 1);
-        spans[cell] = if spans[cell].1 == 0 { (x, x + 1) } else { (spans[cell].0, x + 1) };
-    }
-    // Rows are added up column by column into a band (plain vector adds) until the band's
-    // analysis row is complete; only then is the band summed cell by cell. u32 sums hold any
-    // cell: the side is capped far below 2^32 / 255 pixels per cell.
-    let mut sums = vec![[0u32; 4]; ow * oh];
-    let mut band = vec![0u32; w * 3];
-    let mut band_rows = 0;
-    let mut flush = |band: &mut [u32], rows: u32, oy: usize| {
-        for (sum, &(from, to)) in sums[oy * ow..][..ow].iter_mut().zip(&spans) {
-            for pixel in band[from * 3..to * 3].chunks_exact(3) {
-                for c in 0..3 {
-                    sum[c] += pixel[c];
-                }
-            }
-            sum[3] += (to - from) as u32 * rows;
-        }
-        band.fill(0);
-    };
-    for (y, row) in frame.data.chunks_exact(w * channels).enumerate() {
-        if channels == 4 {
-            for (acc, pixel) in band.chunks_exact_mut(3).zip(row.chunks_exact(4)) {
-                let alpha = u32::from(pixel[3]);
-                for c in 0..3 {
-                    acc[c] += (u32::from(pixel[c]) * alpha + 127) / 255;
-                }
-            }
-        } else {
-            for (acc, &v) in band.iter_mut().zip(row) {
-                *acc += u32::from(v);
-            }
-        }
-        band_rows += 1;
-        let oy = (y * oh / h).min(oh - 1);
-        if y + 1 == h || ((y + 1) * oh / h).min(oh - 1) != oy {
-            flush(&mut band, band_rows, oy);
-            band_rows = 0;
-        }
-    }
-    // One reciprocal per cell rather than three integer divisions (a third of the time here).
-    let mut data = Vec::with_capacity(ow * oh * 3);
-    for sum in &sums {
-        let scale = 1.0 / sum[3].max(1) as f32;
-        data.extend([0, 1, 2].map(|c| (sum[c] as f32 * scale) as u8));
-    }
-    Pixels::from_vec(ow as u32, oh as u32, crate::pixels::Layout::Rgb8, data).ok()
 }
 
 /// Each pixel's score in the `(left, top, width, height)` part of `image`: edge strength of the

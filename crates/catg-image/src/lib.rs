@@ -21,6 +21,8 @@ pub mod output;
 pub mod pipeline;
 pub mod pixels;
 pub mod probe;
+mod reduce;
+pub mod summary;
 mod transform;
 
 pub use effects::{Effects, Padding, Rgba};
