@@ -119,15 +119,19 @@ fn bombs_are_refused_within_1s_of_cpu_and_100_mb() {
 #[test]
 fn inspect_reads_headers_only() {
     // The first 200 KB of a 50 MP JPEG: the header is whole, the image data is not. Inspect
-    // must still answer (it decodes nothing), while render must refuse it as truncated.
+    // --header-only must still answer (it decodes nothing), while a full inspect (what ingest
+    // would record) and render must refuse it as truncated.
     let dir = tempdir();
     let cut = dir.join("cut.jpg");
     let whole = std::fs::read(corpus_dir().join("large_50mp.jpg")).expect("read");
     std::fs::write(&cut, &whole[..200_000]).expect("write");
-    let run = catg(&["inspect", cut.to_str().expect("utf-8")], &[]);
+    let run = catg(&["inspect", "--header-only", cut.to_str().expect("utf-8")], &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.json()["phash"].is_null(), "{}", run.stdout);
     assert_eq!((run.json()["width"].as_u64(), run.json()["height"].as_u64()), (Some(8660), Some(5774)));
     assert!(run.max_rss_mb < 64.0, "peak RSS {:.1} MB", run.max_rss_mb);
+    let full = catg(&["inspect", cut.to_str().expect("utf-8")], &[]);
+    assert_eq!(full.json()["error"]["kind"], "truncated");
     let out = dir.join("v").to_string_lossy().into_owned();
     let render = catg(&["render", cut.to_str().expect("utf-8"), "--recipe", "w=100", "-o", &out], &[]);
     assert_eq!(render.json()["error"]["kind"], "truncated");

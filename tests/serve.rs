@@ -90,7 +90,9 @@ async fn start_full(
     let state = Arc::new(HttpState {
         resolver: wrap(embedded.resolver()),
         key_max_age: Duration::from_secs(60),
-        metrics: None,
+        key_stale_while_revalidate: Duration::from_secs(600),
+        // A recorder of the test's own (not the process-wide one), so the status page answers.
+        metrics: Some(metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder().handle()),
         operator_token: None,
     });
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
@@ -152,7 +154,7 @@ async fn variants_are_served_with_the_right_size_format_and_headers() {
     assert_eq!(webp.header("content-type"), Some("image/webp"));
     assert_eq!(size(&webp), (200, 100));
     assert_eq!(webp.header("vary"), Some("Accept"));
-    assert_eq!(webp.header("cache-control"), Some("public, max-age=60"));
+    assert_eq!(webp.header("cache-control"), Some("public, max-age=60, stale-while-revalidate=600"));
     let etag = webp.header("etag").expect("etag").to_string();
     assert!(etag.len() == 66 && etag.starts_with('"'), "{etag}");
     let location = webp.header("content-location").expect("content-location").to_string();
@@ -542,6 +544,27 @@ impl ManifestStore for Switchable {
     async fn pending_variants(&self, fingerprint: &Fingerprint, now: Millis, limit: u64) -> StoreResult<u64> {
         self.check()?;
         self.inner.pending_variants(fingerprint, now, limit).await
+    }
+    async fn set_asset_summary(
+        &self,
+        fingerprint: &Fingerprint,
+        summary: &catg_image::Summary,
+        near_duplicate_of: Option<Fingerprint>,
+    ) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.set_asset_summary(fingerprint, summary, near_duplicate_of).await
+    }
+    async fn near_duplicate_candidates(
+        &self,
+        phash: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<catg_core::near_duplicates::Candidate>> {
+        self.check()?;
+        self.inner.near_duplicate_candidates(phash, limit).await
+    }
+    async fn asset_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<AssetRecord>> {
+        self.check()?;
+        self.inner.asset_page(after, limit).await
     }
     async fn ping(&self) -> StoreResult<()> {
         self.check()?;
@@ -970,4 +993,98 @@ async fn every_request_is_one_json_log_line_with_its_outcome_and_no_query() {
     assert_eq!(first["fingerprint"].as_str().map(str::len), Some(64), "{first}");
     assert!(answered.iter().all(|line| line["fields"]["ms"].as_f64().is_some_and(|ms| ms >= 0.0)));
     assert!(!text.contains("hunter2") && !text.contains("password"), "a query never reaches the logs");
+}
+
+/// A half-size, quality-60 JPEG of `path` (made by catg's pipeline, libjpeg-turbo): the copy
+/// near-duplicate detection must find.
+fn half_size_q60_copy(path: &Path, dir: &Path) -> PathBuf {
+    use catg_core::{Recipe, RecipeLimits};
+    let data = std::fs::read(path).expect("read");
+    let limits = catg_image::Limits::default();
+    let probe = catg_image::probe(&data, &limits).expect("probe");
+    let query = format!("w={}&fit=inside&fmt=jpeg&q=60", probe.width() / 2);
+    let spec = Recipe::parse(&query, &RecipeLimits::default())
+        .expect("recipe")
+        .resolve(None, false, (probe.width(), probe.height()))
+        .expect("resolve")
+        .render_spec();
+    let copy = catg_image::render(&data, &spec, &limits).expect("render");
+    let out = dir.join(format!("{}-copy.jpg", path.file_stem().and_then(|s| s.to_str()).unwrap_or("x")));
+    std::fs::write(&out, copy.bytes).expect("write");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_records_placeholders_and_near_duplicates_and_the_info_urls_answer_them() {
+    let scratch = tempdir();
+    let flat = scratch.join("flat.png");
+    image::RgbImage::from_pixel(120, 60, image::Rgb([0x33, 0x66, 0xcc])).save(&flat).expect("flat png");
+    let chelsea = repo_file("samples/chelsea.png");
+    let copy = half_size_q60_copy(&chelsea, &scratch);
+    let svc = start(
+        &[
+            ("a/chelsea.png", chelsea),
+            ("b/chelsea-copy.jpg", copy),
+            ("coffee.jpg", repo_file("samples/coffee.jpg")),
+            ("flat.png", flat),
+        ],
+        |_| {},
+    )
+    .await;
+    let info = |reply: &Reply| -> serde_json::Value {
+        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        reply.json()
+    };
+
+    // A flat colour: its own colour, and a ThumbHash of that colour and aspect ratio.
+    let flat = svc.get("/flat.png?info=1", &[]).await;
+    assert_eq!(flat.header("cache-control"), Some("public, max-age=60, stale-while-revalidate=600"));
+    let flat = info(&flat);
+    assert_eq!(
+        (flat["format"].as_str(), flat["width"].as_u64(), flat["height"].as_u64()),
+        (Some("png"), Some(120), Some(60))
+    );
+    assert_eq!(flat["dominant_color"], "#3366cc");
+    assert_eq!(flat["phash"].as_str().map(str::len), Some(16));
+    assert!(flat.get("near_duplicate_of").is_none());
+    use base64::Engine;
+    let hash = base64::engine::general_purpose::STANDARD
+        .decode(flat["thumbhash"].as_str().expect("thumbhash"))
+        .expect("base64");
+    assert!(flat["thumbhash"].as_str().unwrap_or("").ends_with('=') || hash.len() % 3 == 0, "padded base64");
+    let (w, h, rgba) = thumbhash::thumb_hash_to_rgba(&hash).expect("a ThumbHash");
+    assert!((w as f64 / h as f64 - 2.0).abs() < 0.3, "aspect {w}x{h}");
+    let mean = |c: usize| rgba.chunks_exact(4).map(|p| f64::from(p[c])).sum::<f64>() / (w * h) as f64;
+    for (c, want) in [0x33, 0x66, 0xcc].into_iter().enumerate() {
+        assert!((mean(c) - f64::from(want)).abs() < 8.0, "channel {c}: {} vs {want}", mean(c));
+    }
+
+    // By fingerprint: the same answer, immutable.
+    let fingerprint = flat["fingerprint"].as_str().expect("fingerprint").to_string();
+    let by_fingerprint = svc.get(&format!("/_/{fingerprint}/info"), &[]).await;
+    assert_eq!(by_fingerprint.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(info(&by_fingerprint), flat);
+
+    // The half-size q60 copy and its original are one group; coffee is in none.
+    let original = info(&svc.get("/a/chelsea.png?info=1", &[]).await);
+    let copy = info(&svc.get("/b/chelsea-copy.jpg?info=1", &[]).await);
+    let linked =
+        original["near_duplicate_of"] == copy["fingerprint"] || copy["near_duplicate_of"] == original["fingerprint"];
+    assert!(linked, "a half-size q60 copy is a near-duplicate: {original} / {copy}");
+    let coffee = info(&svc.get("/coffee.jpg?info=1", &[]).await);
+    assert!(coffee.get("near_duplicate_of").is_none(), "a different picture: {coffee}");
+    let inventory = catg_core::report::inventory(&svc.embedded.store).await.expect("inventory");
+    assert_eq!((inventory.near_duplicate_groups, inventory.near_duplicates), (1, 1), "{inventory:?}");
+    let status = String::from_utf8_lossy(&svc.get("/_catg/", &[]).await.body).to_string();
+    assert!(status.contains("Near-duplicates") && status.contains("chelsea-copy.jpg"), "grouped: {status}");
+
+    // Info stands alone, and only for ready assets that exist.
+    for bad in ["/flat.png?info=1&w=10", "/flat.png?info=2", &format!("/_/{fingerprint}/info?w=10")] {
+        let reply = svc.get(bad, &[]).await;
+        assert_eq!((reply.status, reply.json()["error"]["kind"].as_str()), (400, Some("invalid_recipe")), "{bad}");
+    }
+    assert_eq!(svc.get("/nothing.png?info=1", &[]).await.status, 404);
+    assert_eq!(svc.get(&format!("/_/{}/info", "0".repeat(64)), &[]).await.status, 404);
+    svc.embedded.shutdown().await;
 }

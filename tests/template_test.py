@@ -139,6 +139,11 @@ def signature_parameter():
                      (ROOT / "crates/catg-core/src/signing.rs").read_text()).group(1)
 
 
+def info_parameter():
+    return re.search(r'pub const INFO_PARAM: &str = "([a-z]+)"',
+                     (ROOT / "crates/catg-core/src/info.rs").read_text()).group(1)
+
+
 def config_variables():
     names = set()
     for path in ["crates/catg-aws/src/deployment.rs", "crates/catg-lambda/src/lib.rs", "crates/catg-core/src/config.rs"]:
@@ -556,7 +561,7 @@ def check_edge_normaliser(code):
         cases.append(({alias: {"value": "7"}, short: {"value": "8"}}, None, None))
     # Every short name (and sig) passes, in one order whatever the order given; any other name
     # is a 400, as the origin would answer.
-    known = sorted(set(recipe_parameters()) | {signature_parameter()})
+    known = sorted(set(recipe_parameters()) | {signature_parameter(), info_parameter()})
     check(len(known) >= 11, f"recipe names {known}")
     # (dpr is left out here: it is folded into w, h and pad, as the cases below check.)
     known = [name for name in known if name != "dpr"]

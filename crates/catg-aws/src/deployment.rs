@@ -19,6 +19,7 @@ pub struct Config {
     pub queue_url: Option<String>,
     pub wait: Duration,
     pub key_max_age: Duration,
+    pub key_stale_while_revalidate: Duration,
     pub resolver: ResolverConfig,
     /// Memory budget for renders running at once (transform), in MiB.
     pub render_memory_mib: u32,
@@ -47,7 +48,8 @@ pub enum ConfigFailure {
 impl Config {
     /// `CATG_SOURCE_BUCKET`, `CATG_VARIANTS_BUCKET`, `CATG_TABLE` (required); `CATG_QUEUE_URL`
     /// (resolver); `CATG_SOURCE_PREFIX` (default none: every key); `CATG_WAIT_MS` (default 3000),
-    /// `CATG_KEY_MAX_AGE` seconds (default 60); `CATG_RECONCILE_GRACE_S` (default 3600);
+    /// `CATG_KEY_MAX_AGE` seconds (default 60); `CATG_KEY_STALE_WHILE_REVALIDATE` seconds
+    /// (default 86400); `CATG_RECONCILE_GRACE_S` (default 3600);
     /// the `CATG_MAX_*` limits; the signing keys as `CATG_SIGNING_KEYS_SECRET` (a Secrets
     /// Manager ARN, what the stack sets; re-read after `CATG_SIGNING_KEYS_TTL_S`, default 300)
     /// or `CATG_SIGNING_KEYS` (the value itself, for local emulators).
@@ -89,6 +91,7 @@ impl Config {
             queue_url: env("CATG_QUEUE_URL").filter(|v| !v.is_empty()),
             wait,
             key_max_age: Duration::from_secs(number("CATG_KEY_MAX_AGE", 60)?),
+            key_stale_while_revalidate: Duration::from_secs(number("CATG_KEY_STALE_WHILE_REVALIDATE", 86_400)?),
             resolver,
             render_memory_mib: render_memory_mib(&env)?,
             reconcile_grace: Duration::from_secs(number("CATG_RECONCILE_GRACE_S", 3600)?),

@@ -4,26 +4,34 @@
 //! TTL attribute (`expires_at`, epoch seconds) so abandoned claims disappear on their own.
 //! They also carry `pending_asset` (the fingerprint), the key of the sparse index
 //! [`PENDING_INDEX`]: a pending-job cap counts one asset's claims without a scan, and a finished
-//! record, written whole without the attribute, leaves the index.
+//! record, written whole without the attribute, leaves the index. Assets' perceptual-hash bands
+//! are items of their own (`phb#…`), indexed by [`NEAR_DUPLICATE_INDEX`].
 
 use crate::errors::map;
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, Select,
+    ProjectionType, Put, ScalarAttributeType, Select, TransactWriteItem, Update,
 };
 use catg_core::model::{
-    AssetFacts, AssetRecord, AssetState, Millis, SourceRecord, SourceState, VariantRecord, VariantState,
+    AssetFacts, AssetRecord, AssetState, Millis, SourceRecord, SourceState, SummaryText, VariantRecord, VariantState,
 };
+use catg_core::near_duplicates::{band_keys, Candidate};
 use catg_core::ports::{Claim, ManifestStore, Page, StoreError, StoreResult};
 use catg_core::{CacheKey, Fingerprint};
-use catg_image::OutputFormat;
+use catg_image::{OutputFormat, Summary};
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
 
 /// The sparse global secondary index of pending claims by asset (`pending_asset`).
 pub const PENDING_INDEX: &str = "pending-by-asset";
+
+/// The global secondary index of perceptual-hash bands (`phash_band`): each ready asset with a
+/// summary has one small item per band (`pk` = `phb#<band key>#<fingerprint>`), written in the
+/// same transaction as the asset, so near-duplicate candidates are eight queries, not a scan.
+pub const NEAR_DUPLICATE_INDEX: &str = "near-duplicates-by-band";
 
 /// How long after its lease a pending claim is deleted by DynamoDB's TTL.
 const PENDING_TTL_GRACE_S: u64 = 24 * 3600;
@@ -73,6 +81,43 @@ impl DynamoManifest {
 }
 
 impl DynamoManifest {
+    /// `first` (a conditional write of an asset) and the asset's band items in one transaction:
+    /// the index never names an asset that is not there, nor misses one that is. `Ok(false)`
+    /// when `first`'s condition did not hold (nothing was written).
+    async fn transact_with_bands(
+        &self,
+        first: TransactWriteItem,
+        fingerprint: &Fingerprint,
+        summary: &Summary,
+        group: Option<Fingerprint>,
+    ) -> StoreResult<bool> {
+        let mut request = self.client.transact_write_items().transact_items(first);
+        for item in band_items(fingerprint, summary, group) {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let lost = e.as_service_error().is_some_and(|e| match e {
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled
+                        .cancellation_reasons()
+                        .first()
+                        .is_some_and(|reason| reason.code() == Some("ConditionalCheckFailed")),
+                    _ => false,
+                });
+                if lost {
+                    return Ok(false);
+                }
+                Err(map("dynamodb transact", e))
+            }
+        }
+    }
+
     /// A conditional delete of a variant record: `Ok(false)` when the condition did not hold.
     async fn delete_if(
         &self,
@@ -133,7 +178,23 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Sto
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(string_attribute("pk")?)
         .attribute_definitions(string_attribute("pending_asset")?)
+        .attribute_definitions(string_attribute("phash_band")?)
         .key_schema(hash_key("pk")?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(NEAR_DUPLICATE_INDEX)
+                .key_schema(hash_key("phash_band")?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes("fingerprint")
+                        .non_key_attributes("phash")
+                        .non_key_attributes("near_duplicate_of")
+                        .build(),
+                )
+                .build()
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+        )
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(PENDING_INDEX)
@@ -237,6 +298,15 @@ fn asset_item(r: &AssetRecord) -> Item {
             item.insert("orientation".into(), n(f.orientation));
             item.insert("has_alpha".into(), AttributeValue::Bool(f.has_alpha));
             item.insert("frames".into(), n(f.frames));
+            if let Some(summary) = &f.summary {
+                let text = SummaryText::of(summary);
+                item.insert("thumbhash".into(), s(text.thumbhash));
+                item.insert("dominant_color".into(), s(text.dominant_color));
+                item.insert("phash".into(), s(text.phash));
+            }
+            if let Some(group) = f.near_duplicate_of {
+                item.insert("near_duplicate_of".into(), s(group.to_hex()));
+            }
         }
         AssetState::Rejected { reason, message } => {
             item.insert("state".into(), s("rejected"));
@@ -256,6 +326,8 @@ fn asset_from(item: &Item) -> StoreResult<AssetRecord> {
             orientation: get_n(item, "orientation")?,
             has_alpha: get_bool(item, "has_alpha")?,
             frames: get_n(item, "frames")?,
+            summary: summary_from(item)?,
+            near_duplicate_of: optional_fingerprint(item, "near_duplicate_of")?,
         }),
         "rejected" => AssetState::Rejected {
             reason: get_s(item, "reason")?.to_string(),
@@ -270,6 +342,42 @@ fn asset_from(item: &Item) -> StoreResult<AssetRecord> {
         first_seen_ms: get_n(item, "first_seen_ms")?,
         source_key: get_s(item, "source_key")?.to_string(),
     })
+}
+
+fn summary_from(item: &Item) -> StoreResult<Option<Summary>> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let (Some(thumbhash), Some(dominant_color), Some(phash)) =
+        (text("thumbhash"), text("dominant_color"), text("phash"))
+    else {
+        return Ok(None);
+    };
+    SummaryText { thumbhash, dominant_color, phash }.parse().map(Some).ok_or_else(|| bad("summary"))
+}
+
+fn optional_fingerprint(item: &Item, name: &str) -> StoreResult<Option<Fingerprint>> {
+    match item.get(name) {
+        Some(_) => fingerprint_of(item, name).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The index items of an asset's hash bands.
+fn band_items(fingerprint: &Fingerprint, summary: &Summary, group: Option<Fingerprint>) -> Vec<Item> {
+    band_keys(summary.phash)
+        .into_iter()
+        .map(|band| {
+            let mut item = HashMap::from([
+                ("pk".to_string(), s(format!("phb#{band:04x}#{fingerprint}"))),
+                ("phash_band".to_string(), s(format!("{band:04x}"))),
+                ("fingerprint".to_string(), s(fingerprint.to_hex())),
+                ("phash".to_string(), s(summary.phash_hex())),
+            ]);
+            if let Some(group) = group {
+                item.insert("near_duplicate_of".into(), s(group.to_hex()));
+            }
+            item
+        })
+        .collect()
 }
 
 fn variant_item(r: &VariantRecord) -> Item {
@@ -347,7 +455,90 @@ impl ManifestStore for DynamoManifest {
     }
 
     async fn create_asset(&self, record: &AssetRecord) -> StoreResult<bool> {
-        self.put_if(asset_item(record), "attribute_not_exists(pk)", &[]).await
+        let AssetState::Ready(AssetFacts { summary: Some(summary), near_duplicate_of, .. }) = &record.state else {
+            return self.put_if(asset_item(record), "attribute_not_exists(pk)", &[]).await;
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(asset_item(record)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let first = TransactWriteItem::builder().put(put).build();
+        self.transact_with_bands(first, &record.fingerprint, summary, *near_duplicate_of).await
+    }
+
+    async fn set_asset_summary(
+        &self,
+        fingerprint: &Fingerprint,
+        summary: &Summary,
+        near_duplicate_of: Option<Fingerprint>,
+    ) -> StoreResult<bool> {
+        let text = SummaryText::of(summary);
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(format!("ast#{fingerprint}")))
+            .condition_expression("#state = :ready AND attribute_not_exists(phash)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":ready", s("ready"))
+            .expression_attribute_values(":thumbhash", s(text.thumbhash))
+            .expression_attribute_values(":colour", s(text.dominant_color))
+            .expression_attribute_values(":phash", s(text.phash));
+        update = match near_duplicate_of {
+            Some(group) => update
+                .update_expression(
+                    "SET thumbhash = :thumbhash, dominant_color = :colour, phash = :phash, near_duplicate_of = :group",
+                )
+                .expression_attribute_values(":group", s(group.to_hex())),
+            None => update.update_expression("SET thumbhash = :thumbhash, dominant_color = :colour, phash = :phash"),
+        };
+        let first = TransactWriteItem::builder()
+            .update(update.build().map_err(|e| StoreError::Invalid(e.to_string()))?)
+            .build();
+        self.transact_with_bands(first, fingerprint, summary, near_duplicate_of).await
+    }
+
+    async fn near_duplicate_candidates(&self, phash: u64, limit: usize) -> StoreResult<Vec<Candidate>> {
+        let mut found: Vec<Candidate> = Vec::new();
+        for band in band_keys(phash) {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(NEAR_DUPLICATE_INDEX)
+                    .key_condition_expression("phash_band = :band")
+                    .expression_attribute_values(":band", s(format!("{band:04x}")))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| map("dynamodb query", e))?;
+                for item in out.items() {
+                    let candidate = Candidate {
+                        fingerprint: fingerprint_of(item, "fingerprint")?,
+                        phash: u64::from_str_radix(get_s(item, "phash")?, 16).map_err(|_| bad("phash"))?,
+                        near_duplicate_of: optional_fingerprint(item, "near_duplicate_of")?,
+                    };
+                    if !found.iter().any(|c| c.fingerprint == candidate.fingerprint) {
+                        found.push(candidate);
+                    }
+                    if found.len() >= limit {
+                        return Ok(found);
+                    }
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn asset_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<AssetRecord>> {
+        let (items, next) = self.scan_prefix("ast#", after, limit).await?;
+        Ok(Page { items: items.iter().map(asset_from).collect::<StoreResult<_>>()?, next })
     }
 
     async fn set_asset_source(&self, fingerprint: &Fingerprint, source_key: &str) -> StoreResult<()> {

@@ -73,3 +73,9 @@ async fn backfill_resumes_on_aws() {
     let (sources, _, manifest) = fresh_stores("bf").await;
     catg_conformance::backfill_resumes(sources, manifest, &catg_conformance::sample_image()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backfill_adds_summaries_on_aws() {
+    let (sources, _, manifest) = fresh_stores("sum").await;
+    catg_conformance::backfill_adds_summaries(sources, manifest, &catg_conformance::sample_image()).await;
+}

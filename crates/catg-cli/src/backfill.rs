@@ -89,8 +89,8 @@ async fn run_async(args: BackfillArgs) -> Result<serde_json::Value, String> {
     let mut on_page = |report: &BackfillReport| {
         bar.set_position(report.listed);
         bar.set_message(format!(
-            "{} new, {} duplicates, {} rejected",
-            report.new_assets, report.duplicates, report.rejected
+            "{} new, {} duplicates, {} rejected, {} summarised",
+            report.new_assets, report.duplicates, report.rejected, report.summarised
         ));
         if !args.dry_run {
             if let Some(key) = &report.resume_after {

@@ -9,7 +9,8 @@
 //! - anything else (I/O, usage): exit 1 with a message on stderr.
 
 use catg_core::config::{image_limits, process_env, recipe_limits, render_memory_mib, signing_keys};
-use catg_core::signing::{unix_now, SIG_PARAM};
+use catg_core::model::SummaryText;
+use catg_core::signing::{unix_now, INFO_SIGNED_FORM, SIG_PARAM};
 use catg_core::{examine, render_variant, validate_key, Error, Fingerprint, Recipe, RenderBudget, SignedTarget};
 use catg_image::{memory_estimate, verify_memory_estimate, Limits};
 use clap::{Parser, Subcommand};
@@ -34,10 +35,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Fingerprint and probe an image (header only) and print what it is as JSON.
+    /// Print what ingest would record of an image as JSON: fingerprint, header, and (decoding it
+    /// once) its placeholder, dominant colour and perceptual hash.
     Inspect {
         /// The image file.
         file: PathBuf,
+        /// Read the header only: fast on huge files, and answers for a file whose image data is cut
+        /// short (no thumbhash, dominant_color or phash).
+        #[arg(long)]
+        header_only: bool,
     },
     /// Render one variant of an image and print its cache key and size as JSON.
     Render {
@@ -56,10 +62,10 @@ enum Command {
     /// Print a signed URL for an image and recipe, signed with the first key in
     /// CATG_SIGNING_KEYS (what `catg serve` and the resolver check when signing is on).
     Sign {
-        /// The source key as it appears in the URL path, unencoded ('cats/tom.jpg'), or
-        /// '_/<fingerprint>' for an immutable URL.
+        /// The source key as it appears in the URL path, unencoded ('cats/tom.jpg'),
+        /// '_/<fingerprint>' for an immutable URL, or '_/<fingerprint>/info' for its info.
         path: String,
-        /// The recipe, as in a URL query string: 'w=400&fmt=webp'.
+        /// The recipe, as in a URL query string: 'w=400&fmt=webp' ('info=1' for a key's info).
         #[arg(long, default_value = "")]
         recipe: String,
         /// The URL stops working this many seconds from now (default: never).
@@ -172,7 +178,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Inspect { file } => inspect(&file),
+        Command::Inspect { file, header_only } => inspect(&file, header_only),
         Command::Render { file, recipe, accept, output } => render(&file, &recipe, accept.as_deref(), &output),
         Command::Sign { path, recipe, expires_in, base_url } => sign(&path, &recipe, expires_in, &base_url),
         Command::Reconcile { source, data, dry_run } => reconcile(&source, &data, dry_run),
@@ -244,12 +250,22 @@ fn config_failure(e: impl std::fmt::Display) -> Failure {
     Failure::Failed(e.to_string())
 }
 
-fn inspect(file: &Path) -> Result<serde_json::Value, Failure> {
+/// What ingest would record of a file: its header, and (decoding it once, within the memory
+/// budget) its real alpha, placeholder, dominant colour and perceptual hash.
+fn inspect(file: &Path, header_only: bool) -> Result<serde_json::Value, Failure> {
     let limits = image_limits(process_env).map_err(config_failure)?;
     let budget = RenderBudget::new(render_memory_mib(process_env).map_err(config_failure)?);
     let mut examined = examine(open(file)?, file_size(file), &limits).map_err(Error::from)?;
-    confirm_alpha_within(&mut examined, &limits, &budget)?;
+    let summary = if header_only {
+        None
+    } else {
+        if let (Ok(probe), Some(body)) = (&examined.verdict, &examined.body) {
+            budget.admit(verify_memory_estimate(probe, body.len())).map_err(Error::from)?;
+        }
+        examined.verify(&limits)
+    };
     let probe = examined.verdict.map_err(Error::from)?;
+    let summary = summary.as_ref().map(SummaryText::of);
     Ok(json!({
         "fingerprint": examined.fingerprint.to_hex(),
         "format": probe.format.as_str(),
@@ -260,6 +276,9 @@ fn inspect(file: &Path) -> Result<serde_json::Value, Failure> {
         "frames": probe.frames,
         "has_icc": probe.has_icc,
         "bytes": examined.bytes,
+        "thumbhash": summary.as_ref().map(|s| &s.thumbhash),
+        "dominant_color": summary.as_ref().map(|s| &s.dominant_color),
+        "phash": summary.as_ref().map(|s| &s.phash),
     }))
 }
 
@@ -268,20 +287,29 @@ fn sign(path: &str, query: &str, expires_in: Option<u64>, base_url: &str) -> Res
         .map_err(config_failure)?
         .ok_or_else(|| Failure::Failed("set CATG_SIGNING_KEYS=id:secret (secret: `openssl rand -base64 32`)".into()))?;
     let query = query.strip_prefix('?').unwrap_or(query);
-    let recipe = Recipe::parse(query, &recipe_limits(process_env).map_err(config_failure)?).map_err(Error::from)?;
     let expires = expires_in.map(|seconds| unix_now().saturating_add(seconds));
-    let (sig, url_path) = match path.strip_prefix("_/") {
+    // An info URL (`_/{fingerprint}/info`, or a key with `info=1`) signs the info form; anything
+    // else signs its recipe.
+    let asset_info = path.strip_prefix("_/").and_then(|rest| rest.strip_suffix("/info"));
+    let info = asset_info.is_some() || catg_core::info::asks_for_info(query)?;
+    let form = if info {
+        INFO_SIGNED_FORM.to_string()
+    } else {
+        Recipe::parse(query, &recipe_limits(process_env).map_err(config_failure)?).map_err(Error::from)?.signed_form()
+    };
+    let (sig, url_path) = match asset_info.or_else(|| path.strip_prefix("_/")) {
         Some(hex) => {
             let fingerprint: Fingerprint =
                 hex.parse().map_err(|_| Failure::Failed(format!("{hex:?} is not a fingerprint (64 hex digits)")))?;
             let hex = fingerprint.to_hex();
-            (keys.sign(SignedTarget::Asset(&hex), &recipe, expires), format!("_/{hex}"))
+            let suffix = if asset_info.is_some() { "/info" } else { "" };
+            (keys.sign_form(SignedTarget::Asset(&hex), &form, expires), format!("_/{hex}{suffix}"))
         }
         None => {
             validate_key(path)?;
             let encoded: Vec<String> =
                 path.split('/').map(|segment| utf8_percent_encode(segment, PATH_SEGMENT).to_string()).collect();
-            (keys.sign(SignedTarget::Key(path), &recipe, expires), encoded.join("/"))
+            (keys.sign_form(SignedTarget::Key(path), &form, expires), encoded.join("/"))
         }
     };
     let separator = if query.is_empty() { "" } else { "&" };

@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// cached for a year).
     #[arg(long, default_value_t = 60)]
     key_max_age: u64,
+    /// `Cache-Control: stale-while-revalidate` for key URLs: how long past `max-age` an edge may
+    /// keep answering with the variant it holds while it checks for a re-upload.
+    #[arg(long, default_value_t = 86_400)]
+    key_stale_while_revalidate: u64,
     /// Named recipes, as a JSON object of names to recipe queries (`preset=NAME` in a URL);
     /// overrides CATG_PRESETS.
     #[arg(long, value_name = "JSON")]
@@ -59,7 +63,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         pending_caps(process_env).map_err(|e| e.to_string())?;
     config.render_memory_mib = render_memory_mib(process_env).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    runtime.block_on(serve(config, args.listen, Duration::from_secs(args.key_max_age)))
+    let key_caching = (Duration::from_secs(args.key_max_age), Duration::from_secs(args.key_stale_while_revalidate));
+    runtime.block_on(serve(config, args.listen, key_caching))
 }
 
 fn init_logging() {
@@ -72,7 +77,8 @@ fn init_logging() {
         .try_init();
 }
 
-async fn serve(config: EmbeddedConfig, listen: SocketAddr, key_max_age: Duration) -> Result<(), String> {
+/// `key_caching`: `max-age` and `stale-while-revalidate` of key URLs.
+async fn serve(config: EmbeddedConfig, listen: SocketAddr, key_caching: (Duration, Duration)) -> Result<(), String> {
     // Before the first scan, so what it ingests is counted.
     let metrics = catg_http::install_prometheus().map_err(|e| format!("cannot start metrics: {e}"))?;
     let source = config.source_dir.clone();
@@ -111,8 +117,14 @@ async fn serve(config: EmbeddedConfig, listen: SocketAddr, key_max_age: Duration
     if embedded.config.resolver.signing.is_some() && operator_token.is_none() {
         tracing::info!("signing is on and CATG_OPERATOR_TOKEN is unset: /_catg/ and /_catg/metrics are off");
     }
-    let state =
-        Arc::new(HttpState { resolver: embedded.resolver(), key_max_age, metrics: Some(metrics), operator_token });
+    let (key_max_age, key_stale_while_revalidate) = key_caching;
+    let state = Arc::new(HttpState {
+        resolver: embedded.resolver(),
+        key_max_age,
+        key_stale_while_revalidate,
+        metrics: Some(metrics),
+        operator_token,
+    });
     let mut stop = embedded.shutdown_signal();
     let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
         tokio::select! {

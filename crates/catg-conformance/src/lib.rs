@@ -10,7 +10,7 @@ use catg_core::model::{
 };
 use catg_core::ports::{Claim, LeasedJobQueue, ManifestStore, ObjectStore, PutOutcome, StoreError};
 use catg_core::{CacheKey, Fingerprint};
-use catg_image::OutputFormat;
+use catg_image::{OutputFormat, Summary};
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 
@@ -134,6 +134,8 @@ fn asset(fp: Fingerprint, source_key: &str) -> AssetRecord {
             orientation: 1,
             has_alpha: true,
             frames: 1,
+            summary: None,
+            near_duplicate_of: None,
         }),
         first_seen_ms: 1,
         source_key: source_key.into(),
@@ -312,6 +314,86 @@ pub async fn manifest(store: Arc<dyn ManifestStore>, prefix: &str) {
     assert!(!store.forget_variant(&orphan).await.expect("forget"), "forgotten once");
 
     pending_per_asset(store.as_ref(), prefix).await;
+    near_duplicate_index(store, prefix).await;
+}
+
+fn summary(phash: u64) -> Summary {
+    Summary { thumbhash: vec![0x1f, 0x08, 0x0a, 0x0d, 0x82, 0x56], dominant_colour: [0x12, 0xab, 0xff], phash }
+}
+
+/// The near-duplicate index: a summary round-trips; the candidates of a hash are exactly the
+/// assets sharing one of its bands, whatever their distance (so the index is what answers, not
+/// a scan filtered by distance); a summary is added once, and only to a ready asset.
+async fn near_duplicate_index(store: Arc<dyn ManifestStore>, prefix: &str) {
+    use catg_core::near_duplicates::{group_of, MAX_DISTANCE};
+    // Hashes of this run's own, so other suites sharing the store rarely share a band.
+    let base = u64::from_be_bytes(*fingerprint(&format!("{prefix}/phash")).0.first_chunk::<8>().expect("8 bytes"));
+    let one_bit_in_bands = |bands: std::ops::Range<usize>| bands.fold(0u64, |m, band| m | 1 << (56 - 8 * band));
+    let first = fingerprint(&format!("{prefix}/near/first"));
+    let close = fingerprint(&format!("{prefix}/near/close"));
+    let one_band = fingerprint(&format!("{prefix}/near/one-band"));
+    let no_band = fingerprint(&format!("{prefix}/near/no-band"));
+    let with = |fp: Fingerprint, phash: u64, group: Option<Fingerprint>| {
+        let mut record = asset(fp, "near.png");
+        if let AssetState::Ready(facts) = &mut record.state {
+            facts.summary = Some(summary(phash));
+            facts.near_duplicate_of = group;
+        }
+        record
+    };
+    // Created by many at once: one wins, and the index names it once.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (store, record) = (store.clone(), with(first, base, None));
+        tasks.push(tokio::spawn(async move { store.create_asset(&record).await }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        created += usize::from(task.await.expect("task").expect("create"));
+    }
+    assert_eq!(created, 1, "one creator wins");
+    assert_eq!(store.asset(&first).await.expect("asset"), Some(with(first, base, None)), "a summary round-trips");
+
+    // An asset recorded before summaries gets one, once.
+    let close_hash = base ^ one_bit_in_bands(0..MAX_DISTANCE as usize);
+    assert!(store.create_asset(&asset(close, "near.png")).await.expect("create"));
+    assert!(store.set_asset_summary(&close, &summary(close_hash), Some(first)).await.expect("summarise"));
+    assert!(!store.set_asset_summary(&close, &summary(base), None).await.expect("again"), "added once");
+    assert_eq!(store.asset(&close).await.expect("asset"), Some(with(close, close_hash, Some(first))));
+    let rejected = fingerprint(&format!("{prefix}/near/rejected"));
+    let record = AssetRecord {
+        state: AssetState::Rejected { reason: "truncated".into(), message: "m".into() },
+        ..asset(rejected, "bad.png")
+    };
+    assert!(store.create_asset(&record).await.expect("create"));
+    assert!(!store.set_asset_summary(&rejected, &summary(base), None).await.expect("rejected"), "only ready assets");
+    assert!(!store.set_asset_summary(&fingerprint("nobody"), &summary(base), None).await.expect("absent"));
+
+    // Sharing one band at 56 bits' distance is a candidate; 8 bits' distance spread over every
+    // band is not.
+    let one_band_hash = base ^ 0xffff_ff00_ffff_ffff;
+    assert!(store.create_asset(&with(one_band, one_band_hash, None)).await.expect("create"));
+    let no_band_hash = base ^ one_bit_in_bands(0..8);
+    assert!(store.create_asset(&with(no_band, no_band_hash, None)).await.expect("create"));
+    let candidates = store.near_duplicate_candidates(base, 1000).await.expect("candidates");
+    let named = |fp: Fingerprint| candidates.iter().filter(|c| c.fingerprint == fp).collect::<Vec<_>>();
+    assert_eq!(named(first).len(), 1, "each candidate once: {candidates:?}");
+    assert_eq!(named(close).first().map(|c| (c.phash, c.near_duplicate_of)), Some((close_hash, Some(first))));
+    assert_eq!(named(one_band).len(), 1, "one shared band makes a candidate");
+    assert!(named(no_band).is_empty(), "no shared band, no candidate");
+    assert_eq!(group_of(&fingerprint("new"), base ^ 1, &candidates), Some(first), "joins the first's group");
+    assert!(store.near_duplicate_candidates(base, 1).await.expect("limit").len() <= 1, "at most the limit");
+
+    // Assets page through whole.
+    let listed = all_pages(|after| {
+        let store = store.clone();
+        async move { store.asset_page(after.as_deref(), 2).await.map(|p| (p.items, p.next)) }
+    })
+    .await;
+    for fp in [first, close, one_band, no_band, rejected] {
+        assert_eq!(listed.iter().filter(|a| a.fingerprint == fp).count(), 1, "{fp} listed once");
+    }
+    assert!(listed.contains(&with(close, close_hash, Some(first))), "records come back whole");
 }
 
 /// Live claims of one asset are counted, up to the limit asked; expired claims, finished
@@ -469,7 +551,11 @@ pub async fn ingest_and_render(
     assert_eq!(fingerprints.len(), 1, "identical bytes under {copies} keys are one asset");
     assert_eq!(new_assets, 1, "exactly one of {copies} concurrent ingests created the asset");
     let fingerprint = *fingerprints.first().expect("one fingerprint");
-    assert!(manifest.asset(&fingerprint).await.expect("asset").is_some());
+    let recorded = manifest.asset(&fingerprint).await.expect("asset").expect("recorded");
+    let AssetState::Ready(facts) = &recorded.state else { panic!("not ready: {recorded:?}") };
+    let expected =
+        catg_image::verify(image, &catg_image::probe(image, &limits).expect("probe"), &limits).expect("verify").summary;
+    assert!(expected.is_some() && facts.summary == expected, "ingest records the summary: {facts:?}");
     for key in &keys {
         let source = manifest.source(key).await.expect("source").expect("every key recorded");
         assert_eq!(source.fingerprint, fingerprint, "{key}");
@@ -709,6 +795,55 @@ pub async fn backfill_resumes(sources: Arc<dyn ObjectStore>, manifest: Arc<dyn M
 
     let again = run(options(None, 4, false), usize::MAX).await;
     assert_eq!((again.listed, again.already_recorded, again.unrecorded), (8, 8, 0), "{again:?}");
+}
+
+/// Backfill gives an asset recorded before ingest made summaries (its source recorded at the
+/// object's current version) its summary, without a new upload; a dry run only counts it.
+pub async fn backfill_adds_summaries(sources: Arc<dyn ObjectStore>, manifest: Arc<dyn ManifestStore>, image: &[u8]) {
+    use catg_core::{backfill, BackfillOptions, Flow};
+    let limits = catg_image::Limits::default();
+    let key = "older/photo.png";
+    sources.put_if_absent(key, image, "image/png", "no-store").await.expect("put source");
+    let meta = sources.head(key).await.expect("head").expect("stored");
+    let fp = Fingerprint::of(image);
+    let probe = catg_image::probe(image, &limits).expect("probe");
+    let facts = AssetFacts::from_probe(&probe);
+    let old = AssetRecord {
+        fingerprint: fp,
+        bytes: image.len() as u64,
+        state: AssetState::Ready(facts.clone()),
+        first_seen_ms: 1,
+        source_key: key.into(),
+    };
+    assert!(manifest.create_asset(&old).await.expect("create"));
+    let source = SourceRecord {
+        key: key.into(),
+        fingerprint: fp,
+        bytes: image.len() as u64,
+        etag: meta.etag,
+        state: SourceState::Present,
+        updated_ms: now_ms(),
+    };
+    manifest.put_source(&source).await.expect("source");
+    let options = |dry_run| BackfillOptions { prefix: "older/".into(), dry_run, ..BackfillOptions::default() };
+    let mut go_on = |_: &catg_core::BackfillReport| Flow::Continue;
+    let dry = backfill(sources.as_ref(), manifest.as_ref(), &decoding(&limits), &options(true), &mut go_on)
+        .await
+        .expect("dry run");
+    assert_eq!((dry.already_recorded, dry.summarised), (1, 1), "{dry:?}");
+    assert_eq!(manifest.asset(&fp).await.expect("asset"), Some(old.clone()), "a dry run changes nothing");
+    let run = backfill(sources.as_ref(), manifest.as_ref(), &decoding(&limits), &options(false), &mut go_on)
+        .await
+        .expect("backfill");
+    assert_eq!((run.already_recorded, run.summarised, run.new_assets), (1, 1, 0), "{run:?}");
+    let expected = catg_image::verify(image, &probe, &limits).expect("verify").summary;
+    let now = manifest.asset(&fp).await.expect("asset").expect("asset");
+    assert!(expected.is_some());
+    assert_eq!(now.state, AssetState::Ready(AssetFacts { summary: expected, ..facts }), "the summary is filled in");
+    let again = backfill(sources.as_ref(), manifest.as_ref(), &decoding(&limits), &options(false), &mut go_on)
+        .await
+        .expect("again");
+    assert_eq!((again.already_recorded, again.summarised), (1, 0), "once: {again:?}");
 }
 
 /// Limits with a budget of their own (each check runs alone).

@@ -9,7 +9,7 @@
 
 use crate::error::Error;
 use crate::ingest::{ingest, Ingested};
-use crate::model::SourceState;
+use crate::model::{AssetFacts, AssetState, SourceState};
 use crate::ports::{ManifestStore, ObjectMeta, ObjectStore};
 use crate::render_budget::Decoding;
 use futures::stream::{self, StreamExt};
@@ -58,6 +58,9 @@ pub struct BackfillReport {
     /// Bytes another key already holds: recorded against the existing asset.
     pub duplicates: u64,
     pub rejected: u64,
+    /// Already recorded, but their assets predate placeholders and hashes: decoded again to add
+    /// them (in a dry run: would be).
+    pub summarised: u64,
     /// Could not be ingested (gone meanwhile, or a permanent error); the run goes on.
     pub failed: u64,
     /// Bytes of the objects listed.
@@ -92,6 +95,10 @@ pub async fn backfill(
             report.bytes_listed += object.size;
             match outcome {
                 Ok(Outcome::Recorded) => report.already_recorded += 1,
+                Ok(Outcome::Summarised | Outcome::WouldSummarise) => {
+                    report.already_recorded += 1;
+                    report.summarised += 1;
+                }
                 Ok(counted) => {
                     report.unrecorded += 1;
                     match counted {
@@ -99,7 +106,7 @@ pub async fn backfill(
                         Outcome::Duplicate => report.duplicates += 1,
                         Outcome::Rejected => report.rejected += 1,
                         Outcome::Failed => report.failed += 1,
-                        Outcome::Recorded | Outcome::WouldIngest => {}
+                        Outcome::Recorded | Outcome::WouldIngest | Outcome::Summarised | Outcome::WouldSummarise => {}
                     }
                 }
                 Err(_) => {}
@@ -121,6 +128,9 @@ pub async fn backfill(
 enum Outcome {
     /// Recorded already, at this version.
     Recorded,
+    /// Recorded, and its asset now has the summary it lacked.
+    Summarised,
+    WouldSummarise,
     WouldIngest,
     New,
     Duplicate,
@@ -136,14 +146,21 @@ async fn one(
     dry_run: bool,
 ) -> Result<Outcome, Error> {
     let known = manifest.source(&object.key).await?;
-    if known.is_some_and(|r| r.etag == object.etag && r.state == SourceState::Present) {
-        return Ok(Outcome::Recorded);
-    }
-    if dry_run {
+    if let Some(known) = known.filter(|r| r.etag == object.etag && r.state == SourceState::Present) {
+        // Recorded at this version; only an asset from before summaries needs its bytes again.
+        let asset = manifest.asset(&known.fingerprint).await?;
+        if !asset.is_some_and(|a| matches!(a.state, AssetState::Ready(AssetFacts { summary: None, .. }))) {
+            return Ok(Outcome::Recorded);
+        }
+        if dry_run {
+            return Ok(Outcome::WouldSummarise);
+        }
+    } else if dry_run {
         return Ok(Outcome::WouldIngest);
     }
     match ingest(sources, manifest, &object.key, decoding).await {
         Ok(Ingested::Unchanged { .. }) => Ok(Outcome::Recorded),
+        Ok(Ingested::Summarised { .. }) => Ok(Outcome::Summarised),
         // Bytes another key recorded first (even a moment ago) are a duplicate, rejected or not.
         Ok(Ingested::Recorded { new_asset: false, .. }) => Ok(Outcome::Duplicate),
         Ok(Ingested::Recorded { rejected: Some(_), .. }) => Ok(Outcome::Rejected),

@@ -5,7 +5,7 @@
 //! everything else: a 1 GiB non-image is fingerprinted without being held.
 
 use crate::fingerprint::{Fingerprint, HashingReader};
-use catg_image::{has_transparency, probe, sniff, ImageError, Limits, Probe, SNIFF_LEN};
+use catg_image::{has_transparency, probe, sniff, verify, ImageError, Limits, Probe, Summary, SNIFF_LEN};
 use std::io::{self, Read};
 
 /// What examining a source found. A rejected source still has a fingerprint, so it can be
@@ -63,6 +63,25 @@ impl Examined {
             Err(rejected) => {
                 self.verdict = Err(rejected);
                 self.body = None;
+            }
+        }
+    }
+}
+
+impl Examined {
+    /// Decode the whole image once, as ingest does ([`catg_image::verify`]): the real alpha,
+    /// and the summary (`None` if the decode failed, which rejects the source).
+    pub fn verify(&mut self, limits: &Limits) -> Option<Summary> {
+        let (Ok(probe), Some(body)) = (&mut self.verdict, &self.body) else { return None };
+        match verify(body, probe, limits) {
+            Ok(verified) => {
+                probe.has_alpha = verified.has_alpha;
+                verified.summary
+            }
+            Err(rejected) => {
+                self.verdict = Err(rejected);
+                self.body = None;
+                None
             }
         }
     }

@@ -6,6 +6,7 @@ use crate::examine::examine;
 use crate::fingerprint::Fingerprint;
 use crate::metrics;
 use crate::model::{now_ms, AssetFacts, AssetRecord, AssetState, SourceRecord, SourceState};
+use crate::near_duplicates;
 use crate::ports::{ManifestStore, ObjectStore, StoreError};
 use crate::render_budget::{Decoding, RenderBudget};
 use catg_image::{verify, verify_memory_estimate, Limits};
@@ -15,6 +16,9 @@ use tokio_util::io::SyncIoBridge;
 pub enum Ingested {
     /// This version of the object was already recorded.
     Unchanged { fingerprint: Fingerprint },
+    /// This version of the object was already recorded, and its asset, recorded before ingest
+    /// made summaries, now has one (what `catg backfill` does for older assets).
+    Summarised { fingerprint: Fingerprint },
     /// Recorded; `new_asset` is false when the bytes were already known (a duplicate).
     Recorded { fingerprint: Fingerprint, new_asset: bool, rejected: Option<String> },
 }
@@ -22,7 +26,9 @@ pub enum Ingested {
 impl Ingested {
     pub fn fingerprint(&self) -> Fingerprint {
         match self {
-            Ingested::Unchanged { fingerprint } | Ingested::Recorded { fingerprint, .. } => *fingerprint,
+            Ingested::Unchanged { fingerprint }
+            | Ingested::Summarised { fingerprint }
+            | Ingested::Recorded { fingerprint, .. } => *fingerprint,
         }
     }
 }
@@ -40,10 +46,16 @@ pub async fn ingest(
         StoreError::NotFound(_) => Error::NotFound(key.to_string()),
         other => Error::Store(other),
     })?;
+    let mut unchanged = false;
     if let Some(known) = manifest.source(key).await? {
         if known.etag == meta.etag && known.state == SourceState::Present {
-            metrics::ingested("unchanged", 0, None);
-            return Ok(Ingested::Unchanged { fingerprint: known.fingerprint });
+            let asset = manifest.asset(&known.fingerprint).await?;
+            if !asset.as_ref().is_some_and(lacks_summary) {
+                metrics::ingested("unchanged", 0, None);
+                return Ok(Ingested::Unchanged { fingerprint: known.fingerprint });
+            }
+            // Read on, to decode it once more for the summary it lacks.
+            unchanged = true;
         }
     }
     // Hashing and probing are CPU work over a blocking reader: off the async threads.
@@ -56,14 +68,35 @@ pub async fn ingest(
     let fingerprint = examined.fingerprint;
     let mut rejected = None;
     let new_asset = match manifest.asset(&fingerprint).await? {
-        Some(_) => {
+        Some(existing) => {
+            if lacks_summary(&existing) {
+                if let (Ok(probe), Some(body)) = (examined.verdict, examined.body) {
+                    if let AssetState::Ready(AssetFacts { summary: Some(summary), .. }) =
+                        verify_within(&decoding.budget, probe, body, limits).await?
+                    {
+                        let group = near_duplicate_group(manifest, &fingerprint, summary.phash).await?;
+                        manifest.set_asset_summary(&fingerprint, &summary, group).await?;
+                    }
+                }
+                if unchanged {
+                    metrics::ingested("summarised", 0, None);
+                    return Ok(Ingested::Summarised { fingerprint });
+                }
+            }
             manifest.set_asset_source(&fingerprint, key).await?;
             metrics::ingested("duplicate", examined.bytes, None);
             false
         }
         None => {
             let state = match (examined.verdict, examined.body) {
-                (Ok(probe), Some(body)) => verify_within(&decoding.budget, probe, body, limits).await?,
+                (Ok(probe), Some(body)) => {
+                    let mut state = verify_within(&decoding.budget, probe, body, limits).await?;
+                    if let AssetState::Ready(AssetFacts { summary: Some(summary), near_duplicate_of, .. }) = &mut state
+                    {
+                        *near_duplicate_of = near_duplicate_group(manifest, &fingerprint, summary.phash).await?;
+                    }
+                    state
+                }
                 (Err(e), _) => reject_state(e)?,
                 (Ok(_), None) => return Err(Error::Io(std::io::Error::other("examined image without its body"))),
             };
@@ -122,15 +155,36 @@ async fn verify_within(
     };
     let limits = limits.clone();
     tokio::task::spawn_blocking(move || match verify(&body, &probe, &limits) {
-        Ok(has_alpha) => {
-            probe.has_alpha = has_alpha;
-            Ok(AssetState::Ready(AssetFacts::from_probe(&probe)))
+        Ok(verified) => {
+            probe.has_alpha = verified.has_alpha;
+            Ok(AssetState::Ready(AssetFacts { summary: verified.summary, ..AssetFacts::from_probe(&probe) }))
         }
         Err(e) => reject_state(e),
     })
     .await
     .map_err(|e| Error::Io(std::io::Error::other(e)))?
 }
+
+/// A ready asset recorded before ingest made summaries.
+fn lacks_summary(asset: &AssetRecord) -> bool {
+    matches!(&asset.state, AssetState::Ready(facts) if facts.summary.is_none())
+}
+
+/// The near-duplicate group an asset with `phash` joins, from the manifest's band index (see
+/// [`crate::near_duplicates`]). Two near-duplicates ingested at the same moment may miss each
+/// other; each is still found by any later copy.
+async fn near_duplicate_group(
+    manifest: &dyn ManifestStore,
+    fingerprint: &Fingerprint,
+    phash: u64,
+) -> Result<Option<Fingerprint>, Error> {
+    let candidates = manifest.near_duplicate_candidates(phash, MAX_CANDIDATES).await?;
+    Ok(near_duplicates::group_of(fingerprint, phash, &candidates))
+}
+
+/// Candidates read per ingest at most: a band value shared by more assets than this is a flat
+/// or near-empty picture's, and the nearest of the first ones is as good an answer.
+const MAX_CANDIDATES: usize = 1000;
 
 /// A rejection becomes a recorded state; an internal failure stays an error (to retry).
 fn reject_state(e: catg_image::ImageError) -> Result<AssetState, Error> {

@@ -4,7 +4,7 @@
 use crate::cache_key::CacheKey;
 use crate::fingerprint::Fingerprint;
 use crate::recipe::ResolvedRecipe;
-use catg_image::{OutputFormat, Probe};
+use catg_image::{OutputFormat, Probe, Summary};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch.
@@ -60,6 +60,12 @@ pub struct AssetFacts {
     /// Some pixel is not opaque (checked by decoding, not just declared).
     pub has_alpha: bool,
     pub frames: u32,
+    /// Placeholder, colour and perceptual hash of the upright image, from ingest's one decode.
+    /// `None` for an asset recorded before catg made them, until `catg backfill` fills it in.
+    pub summary: Option<Summary>,
+    /// An earlier asset that is the same picture resized, re-encoded or mildly recoloured (see
+    /// [`crate::near_duplicates`]): the first of its group, never itself a near-duplicate.
+    pub near_duplicate_of: Option<Fingerprint>,
 }
 
 impl AssetFacts {
@@ -71,7 +77,44 @@ impl AssetFacts {
             orientation: probe.orientation.exif_value(),
             has_alpha: probe.has_alpha,
             frames: probe.frames,
+            summary: None,
+            near_duplicate_of: None,
         }
+    }
+}
+
+/// A summary's stored and public form, the same in both manifests and in every answer:
+/// `thumbhash` in standard base64 with padding, `dominant_color` as `#rrggbb`, `phash` as 16
+/// lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryText {
+    pub thumbhash: String,
+    pub dominant_color: String,
+    pub phash: String,
+}
+
+impl SummaryText {
+    pub fn of(summary: &Summary) -> SummaryText {
+        use base64::Engine;
+        SummaryText {
+            thumbhash: base64::engine::general_purpose::STANDARD.encode(&summary.thumbhash),
+            dominant_color: summary.dominant_colour_hex(),
+            phash: summary.phash_hex(),
+        }
+    }
+
+    /// Back to a summary; `None` if any field is not in its stored form.
+    pub fn parse(&self) -> Option<Summary> {
+        use base64::Engine;
+        let thumbhash = base64::engine::general_purpose::STANDARD.decode(&self.thumbhash).ok()?;
+        let colour = self.dominant_color.strip_prefix('#').filter(|hex| hex.len() == 6)?;
+        let channel = |i: usize| u8::from_str_radix(colour.get(i..i + 2)?, 16).ok();
+        let dominant_colour = [channel(0)?, channel(2)?, channel(4)?];
+        if self.phash.len() != 16 {
+            return None;
+        }
+        let phash = u64::from_str_radix(&self.phash, 16).ok()?;
+        Some(Summary { thumbhash, dominant_colour, phash })
     }
 }
 

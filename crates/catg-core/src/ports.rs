@@ -5,7 +5,9 @@
 use crate::cache_key::CacheKey;
 use crate::fingerprint::Fingerprint;
 use crate::model::{AssetRecord, Job, Millis, SourceRecord, SourceState, VariantRecord, VariantState};
+use crate::near_duplicates::Candidate;
 use async_trait::async_trait;
+use catg_image::Summary;
 use tokio::io::AsyncRead;
 
 /// Why a port call failed. Adapters map every SDK or OS error to one of these; nothing
@@ -95,8 +97,24 @@ pub trait ManifestStore: Send + Sync {
     /// Record a key's current state (the newest observation wins).
     async fn put_source(&self, record: &SourceRecord) -> StoreResult<()>;
     async fn asset(&self, fingerprint: &Fingerprint) -> StoreResult<Option<AssetRecord>>;
-    /// Create the asset if it does not exist; `false` if it already did (nothing changed).
+    /// Create the asset if it does not exist; `false` if it already did (nothing changed). A
+    /// ready asset with a summary enters the near-duplicate index in the same write.
     async fn create_asset(&self, record: &AssetRecord) -> StoreResult<bool>;
+    /// Give a ready asset recorded without a summary (before ingest made them) its summary and
+    /// group, entering it in the near-duplicate index. `false`, changing nothing, if the asset
+    /// is not ready or already has a summary.
+    async fn set_asset_summary(
+        &self,
+        fingerprint: &Fingerprint,
+        summary: &Summary,
+        near_duplicate_of: Option<Fingerprint>,
+    ) -> StoreResult<bool>;
+    /// The assets whose perceptual hash shares at least one band with `phash`
+    /// ([`crate::near_duplicates::band_keys`]), read from the index: never a scan. At most
+    /// `limit`, each once.
+    async fn near_duplicate_candidates(&self, phash: u64, limit: usize) -> StoreResult<Vec<Candidate>>;
+    /// Asset records in no particular order, `limit` at most per page, from cursor `after`.
+    async fn asset_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<AssetRecord>>;
     /// Point an existing asset at a key that now holds its bytes.
     async fn set_asset_source(&self, fingerprint: &Fingerprint, source_key: &str) -> StoreResult<()>;
     async fn variant(&self, key: &CacheKey) -> StoreResult<Option<VariantRecord>>;

@@ -27,6 +27,13 @@ pub struct Inventory {
     /// Present sources whose bytes another key already holds, and the bytes that saved.
     pub duplicates: u64,
     pub duplicate_bytes_saved: u64,
+    /// Groups of assets that are one picture (resized, re-encoded, mildly recoloured: see
+    /// [`crate::near_duplicates`]); the assets in them beyond each group's first; their bytes.
+    pub near_duplicate_groups: u64,
+    pub near_duplicates: u64,
+    pub near_duplicate_bytes: u64,
+    /// Ready assets recorded before ingest made placeholders and hashes: `catg backfill` adds them.
+    pub assets_without_summary: u64,
     pub variants_ready: u64,
     pub variant_bytes: u64,
     pub variants_pending: u64,
@@ -62,13 +69,22 @@ pub async fn inventory(manifest: &dyn ManifestStore) -> Result<Inventory, Error>
         }
     }
     inv.assets = assets.len() as u64;
+    let mut groups = std::collections::HashSet::new();
     for fingerprint in assets.keys() {
-        if let Some(asset) = manifest.asset(fingerprint).await? {
-            if matches!(asset.state, AssetState::Rejected { .. }) {
-                inv.assets_rejected += 1;
+        match manifest.asset(fingerprint).await?.map(|a| (a.state, a.bytes)) {
+            Some((AssetState::Rejected { .. }, _)) => inv.assets_rejected += 1,
+            Some((AssetState::Ready(facts), bytes)) => {
+                if let Some(first) = facts.near_duplicate_of {
+                    groups.insert(first);
+                    inv.near_duplicates += 1;
+                    inv.near_duplicate_bytes += bytes;
+                }
+                inv.assets_without_summary += u64::from(facts.summary.is_none());
             }
+            None => {}
         }
     }
+    inv.near_duplicate_groups = groups.len() as u64;
     let mut render_ms = 0u64;
     let mut cursor = None;
     loop {

@@ -5,13 +5,14 @@ use crate::cache_key::CacheKey;
 use crate::error::Error;
 use crate::fingerprint::Fingerprint;
 use crate::hit_cache::HitCache;
+use crate::info::{asks_for_info, AssetInfo};
 use crate::ingest::ingest;
 use crate::keyring::Keyring;
 use crate::model::{now_ms, AssetState, Job, SourceState, VariantRecord, VariantState};
 use crate::ports::{Claim, JobQueue, ManifestStore, ObjectStore, StoreError};
 use crate::recipe::{FormatChoice, Recipe, RecipeLimits, ResolvedRecipe};
 use crate::render_budget::{Decoding, RenderBudget};
-use crate::signing::{split_signature, unix_now, SignedTarget};
+use crate::signing::{split_signature, unix_now, SignedTarget, INFO_SIGNED_FORM};
 use catg_image::{Limits, OutputFormat};
 use std::sync::Arc;
 use std::time::Duration;
@@ -168,18 +169,7 @@ impl Resolver {
     pub async fn resolve(&self, request: &Request) -> Result<Resolution, Error> {
         let (query, sig) = split_signature(&request.query)?;
         let recipe = Recipe::parse(&query, &self.config.recipe_limits)?;
-        if let Some(keyring) = &self.config.signing {
-            let keys = keyring.current().await;
-            let hex;
-            let target = match &request.target {
-                Target::Key(key) => SignedTarget::Key(key),
-                Target::Asset(fingerprint) => {
-                    hex = fingerprint.to_hex();
-                    SignedTarget::Asset(&hex)
-                }
-            };
-            keys.verify(target, &recipe, sig.as_deref(), unix_now())?;
-        }
+        self.check_signature(&request.target, &recipe.signed_form(), sig.as_deref()).await?;
         let immutable = matches!(request.target, Target::Asset(_));
         if immutable && recipe.format == FormatChoice::Auto {
             return Err(crate::recipe::RecipeError::new(
@@ -188,19 +178,7 @@ impl Resolver {
             .into());
         }
         let (fingerprint, source_key) = self.locate(&request.target).await?;
-        let asset = match self.cache.asset(&fingerprint) {
-            Some(asset) => asset,
-            None => {
-                let asset =
-                    self.manifest.asset(&fingerprint).await?.ok_or_else(|| Error::NotFound("no such image".into()))?;
-                self.cache.put_asset(&asset);
-                asset
-            }
-        };
-        let facts = match asset.state {
-            AssetState::Ready(facts) => facts,
-            AssetState::Rejected { reason, message } => return Err(Error::AssetRejected { reason, message }),
-        };
+        let (asset, facts) = self.ready_asset(&fingerprint).await?;
         let resolved = recipe
             .resolve(request.accept.as_deref(), facts.has_alpha, (facts.width, facts.height))
             .map_err(Error::InvalidRecipe)?;
@@ -276,6 +254,64 @@ impl Resolver {
             }
             from = ServedFrom::Render;
             tokio::time::sleep(self.config.poll).await;
+        }
+    }
+
+    /// Whether a request's query (`sig` aside) asks for the asset's info rather than a variant.
+    pub fn asks_for_info(query: &str) -> Result<bool, Error> {
+        let (query, _) = split_signature(query)?;
+        asks_for_info(&query)
+    }
+
+    /// The info of the asset a request names: `/_/{fingerprint}/info` (query empty or
+    /// `info=1`) or `/{key}?info=1`, `sig` beside it when signing is on.
+    pub async fn info(&self, request: &Request) -> Result<AssetInfo, Error> {
+        let (query, sig) = split_signature(&request.query)?;
+        if !query.is_empty() && !asks_for_info(&query)? {
+            return Err(crate::recipe::RecipeError::new("an info URL takes no recipe parameters").into());
+        }
+        self.check_signature(&request.target, INFO_SIGNED_FORM, sig.as_deref()).await?;
+        let (fingerprint, _) = self.locate(&request.target).await?;
+        let (asset, facts) = self.ready_asset(&fingerprint).await?;
+        Ok(AssetInfo::new(&fingerprint, asset.bytes, &facts))
+    }
+
+    /// With signing on, `sig` must sign `form` for the request's target.
+    async fn check_signature(&self, target: &Target, form: &str, sig: Option<&str>) -> Result<(), Error> {
+        let Some(keyring) = &self.config.signing else { return Ok(()) };
+        let keys = keyring.current().await;
+        let hex;
+        let target = match target {
+            Target::Key(key) => SignedTarget::Key(key),
+            Target::Asset(fingerprint) => {
+                hex = fingerprint.to_hex();
+                SignedTarget::Asset(&hex)
+            }
+        };
+        keys.verify_form(target, form, sig, unix_now())?;
+        Ok(())
+    }
+
+    /// The asset record and its facts, from the hit cache or the manifest; a rejected asset is
+    /// an error.
+    async fn ready_asset(
+        &self,
+        fingerprint: &Fingerprint,
+    ) -> Result<(crate::model::AssetRecord, crate::model::AssetFacts), Error> {
+        let asset = match self.cache.asset(fingerprint) {
+            Some(asset) => asset,
+            None => {
+                let asset =
+                    self.manifest.asset(fingerprint).await?.ok_or_else(|| Error::NotFound("no such image".into()))?;
+                self.cache.put_asset(&asset);
+                asset
+            }
+        };
+        match &asset.state {
+            AssetState::Ready(facts) => Ok((asset.clone(), facts.clone())),
+            AssetState::Rejected { reason, message } => {
+                Err(Error::AssetRejected { reason: reason.clone(), message: message.clone() })
+            }
         }
     }
 

@@ -25,6 +25,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The query parameter that carries the signature.
 pub const SIG_PARAM: &str = "sig";
 
+/// What a signature of an info URL (`/_/{fingerprint}/info`, `/{key}?info=1`) covers in place
+/// of a recipe.
+pub const INFO_SIGNED_FORM: &str = "info=1";
+
 const DOMAIN: &str = "catg-sig-v1";
 /// Shorter secrets are refused: HMAC-SHA256 is only as strong as its key.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -98,10 +102,7 @@ impl SigningKeys {
 
     /// The `sig` value for `target` and `recipe`, signed with the first key.
     pub fn sign(&self, target: SignedTarget<'_>, recipe: &Recipe, expires: Option<u64>) -> String {
-        let (id, secret) = &self.keys[0];
-        let expiry = expires.map_or_else(|| "-".to_string(), |t| t.to_string());
-        let mac = mac(secret, target, recipe, &expiry).finalize().into_bytes();
-        format!("{id}.{expiry}.{}", URL_SAFE_NO_PAD.encode(mac))
+        self.sign_form(target, &recipe.signed_form(), expires)
     }
 
     /// Check a request's `sig` value (if any) against `target` and `recipe` at time `now`
@@ -110,6 +111,26 @@ impl SigningKeys {
         &self,
         target: SignedTarget<'_>,
         recipe: &Recipe,
+        sig: Option<&str>,
+        now: u64,
+    ) -> Result<(), SignatureError> {
+        self.verify_form(target, &recipe.signed_form(), sig, now)
+    }
+
+    /// [`SigningKeys::sign`] for a request that is not a recipe (the info URLs sign
+    /// [`INFO_SIGNED_FORM`]); a recipe's signed form always starts `w=`, so the two never meet.
+    pub fn sign_form(&self, target: SignedTarget<'_>, form: &str, expires: Option<u64>) -> String {
+        let (id, secret) = &self.keys[0];
+        let expiry = expires.map_or_else(|| "-".to_string(), |t| t.to_string());
+        let mac = mac(secret, target, form, &expiry).finalize().into_bytes();
+        format!("{id}.{expiry}.{}", URL_SAFE_NO_PAD.encode(mac))
+    }
+
+    /// [`SigningKeys::verify`] for a signed form of [`SigningKeys::sign_form`].
+    pub fn verify_form(
+        &self,
+        target: SignedTarget<'_>,
+        form: &str,
         sig: Option<&str>,
         now: u64,
     ) -> Result<(), SignatureError> {
@@ -128,7 +149,7 @@ impl SigningKeys {
         };
         let given = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| SignatureError::Invalid)?;
         // `verify_slice` compares in constant time.
-        mac(secret, target, recipe, expiry).verify_slice(&given).map_err(|_| SignatureError::Invalid)?;
+        mac(secret, target, form, expiry).verify_slice(&given).map_err(|_| SignatureError::Invalid)?;
         // Expiry is checked after the MAC, so an expiry cannot be probed without a valid MAC.
         match expires {
             Some(t) if t < now => Err(SignatureError::Expired),
@@ -137,13 +158,13 @@ impl SigningKeys {
     }
 }
 
-fn mac(secret: &[u8], target: SignedTarget<'_>, recipe: &Recipe, expiry: &str) -> Hmac<Sha256> {
+fn mac(secret: &[u8], target: SignedTarget<'_>, form: &str, expiry: &str) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes a key of any length");
     let target = match target {
         SignedTarget::Key(key) => format!("key:{key}"),
         SignedTarget::Asset(hex) => format!("asset:{hex}"),
     };
-    mac.update(format!("{DOMAIN}\n{target}\n{}\n{expiry}", recipe.signed_form()).as_bytes());
+    mac.update(format!("{DOMAIN}\n{target}\n{form}\n{expiry}").as_bytes());
     mac
 }
 

@@ -4,6 +4,8 @@
 //! - `GET|HEAD /{key}?{recipe}` — a variant of the source object `key` (URL-encoded path).
 //! - `GET|HEAD /_/{fingerprint}?{canonical recipe}` — the same variant by its immutable,
 //!   content-addressed URL (named in every 200's `Content-Location`).
+//! - `GET /_/{fingerprint}/info` — the asset's facts, placeholder and hashes as JSON
+//!   (immutable once complete); `GET /{key}?info=1` — the same for the asset a key holds now.
 //! - `GET /healthz` — 200 when the stores answer; cached for seconds (see [`HEALTH_CACHE_CONTROL`]).
 //! - `GET /_catg/metrics` — Prometheus text (`catg serve` only; Lambda writes EMF instead).
 //! - `GET /_catg/` — the status page (`catg serve` only; see `status.rs`).
@@ -35,6 +37,10 @@ pub struct HttpState {
     pub resolver: Resolver,
     /// `max-age` for responses to key URLs: a key can be re-uploaded, so keep it short.
     pub key_max_age: Duration,
+    /// `stale-while-revalidate` for key URLs: how long past `max-age` an edge may still answer
+    /// with what it holds while it asks the origin again, so a popular key never stalls on its
+    /// revalidation.
+    pub key_stale_while_revalidate: Duration,
     /// The process's Prometheus recorder, whose text `/_catg/metrics` serves and whose request
     /// counts the status page `/_catg/` shows (`None` on Lambda, where metrics leave as
     /// Embedded Metric Format log lines and there is no status page: the manifest is not public).
@@ -55,6 +61,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/_catg/metrics", get(metrics_text))
         .route("/_catg/", get(status_page))
         .route("/_/{fingerprint}", get(by_fingerprint))
+        .route("/_/{fingerprint}/info", get(info_by_fingerprint))
         .route("/{*key}", get(by_key))
         .with_state(state)
 }
@@ -198,7 +205,57 @@ async fn by_key(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    serve(&state, Target::Key(key), method, query, &headers).await
+    match catg_core::Resolver::asks_for_info(query.as_deref().unwrap_or_default()) {
+        Ok(true) => info(&state, Target::Key(key), query).await,
+        Ok(false) => serve(&state, Target::Key(key), method, query, &headers).await,
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn info_by_fingerprint(
+    State(state): State<Arc<HttpState>>,
+    Path(fingerprint): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match fingerprint.parse::<Fingerprint>() {
+        Ok(fp) => info(&state, Target::Asset(fp), query).await,
+        Err(_) => error_response(&Error::NotFound("no such image".into())),
+    }
+}
+
+/// An info URL's answer: the asset's info as JSON, cached for good when it can never change
+/// (by fingerprint, summary made), otherwise as key URLs are.
+async fn info(state: &HttpState, target: Target, query: Option<String>) -> Response {
+    let immutable = matches!(target, Target::Asset(_));
+    let request =
+        Request { target, query: query.unwrap_or_default(), accept: None, if_none_match: None, want_body: true };
+    let answer = state.resolver.info(&request).await;
+    let outcome = match &answer {
+        Ok(_) => "info".to_string(),
+        Err(e) => error_parts(e).1.to_string(),
+    };
+    let response = match answer {
+        Ok(info) => {
+            let cache_control = if immutable && info.is_final() {
+                IMMUTABLE_CACHE_CONTROL.to_string()
+            } else {
+                key_cache_control(state)
+            };
+            (StatusCode::OK, [(header::CACHE_CONTROL, cache_control)], axum::Json(info)).into_response()
+        }
+        Err(e) => error_response(&e),
+    };
+    catg_core::metrics::request(&outcome, response.status().as_u16(), 0);
+    response
+}
+
+/// `Cache-Control` for key URLs: short, and revalidated without a stall.
+fn key_cache_control(state: &HttpState) -> String {
+    format!(
+        "public, max-age={}, stale-while-revalidate={}",
+        state.key_max_age.as_secs(),
+        state.key_stale_while_revalidate.as_secs()
+    )
 }
 
 async fn by_fingerprint(
@@ -263,8 +320,10 @@ async fn serve(
         Err(e) => error_parts(e).1.into(),
     };
     let response = match resolution {
-        Ok(Resolution::Ready(served)) => variant_response(StatusCode::OK, served, state.key_max_age),
-        Ok(Resolution::NotModified(served)) => variant_response(StatusCode::NOT_MODIFIED, served, state.key_max_age),
+        Ok(Resolution::Ready(served)) => variant_response(StatusCode::OK, served, &key_cache_control(state)),
+        Ok(Resolution::NotModified(served)) => {
+            variant_response(StatusCode::NOT_MODIFIED, served, &key_cache_control(state))
+        }
         Ok(Resolution::Pending { retry_after }) => (
             StatusCode::ACCEPTED,
             [
@@ -302,12 +361,8 @@ fn loggable_key(key: &str) -> String {
     shown
 }
 
-fn variant_response(status: StatusCode, served: Served, key_max_age: Duration) -> Response {
-    let cache_control = if served.immutable {
-        IMMUTABLE_CACHE_CONTROL.to_string()
-    } else {
-        format!("public, max-age={}", key_max_age.as_secs())
-    };
+fn variant_response(status: StatusCode, served: Served, key_cache_control: &str) -> Response {
+    let cache_control = if served.immutable { IMMUTABLE_CACHE_CONTROL } else { key_cache_control };
     let mut response = Response::builder()
         .status(status)
         .header(header::ETAG, format!("\"{}\"", served.cache_key))

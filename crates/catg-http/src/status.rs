@@ -12,7 +12,7 @@
 
 use catg_core::model::{AssetState, SourceState, VariantState};
 use catg_core::ports::ManifestStore;
-use catg_core::Error;
+use catg_core::{Error, Fingerprint};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -31,6 +31,9 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_'
 
 struct Card {
     key: String,
+    fingerprint: Fingerprint,
+    /// The first asset of its near-duplicate group, when it is a near-duplicate.
+    group: Option<Fingerprint>,
     facts: Option<(u32, u32, String)>,
     rejected: Option<String>,
     variants: Vec<(String, u64, u64)>,
@@ -90,10 +93,10 @@ pub async fn page(manifest: &dyn ManifestStore, metrics_text: &str, gallery: &Ga
                 break;
             }
             let asset = manifest.asset(&source.fingerprint).await?;
-            let (facts, rejected) = match asset.map(|a| a.state) {
-                Some(AssetState::Ready(f)) => (Some((f.width, f.height, f.format)), None),
-                Some(AssetState::Rejected { reason, .. }) => (None, Some(reason)),
-                None => (None, None),
+            let (facts, rejected, group) = match asset.map(|a| a.state) {
+                Some(AssetState::Ready(f)) => (Some((f.width, f.height, f.format)), None, f.near_duplicate_of),
+                Some(AssetState::Rejected { reason, .. }) => (None, Some(reason), None),
+                None => (None, None, None),
             };
             shown += usize::from(rejected.is_none());
             let variants = match rejected {
@@ -109,7 +112,7 @@ pub async fn page(manifest: &dyn ManifestStore, metrics_text: &str, gallery: &Ga
                     .collect(),
             };
             by_fingerprint.insert(source.fingerprint.to_hex(), cards.len());
-            cards.push(Card { key: source.key, facts, rejected, variants });
+            cards.push(Card { key: source.key, fingerprint: source.fingerprint, group, facts, rejected, variants });
         }
         match page.next {
             Some(next) => cursor = Some(next),
@@ -158,6 +161,15 @@ pub async fn page(manifest: &dyn ManifestStore, metrics_text: &str, gallery: &Ga
         let _ = write!(html, r#"<a rel="next" href="{}">Next {per_page} →</a>"#, link(Some(&last.key)));
     }
     html.push_str("</nav>");
+    let groups = near_duplicate_groups(manifest, &cards).await?;
+    if !groups.is_empty() {
+        html.push_str("<section><h2>Near-duplicates on this page</h2><ul class=\"groups\">");
+        for (first, members) in &groups {
+            let members: Vec<String> = members.iter().map(|key| format!("<b>{}</b>", escape(key))).collect();
+            let _ = write!(html, "<li><b>{}</b>: the same picture as {}</li>", escape(first), members.join(", "));
+        }
+        html.push_str("</ul></section>");
+    }
     if !rejected.is_empty() {
         html.push_str("<section><h2>Rejected uploads</h2><ul class=\"rejects\">");
         for card in rejected {
@@ -172,6 +184,30 @@ pub async fn page(manifest: &dyn ManifestStore, metrics_text: &str, gallery: &Ga
     }
     html.push_str("</body></html>");
     Ok(html)
+}
+
+/// The near-duplicate groups among a page's cards, as (the group's first asset, the keys of
+/// its near-duplicates on the page): the first by its key on the page, or else by the key the
+/// manifest has for it.
+async fn near_duplicate_groups(
+    manifest: &dyn ManifestStore,
+    cards: &[Card],
+) -> Result<Vec<(String, Vec<String>)>, Error> {
+    let mut groups: BTreeMap<String, (Fingerprint, Vec<String>)> = BTreeMap::new();
+    for card in cards {
+        if let Some(first) = card.group {
+            groups.entry(first.to_hex()).or_insert_with(|| (first, Vec::new())).1.push(card.key.clone());
+        }
+    }
+    let mut named = Vec::with_capacity(groups.len());
+    for (_, (first, members)) in groups {
+        let key = match cards.iter().find(|c| c.fingerprint == first) {
+            Some(card) => card.key.clone(),
+            None => manifest.asset(&first).await?.map_or_else(|| first.to_hex(), |asset| asset.source_key),
+        };
+        named.push((key, members));
+    }
+    Ok(named)
 }
 
 /// `catg_requests_total` by outcome, summed over statuses, from Prometheus text.

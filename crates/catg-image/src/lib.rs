@@ -33,9 +33,10 @@ pub use limits::Limits;
 pub use output::OutputFormat;
 pub use pipeline::{
     check_output, decode_full, has_transparency, memory_estimate, render, render_probed, verify,
-    verify_memory_estimate, RenderSpec, Rendered,
+    verify_memory_estimate, RenderSpec, Rendered, Verified,
 };
 pub use probe::{probe, Orientation, Probe};
+pub use summary::Summary;
 
 /// For the fuzzers (feature `fuzzing`): decode `data` if it is a JPEG of at most a megapixel,
 /// with libjpeg's own decoders for progressive AC scans and with catg's, and panic unless they

@@ -8,12 +8,15 @@ use crate::encode::encode;
 use crate::engine;
 use crate::error::{ImageError, Result};
 use crate::format::InputFormat;
-use crate::frame::{Context, Rows, BAND_ROWS};
+use crate::frame::{Context, Frame, Header, Rows, BAND_ROWS};
 use crate::geometry::{plan, Anchor, Resize};
 use crate::limits::{Deadline, Limits};
 use crate::output::OutputFormat;
+use crate::pixels::{Layout, Pixels};
 use crate::probe::{probe, Probe};
-use crate::transform::{Transform, TRANSFORMS};
+use crate::reduce::{box_average, BoxAverager};
+use crate::summary::{summarise, Summary};
+use crate::transform::{upright, Transform, TRANSFORMS};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A concrete render request: everything resolved (no `auto` format, quality chosen).
@@ -59,15 +62,24 @@ pub fn has_transparency(data: &[u8], probe: &Probe, limits: &Limits) -> Result<b
         probe.check_limits(limits)?;
         return Ok(false);
     }
-    verify(data, probe, limits)
+    verify(data, probe, limits).map(|verified| verified.has_alpha)
+}
+
+/// What decoding a whole image once found ([`verify`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Some pixel is not fully opaque.
+    pub has_alpha: bool,
+    /// The placeholder and hashes of the upright sRGB image (`None` only for an empty frame).
+    pub summary: Option<Summary>,
 }
 
 /// Decode the first frame (at the smallest scale the codec offers: JPEG still walks all of its
 /// entropy-coded data, every scan of it, a band of rows at a time) to prove the whole image is
-/// readable, and report whether it really has
-/// transparency. Ingest runs this once per asset, so damage is found before anyone asks for a
-/// variant.
-pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
+/// readable, and report whether it really has transparency and its [`Summary`]. Ingest runs this
+/// once per asset, so damage is found before anyone asks for a variant, and the summary costs no
+/// second decode: the rows are box-averaged as they pass.
+pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<Verified> {
     probe.check_limits(limits)?;
     guarded(|| {
         let deadline = Deadline::start(limits);
@@ -76,29 +88,52 @@ pub fn verify(data: &[u8], probe: &Probe, limits: &Limits) -> Result<bool> {
         let min_scale = if probe.has_alpha { 1.0 } else { 0.0 };
         // A JPEG is read with every scan decoded (a render at 1/8 skips those it does not need),
         // a PNG a band at a time, so ingest never holds their frames.
-        if let Some(rows) = decode::verify_rows(data, probe, limits)? {
-            return rows_have_transparency(rows, &deadline);
+        if let Some((rows, header)) = decode::verify_rows(data, probe, limits)? {
+            return verify_rows(rows, header, &deadline);
         }
         let frame = decode(data, probe, min_scale, limits)?;
         deadline.check("decode")?;
-        Ok(frame.pixels.has_transparency())
+        let has_alpha = frame.pixels.has_transparency();
+        let small = box_average(&frame.pixels, SUMMARY_SIDE);
+        let header = Header { orientation: frame.orientation, icc: frame.icc, cmyk_inverted: frame.cmyk_inverted };
+        Ok(Verified { has_alpha, summary: upright_summary(small, header)? })
     })
 }
 
-/// Read every row; whether any pixel is not fully opaque.
-fn rows_have_transparency(mut rows: Box<dyn Rows + '_>, deadline: &Deadline) -> Result<bool> {
+/// The side of the copy a summary is made from; ThumbHash takes at most 100.
+const SUMMARY_SIDE: u32 = 100;
+
+/// Read every row: whether any pixel is not fully opaque, and the summary of their average.
+fn verify_rows(mut rows: Box<dyn Rows + '_>, header: Header, deadline: &Deadline) -> Result<Verified> {
     let mut band = vec![0u8; BAND_ROWS * rows.row_bytes()];
+    let (width, height) = rows.size();
+    let mut averager = BoxAverager::new(width, height, rows.layout(), SUMMARY_SIDE);
     let mut transparent = false;
     loop {
         let count = rows.read(&mut band)? as usize;
         if count == 0 {
-            return Ok(transparent);
+            let small = averager.and_then(BoxAverager::finish);
+            return Ok(Verified { has_alpha: transparent, summary: upright_summary(small, header)? });
         }
+        let read = &band[..count * rows.row_bytes()];
         if rows.layout() == crate::pixels::Layout::Rgba8 && !transparent {
-            transparent = crate::pixels::any_transparent(&band[..count * rows.row_bytes()]);
+            transparent = crate::pixels::any_transparent(read);
+        }
+        if let Some(averager) = &mut averager {
+            averager.push(read);
         }
         deadline.check("decode")?;
     }
+}
+
+/// The summary of a box-averaged copy (premultiplied RGBA, or CMYK) still in stored axes and
+/// the source's colours: oriented and made sRGB first, as every variant is. Converting the
+/// averages rather than every pixel is not exact, but a placeholder and a hash need no more.
+fn upright_summary(small: Option<Pixels>, header: Header) -> Result<Option<Summary>> {
+    let Some(small) = small else { return Ok(None) };
+    let pixels = if small.layout == Layout::Rgba8 { small.unpremultiplied() } else { small };
+    let frame = upright(Frame::from_parts(pixels, header))?;
+    Ok(summarise(&frame.pixels))
 }
 
 /// Decode at full resolution and apply orientation and colour (sRGB), stopping before the resize:
@@ -106,17 +141,7 @@ fn rows_have_transparency(mut rows: Box<dyn Rows + '_>, deadline: &Deadline) -> 
 /// are rendered with `render`, which decodes only as much as the output needs.
 pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate::pixels::Pixels> {
     probe.check_limits(limits)?;
-    guarded(|| {
-        let mut frame = decode(data, probe, 1.0, limits)?;
-        // Colour and orient do not consult the geometry; the identity plan stands in for it.
-        let geometry = plan(probe.width(), probe.height(), &Resize::default(), u64::MAX)?;
-        let effects = Effects::default();
-        let ctx = Context { geometry: &geometry, oriented_size: (probe.width(), probe.height()), effects: &effects };
-        for step in TRANSFORMS.into_iter().filter(|t| *t != Transform::Resize) {
-            frame = step.apply(frame, &ctx)?;
-        }
-        Ok(frame.pixels)
-    })
+    guarded(|| Ok(upright(decode(data, probe, 1.0, limits)?)?.pixels))
 }
 
 /// A conservative estimate of the memory one render of `probe` per `spec` needs at its peak, in

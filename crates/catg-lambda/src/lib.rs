@@ -20,7 +20,13 @@ use tracing::Instrument;
 /// The resolver's HTTP state: the same router `catg serve` runs.
 pub async fn http_state(aws: &Aws, config: &Config) -> Result<HttpState, ConfigFailure> {
     let resolver = aws.resolver(config).await?;
-    Ok(HttpState { resolver, key_max_age: config.key_max_age, metrics: None, operator_token: None })
+    Ok(HttpState {
+        resolver,
+        key_max_age: config.key_max_age,
+        key_stale_while_revalidate: config.key_stale_while_revalidate,
+        metrics: None,
+        operator_token: None,
+    })
 }
 
 /// S3 event keys are form-encoded: `+` is a space, then `%XX`.

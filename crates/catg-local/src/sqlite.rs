@@ -7,13 +7,15 @@
 
 use async_trait::async_trait;
 use catg_core::model::{
-    now_ms, AssetFacts, AssetRecord, AssetState, Job, Millis, SourceRecord, SourceState, VariantRecord, VariantState,
+    now_ms, AssetFacts, AssetRecord, AssetState, Job, Millis, SourceRecord, SourceState, SummaryText, VariantRecord,
+    VariantState,
 };
+use catg_core::near_duplicates::{band_keys, Candidate};
 use catg_core::ports::{
     Claim, Delivery, JobQueue, LeasedJobQueue, ManifestStore, Page, StoreError, StoreResult, Totals,
 };
 use catg_core::{CacheKey, Fingerprint};
-use catg_image::OutputFormat;
+use catg_image::{OutputFormat, Summary};
 use rusqlite::{named_params, params, Connection, OptionalExtension, Row, ToSql};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -36,7 +38,44 @@ CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, visible_at_ms INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_by_visibility ON jobs (visible_at_ms);
+CREATE TABLE IF NOT EXISTS phash_bands (
+    band INTEGER NOT NULL, fingerprint TEXT NOT NULL, PRIMARY KEY (band, fingerprint)) WITHOUT ROWID;
 ";
+
+/// Columns added to `assets` since the first schema, with their types: a database made by an
+/// older catg gains them when opened (empty, until `catg backfill` fills in the summaries).
+const ADDED_ASSET_COLUMNS: [(&str, &str); 4] =
+    [("thumbhash", "TEXT"), ("dominant_color", "TEXT"), ("phash", "TEXT"), ("near_duplicate_of", "TEXT")];
+
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let existing: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('assets')")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, kind) in ADDED_ASSET_COLUMNS {
+        if !existing.iter().any(|e| e == name) {
+            conn.execute_batch(&format!("ALTER TABLE assets ADD COLUMN {name} {kind}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The assets sharing a band with a hash: eight lookups in `phash_bands`' primary key
+/// (`near_duplicate_index_is_searched_not_scanned` checks the plan).
+const NEAR_DUPLICATE_CANDIDATES: &str = "
+    SELECT a.fingerprint, a.phash, a.near_duplicate_of FROM assets a
+    WHERE a.fingerprint IN (SELECT fingerprint FROM phash_bands WHERE band IN (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8))
+      AND a.phash IS NOT NULL
+    LIMIT ?9";
+
+/// Enter an asset's hash bands in the near-duplicate index (idempotent).
+fn index_bands(conn: &Connection, fingerprint: &str, phash: u64) -> rusqlite::Result<()> {
+    let mut insert = conn.prepare_cached("INSERT OR IGNORE INTO phash_bands (band, fingerprint) VALUES (?1, ?2)")?;
+    for band in band_keys(phash) {
+        insert.execute(params![band, fingerprint])?;
+    }
+    Ok(())
+}
 
 /// The manifest and the job queue, sharing one connection.
 #[derive(Clone)]
@@ -67,6 +106,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_error)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_error)?;
         conn.execute_batch(SCHEMA).map_err(db_error)?;
+        add_missing_columns(&conn).map_err(db_error)?;
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), wake: Arc::new(Notify::new()) })
     }
 
@@ -165,7 +205,8 @@ fn source_from(row: &Row<'_>) -> rusqlite::Result<SourceRecord> {
 }
 
 const ASSET_COLUMNS: &str =
-    "fingerprint, bytes, state, format, width, height, orientation, has_alpha, frames, reason, message, first_seen_ms, source_key";
+    "fingerprint, bytes, state, format, width, height, orientation, has_alpha, frames, reason, \
+     message, first_seen_ms, source_key, thumbhash, dominant_color, phash, near_duplicate_of";
 
 fn asset_from(row: &Row<'_>) -> rusqlite::Result<AssetRecord> {
     let state = match row.get::<_, String>("state")?.as_str() {
@@ -176,6 +217,11 @@ fn asset_from(row: &Row<'_>) -> rusqlite::Result<AssetRecord> {
             orientation: row.get("orientation")?,
             has_alpha: row.get("has_alpha")?,
             frames: row.get("frames")?,
+            summary: summary_from(row)?,
+            near_duplicate_of: match row.get::<_, Option<String>>("near_duplicate_of")? {
+                Some(hex) => Some(hex.parse().map_err(|_| bad_row("near_duplicate_of"))?),
+                None => None,
+            },
         }),
         "rejected" => AssetState::Rejected { reason: row.get("reason")?, message: row.get("message")? },
         _ => return Err(bad_row("asset state")),
@@ -187,6 +233,15 @@ fn asset_from(row: &Row<'_>) -> rusqlite::Result<AssetRecord> {
         first_seen_ms: row.get::<_, i64>("first_seen_ms")? as Millis,
         source_key: row.get("source_key")?,
     })
+}
+
+fn summary_from(row: &Row<'_>) -> rusqlite::Result<Option<Summary>> {
+    let (Some(thumbhash), Some(dominant_color), Some(phash)) =
+        (row.get("thumbhash")?, row.get("dominant_color")?, row.get("phash")?)
+    else {
+        return Ok(None);
+    };
+    SummaryText { thumbhash, dominant_color, phash }.parse().map(Some).ok_or_else(|| bad_row("summary"))
 }
 
 const VARIANT_COLUMNS: &str =
@@ -336,10 +391,15 @@ impl ManifestStore for SqliteStore {
                     ("rejected", None, Some(reason.clone()), Some(message.clone()))
                 }
             };
-            let changed = c.execute(
+            let summary = facts.as_ref().and_then(|f| f.summary.as_ref());
+            let text = summary.map(SummaryText::of);
+            let fingerprint = r.fingerprint.to_hex();
+            let transaction = c.transaction()?;
+            let changed = transaction.execute(
                 &format!(
                     "INSERT INTO assets ({ASSET_COLUMNS}) VALUES (:fingerprint, :bytes, :state, :format, :width,
-                        :height, :orientation, :has_alpha, :frames, :reason, :message, :first_seen_ms, :source_key)
+                        :height, :orientation, :has_alpha, :frames, :reason, :message, :first_seen_ms, :source_key,
+                        :thumbhash, :dominant_color, :phash, :near_duplicate_of)
                      ON CONFLICT (fingerprint) DO NOTHING"
                 ),
                 named_params! {
@@ -356,8 +416,16 @@ impl ManifestStore for SqliteStore {
                     ":message": message,
                     ":first_seen_ms": r.first_seen_ms as i64,
                     ":source_key": r.source_key,
+                    ":thumbhash": text.as_ref().map(|t| t.thumbhash.clone()),
+                    ":dominant_color": text.as_ref().map(|t| t.dominant_color.clone()),
+                    ":phash": text.as_ref().map(|t| t.phash.clone()),
+                    ":near_duplicate_of": facts.as_ref().and_then(|f| f.near_duplicate_of).map(|f| f.to_hex()),
                 },
             )?;
+            if let (1, Some(summary)) = (changed, summary) {
+                index_bands(&transaction, &fingerprint, summary.phash)?;
+            }
+            transaction.commit()?;
             Ok(changed == 1)
         })
         .await
@@ -369,6 +437,75 @@ impl ManifestStore for SqliteStore {
             c.execute("UPDATE assets SET source_key = ?2 WHERE fingerprint = ?1", params![fp, key]).map(|_| ())
         })
         .await
+    }
+
+    async fn set_asset_summary(
+        &self,
+        fingerprint: &Fingerprint,
+        summary: &Summary,
+        near_duplicate_of: Option<Fingerprint>,
+    ) -> StoreResult<bool> {
+        let (fp, text, phash) = (fingerprint.to_hex(), SummaryText::of(summary), summary.phash);
+        let group = near_duplicate_of.map(|f| f.to_hex());
+        self.with(move |c| {
+            let transaction = c.transaction()?;
+            let changed = transaction.execute(
+                "UPDATE assets SET thumbhash = :thumbhash, dominant_color = :dominant_color, phash = :phash,
+                    near_duplicate_of = :group
+                 WHERE fingerprint = :fingerprint AND state = 'ready' AND phash IS NULL",
+                named_params! {
+                    ":fingerprint": fp,
+                    ":thumbhash": text.thumbhash,
+                    ":dominant_color": text.dominant_color,
+                    ":phash": text.phash,
+                    ":group": group,
+                },
+            )?;
+            if changed == 1 {
+                index_bands(&transaction, &fp, phash)?;
+            }
+            transaction.commit()?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn near_duplicate_candidates(&self, phash: u64, limit: usize) -> StoreResult<Vec<Candidate>> {
+        self.with(move |c| {
+            let mut statement = c.prepare_cached(NEAR_DUPLICATE_CANDIDATES)?;
+            let bands = band_keys(phash);
+            let rows = statement.query_map(
+                params![bands[0], bands[1], bands[2], bands[3], bands[4], bands[5], bands[6], bands[7], limit as i64],
+                |row| {
+                    let phash: String = row.get("phash")?;
+                    Ok(Candidate {
+                        fingerprint: fingerprint_at(row, "fingerprint")?,
+                        phash: u64::from_str_radix(&phash, 16).map_err(|_| bad_row("phash"))?,
+                        near_duplicate_of: match row.get::<_, Option<String>>("near_duplicate_of")? {
+                            Some(hex) => Some(hex.parse().map_err(|_| bad_row("near_duplicate_of"))?),
+                            None => None,
+                        },
+                    })
+                },
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn asset_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<AssetRecord>> {
+        let after = after.unwrap_or_default().to_string();
+        let items = self
+            .with(move |c| {
+                let mut statement = c.prepare(&format!(
+                    "SELECT {ASSET_COLUMNS} FROM assets WHERE fingerprint > ?1 ORDER BY fingerprint LIMIT ?2"
+                ))?;
+                let rows = statement.query_map(params![after, limit as i64], asset_from)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        let next = (items.len() == limit).then(|| items.last().map(|r| r.fingerprint.to_hex())).flatten();
+        Ok(Page { items, next })
     }
 
     async fn variant(&self, key: &CacheKey) -> StoreResult<Option<VariantRecord>> {
@@ -601,5 +738,29 @@ impl LeasedJobQueue for SqliteStore {
                 .map(|_| ())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_duplicate_index_is_searched_not_scanned() {
+        // SQLite's plan names a SCAN for a full pass over a table and a SEARCH for a B-tree
+        // lookup: finding candidates must touch neither table in full, however many assets there are.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("catg.db")).expect("open");
+        let conn = store.conn.lock().expect("lock");
+        let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {NEAR_DUPLICATE_CANDIDATES}")).expect("prepare");
+        let steps: Vec<String> = plan
+            .query_map(params![0, 1, 2, 3, 4, 5, 6, 7, 10], |row| row.get::<_, String>(3))
+            .expect("plan")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        let plan = steps.join("\n");
+        assert!(plan.contains("SEARCH phash_bands"), "{plan}");
+        assert!(plan.contains("SEARCH a USING INDEX"), "{plan}");
+        assert!(!plan.contains("SCAN"), "a full scan in the plan:\n{plan}");
     }
 }

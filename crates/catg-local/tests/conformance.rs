@@ -60,3 +60,10 @@ async fn backfill_resumes_locally() {
     let (sources, _, manifest) = fresh_stores(&dir);
     catg_conformance::backfill_resumes(sources, manifest, &catg_conformance::sample_image()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backfill_adds_summaries_locally() {
+    let dir = tempdir();
+    let (sources, _, manifest) = fresh_stores(&dir);
+    catg_conformance::backfill_adds_summaries(sources, manifest, &catg_conformance::sample_image()).await;
+}

@@ -36,12 +36,21 @@ pub(crate) fn start<'a>(data: &'a [u8], probe: &Probe, min_scale: f64, limits: &
     }
 }
 
-/// Rows of `data` if its decoder hands out rows: JPEG with every scan read (ingest's proof
-/// that the whole image is readable), PNG unless interlaced.
-pub(crate) fn verify_rows<'a>(data: &'a [u8], probe: &Probe, limits: &Limits) -> Result<Option<Box<dyn Rows + 'a>>> {
+/// Rows of `data`, with what their frame carries, if its decoder hands out rows: JPEG with every
+/// scan read (ingest's proof that the whole image is readable), PNG unless interlaced.
+pub(crate) fn verify_rows<'a>(
+    data: &'a [u8],
+    probe: &Probe,
+    limits: &Limits,
+) -> Result<Option<(Box<dyn Rows + 'a>, Header)>> {
     Ok(match probe.format {
-        InputFormat::Jpeg => Some(Box::new(jpeg::rows_every_scan(data, limits)?.0)),
-        InputFormat::Png => png::rows(data, probe, limits)?.map(|(rows, _)| Box::new(rows) as Box<dyn Rows>),
+        InputFormat::Jpeg => {
+            let (rows, header) = jpeg::rows_every_scan(data, limits)?;
+            Some((Box::new(rows), header))
+        }
+        InputFormat::Png => {
+            png::rows(data, probe, limits)?.map(|(rows, header)| (Box::new(rows) as Box<dyn Rows>, header))
+        }
         _ => None,
     })
 }

@@ -44,6 +44,13 @@ pub(crate) enum Reach {
 pub(crate) const TRANSFORMS: [Transform; 6] =
     [Transform::Colour, Transform::Resize, Transform::Orient, Transform::Blur, Transform::Sharpen, Transform::Pad];
 
+/// A frame as a viewer sees it, before any resize: oriented and sRGB (the steps of
+/// [`TRANSFORMS`] that change neither size nor content). For quality references and for ingest's
+/// summary, which need the source itself rather than a variant.
+pub(crate) fn upright(frame: Frame) -> Result<Frame> {
+    orient::apply(colour::apply(frame)?)
+}
+
 impl Transform {
     /// Every transform, for tests that must cover each one.
     #[cfg(test)]
