@@ -472,6 +472,46 @@ async fn a_miss_that_does_not_land_in_time_is_202_and_then_200() {
     svc.embedded.shutdown().await;
 }
 
+/// A waiting request that will show its answer as an image gets a placeholder drawn from the
+/// asset's ThumbHash (an SVG of the variant's size for an `<img>`, a raster in a type the
+/// client names otherwise); API clients keep the JSON; none of it is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_waiting_image_request_gets_a_placeholder_and_api_clients_get_json() {
+    let files = [("coffee.jpg", repo_file("samples/coffee.jpg"))];
+    let svc = start_full(&files, |config| config.resolver.wait = Duration::ZERO, |resolver| resolver, false).await;
+    let img = svc.get("/coffee.jpg?w=300&h=200&fmt=webp", &[("sec-fetch-dest", "image")]).await;
+    assert_eq!(img.status, 202);
+    assert_eq!(img.header("content-type"), Some("image/svg+xml"));
+    assert_eq!(img.header("cache-control"), Some("no-store"));
+    assert_eq!(img.header("retry-after"), Some("1"));
+    assert!(img.header("vary").is_some_and(|v| v.contains("Accept")), "{:?}", img.header("vary"));
+    let svg = String::from_utf8(img.body.clone()).expect("svg text");
+    assert!(svg.starts_with("<svg ") && svg.contains("width=\"300\" height=\"200\""), "{svg}");
+    assert!(svg.contains("data:image/png;base64,"), "{svg}");
+
+    let webp = svc.get("/coffee.jpg?w=300&h=200&fmt=webp", &[("accept", "image/webp,image/*")]).await;
+    assert_eq!((webp.status, webp.header("content-type")), (202, Some("image/webp")));
+    let drawn = image::load_from_memory(&webp.body).expect("a whole WebP").to_rgb8();
+    assert_eq!(drawn.dimensions(), (32, 21), "the variant's aspect, 32 px on the longer side");
+    // The placeholder's mean colour is the photo's, near enough for a blur.
+    let mean = |c: usize| drawn.pixels().map(|p| u64::from(p.0[c])).sum::<u64>() / u64::from(32 * 21);
+    let source = image::open(repo_file("samples/coffee.jpg")).expect("source").to_rgb8();
+    let source_mean = |c: usize| {
+        source.pixels().map(|p| u64::from(p.0[c])).sum::<u64>() / (u64::from(source.width()) * u64::from(source.height()))
+    };
+    for c in 0..3 {
+        assert!(mean(c).abs_diff(source_mean(c)) <= 24, "channel {c}: {} vs {}", mean(c), source_mean(c));
+    }
+
+    for accept in ["*/*", "application/json"] {
+        let api = svc.get("/coffee.jpg?w=300&h=200&fmt=webp", &[("accept", accept)]).await;
+        assert_eq!((api.status, api.header("content-type")), (202, Some("application/json")), "{accept}");
+        assert_eq!(api.json()["status"], "pending");
+    }
+    assert_eq!(svc.jobs_ever_queued().await, 1, "placeholders queue nothing more");
+    svc.embedded.shutdown().await;
+}
+
 /// The real SQLite manifest behind a switch that makes every call fail as an outage would.
 struct Switchable {
     inner: Arc<dyn ManifestStore>,

@@ -230,6 +230,74 @@ window.addEventListener('load', () => {{
     assert_eq!(formats, vec!["avif".to_string()]);
 }
 
+/// A page never shows a broken image for a variant still rendering: the browser draws the
+/// 202's placeholder at the variant's size, and the next load of the page shows the variant.
+#[test]
+fn chromium_draws_the_placeholder_while_a_variant_renders_then_the_variant() {
+    let root = tempdir();
+    let (source, data) = (root.join("images"), root.join("data"));
+    place(&source, &[("coffee.jpg", &repo_file("samples/coffee.jpg"))]);
+    // No wait: a miss answers at once, so the first load is always the placeholder.
+    let server = serve(&source, &data, &["--wait-ms", "0"]);
+    let page = root.join("page.html");
+    std::fs::write(
+        &page,
+        format!(
+            r#"<!doctype html><html><head><title>loading</title></head><body>
+<img id="v" src="{}/coffee.jpg?w=160&h=90&fmt=png">
+<script>
+const img = document.getElementById('v');
+const done = (event) => {{ document.title = JSON.stringify([event, img.naturalWidth, img.naturalHeight]); }};
+img.addEventListener('load', () => done('load'));
+img.addEventListener('error', () => done('error'));
+</script></body></html>"#,
+            server.base
+        ),
+    )
+    .expect("write page");
+    let load = |profile: &str| {
+        let output = chromium(&root.join(profile))
+            .arg("--dump-dom")
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .expect("run chromium");
+        let dom = String::from_utf8_lossy(&output.stdout);
+        let title = dom.split("<title>").nth(1).and_then(|t| t.split("</title>").next()).unwrap_or_default();
+        serde_json::from_str::<serde_json::Value>(&title.replace("&quot;", "\"")).unwrap_or_else(|e| {
+            panic!("page did not finish loading ({e}): {title:?}\n{}", String::from_utf8_lossy(&output.stderr))
+        })
+    };
+    let answers = |status: &str| {
+        let reply = http("GET", &format!("{}/_catg/metrics", server.base), &[]);
+        let samples = prometheus_samples(&String::from_utf8_lossy(&reply.body));
+        samples
+            .iter()
+            .filter(|(series, _)| series.starts_with("catg_requests_total{") && series.contains(&format!("status=\"{status}\"")))
+            .map(|(series, value)| (series.clone(), *value))
+            .collect::<Vec<_>>()
+    };
+
+    assert_eq!(load("profile"), serde_json::json!(["load", 160, 90]), "the placeholder loads at the variant's size");
+    let pending = answers("202");
+    assert!(
+        !pending.is_empty() && pending.iter().all(|(series, _)| series.contains("outcome=\"placeholder\"")),
+        "the browser was answered with a placeholder: {pending:?}"
+    );
+    assert!(answers("200").is_empty(), "and not yet with the variant");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db(&data)
+        .query_row("SELECT count(*) FROM variants WHERE state = 'ready'", [], |r| r.get::<_, i64>(0))
+        .expect("count")
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the variant never rendered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(load("profile"), serde_json::json!(["load", 160, 90]), "the variant loads on the next visit");
+    assert!(!answers("200").is_empty(), "the next visit got the variant itself");
+}
+
 /// Prometheus text as `name{labels}` → value; `# HELP`/`# TYPE` lines checked for shape.
 fn prometheus_samples(text: &str) -> std::collections::HashMap<String, f64> {
     let mut samples = std::collections::HashMap::new();

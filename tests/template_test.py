@@ -441,6 +441,8 @@ def main(template_path, translated_path):
     forwarded = [h.lower() for h in headers.get("Headers", [])]
     check(headers["HeaderBehavior"] in ("none", "whitelist") and "host" not in forwarded,
           f"the origin request policy may forward Host: {headers}")
+    # A waiting <img> gets a placeholder image only if the resolver learns it is one.
+    check("sec-fetch-dest" in forwarded, f"the origin request policy does not forward Sec-Fetch-Dest: {headers}")
 
     permissions = resources_of(cfn, "AWS::Lambda::Permission")
     for name, perm in permissions.items():

@@ -14,6 +14,10 @@
 //! decodes refinement scans with its own code (`csrc/jpeg_refine.c`). Prints `{"floor_ms": …}`
 //! (median).
 //!
+//! `catg-bench ingest <file> <iters>`: what ingest spends on one upload before it writes the
+//! manifest: the fingerprint, the header, and the verifying decode (with whatever that decode
+//! learns of the picture). Prints `{"median_ms": …}` like the render ops.
+//!
 //! `catg-bench dssim <reference.png> <candidate>`: the DSSIM of any decodable candidate (JPEG,
 //! PNG, WebP, AVIF) against the reference; sizes may differ by a pixel of rounding, and are then
 //! compared on their common area. Prints `{"dssim": …}`.
@@ -31,6 +35,7 @@ fn main() {
         Some("reference") if args.len() == 5 => return reference(&args[2], &args[3], &args[4]),
         Some("dssim") if args.len() == 4 => return dssim(&args[2], &args[3]),
         Some("jpeg-floor") if args.len() == 4 => return jpeg_floor(&args[2], &args[3]),
+        Some("ingest") if args.len() == 4 => return ingest(&args[2], &args[3]),
         _ => {}
     }
     if args.len() < 4 {
@@ -90,6 +95,29 @@ fn main() {
             "maxrss_kb": usage.ru_maxrss,
         })
     );
+}
+
+fn ingest(file: &str, iters: &str) {
+    let data = read(file);
+    let iters: usize = iters.parse().unwrap_or(5);
+    let limits = Limits::default();
+    let run = || {
+        let fingerprint = Fingerprint::of(&data);
+        let probe = probe(&data, &limits).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let verified = catg_image::verify(&data, &probe, &limits).unwrap_or_else(|e| panic!("{file}: {e}"));
+        std::hint::black_box((fingerprint, verified));
+    };
+    run();
+    let mut times: Vec<f64> = (0..iters.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            run();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!("{}", serde_json::json!({"tool": "catg", "op": "ingest", "file": file.rsplit('/').next(), "iters": iters, "median_ms": (median * 100.0).round() / 100.0}));
 }
 
 fn jpeg_floor(file: &str, iters: &str) {

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod model;
 pub mod near_duplicates;
 pub mod negotiate;
+pub mod placeholder;
 pub mod ports;
 pub mod recipe;
 pub mod reconcile;

@@ -15,7 +15,7 @@ pub const BANDS: usize = 8;
 
 /// The most bits two hashes may differ in for their pictures to count as one. Measured on the
 /// sample photos (docs/decisions/near-duplicates.md): a half-size quality-60 copy differs by at
-/// most 4 bits, two different photos by at least 16.
+/// most 4 bits, two different photos by at least 24.
 pub const MAX_DISTANCE: u32 = BANDS as u32 - 1;
 
 /// The band keys of a hash: band `i` (0 = the high byte) with value `v` is `i << 8 | v`, so

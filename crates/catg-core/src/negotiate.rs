@@ -19,7 +19,7 @@ pub fn negotiate(accept: Option<&str>, has_alpha: bool) -> OutputFormat {
 }
 
 /// True if `header` lists `mime` with a non-zero quality.
-fn accepts_explicitly(header: &str, mime: &str) -> bool {
+pub(crate) fn accepts_explicitly(header: &str, mime: &str) -> bool {
     header.split(',').any(|range| {
         let mut parts = range.split(';');
         let media = parts.next().unwrap_or("").trim();

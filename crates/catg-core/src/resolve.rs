@@ -8,6 +8,7 @@ use crate::hit_cache::HitCache;
 use crate::info::{asks_for_info, AssetInfo};
 use crate::ingest::ingest;
 use crate::keyring::Keyring;
+use crate::placeholder::Placeholder;
 use crate::model::{now_ms, AssetState, Job, SourceState, VariantRecord, VariantState};
 use crate::ports::{Claim, JobQueue, ManifestStore, ObjectStore, StoreError};
 use crate::recipe::{FormatChoice, Recipe, RecipeLimits, ResolvedRecipe};
@@ -83,6 +84,8 @@ pub struct Request {
     pub target: Target,
     pub query: String,
     pub accept: Option<String>,
+    /// `Sec-Fetch-Dest`: `image` when a browser will show the answer as an image.
+    pub fetch_dest: Option<String>,
     pub if_none_match: Option<String>,
     /// False for HEAD: everything but the bytes.
     pub want_body: bool,
@@ -132,6 +135,16 @@ impl Served {
     }
 }
 
+/// The placeholder a waiting request gets, if it shows its answer as an image and the asset has
+/// a ThumbHash. One that cannot be drawn is logged and left out: the JSON body still answers.
+fn placeholder_for(request: &Request, facts: &crate::model::AssetFacts, size: (u32, u32)) -> Option<Placeholder> {
+    let kind = crate::placeholder::choose(request.accept.as_deref(), request.fetch_dest.as_deref())?;
+    let summary = facts.summary.as_ref()?;
+    crate::placeholder::render(&summary.thumbhash, size, kind)
+        .map_err(|e| tracing::warn!(error = %e, "placeholder not drawn"))
+        .ok()
+}
+
 pub fn immutable_path(fingerprint: &Fingerprint, canonical: &str) -> String {
     format!("/_/{fingerprint}?{canonical}")
 }
@@ -140,9 +153,11 @@ pub fn immutable_path(fingerprint: &Fingerprint, canonical: &str) -> String {
 pub enum Resolution {
     Ready(Served),
     NotModified(Served),
-    /// Queued but not done within the wait: ask again after `retry_after`.
+    /// Queued but not done within the wait: ask again after `retry_after`. A request that shows
+    /// its answer as an image gets a `placeholder` to show meanwhile (see [`crate::placeholder`]).
     Pending {
         retry_after: Duration,
+        placeholder: Option<Placeholder>,
     },
 }
 
@@ -184,8 +199,9 @@ impl Resolver {
             .map_err(Error::InvalidRecipe)?;
         // Too large an output, or too much enlargement: refused before anything is claimed or
         // queued (the render would refuse it too, after a trip through the queue).
-        catg_image::check_output(facts.width, facts.height, &resolved.render_spec(), &self.config.limits)
-            .map_err(Error::Image)?;
+        let output_size =
+            catg_image::check_output(facts.width, facts.height, &resolved.render_spec(), &self.config.limits)
+                .map_err(Error::Image)?;
         let cache_key = CacheKey::derive(&fingerprint, &resolved);
         let served = |from: ServedFrom, body: Option<Vec<u8>>, bytes: u64| Served {
             from,
@@ -250,7 +266,8 @@ impl Resolver {
                 _ => queued = queued || self.claim(&cache_key, &fingerprint, &resolved, &source_key, None).await?,
             }
             if tokio::time::Instant::now() >= deadline {
-                return Ok(Resolution::Pending { retry_after: Duration::from_secs(1) });
+                let placeholder = placeholder_for(request, &facts, output_size);
+                return Ok(Resolution::Pending { retry_after: Duration::from_secs(1), placeholder });
             }
             from = ServedFrom::Render;
             tokio::time::sleep(self.config.poll).await;

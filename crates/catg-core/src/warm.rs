@@ -57,6 +57,7 @@ pub async fn warm(
                     target: Target::Key(key.clone()),
                     query: recipe.clone(),
                     accept: None,
+                    fetch_dest: None,
                     if_none_match: None,
                     want_body: false,
                 };

@@ -22,6 +22,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use catg_core::placeholder::Placeholder;
 use catg_core::ports::{ManifestStore, ObjectStore, StoreError};
 use catg_core::{Error, Fingerprint, Request, Resolution, Resolver, Served, Target, IMMUTABLE_CACHE_CONTROL};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -228,7 +229,14 @@ async fn info_by_fingerprint(
 async fn info(state: &HttpState, target: Target, query: Option<String>) -> Response {
     let immutable = matches!(target, Target::Asset(_));
     let request =
-        Request { target, query: query.unwrap_or_default(), accept: None, if_none_match: None, want_body: true };
+        Request {
+        target,
+        query: query.unwrap_or_default(),
+        accept: None,
+        fetch_dest: None,
+        if_none_match: None,
+        want_body: true,
+    };
     let answer = state.resolver.info(&request).await;
     let outcome = match &answer {
         Ok(_) => "info".to_string(),
@@ -249,13 +257,13 @@ async fn info(state: &HttpState, target: Target, query: Option<String>) -> Respo
     response
 }
 
-/// `Cache-Control` for key URLs: short, and revalidated without a stall.
+/// `Cache-Control` for key URLs: short, and revalidated without a stall (a zero window turns
+/// that off, for operators whose re-uploads must show at once).
 fn key_cache_control(state: &HttpState) -> String {
-    format!(
-        "public, max-age={}, stale-while-revalidate={}",
-        state.key_max_age.as_secs(),
-        state.key_stale_while_revalidate.as_secs()
-    )
+    match state.key_stale_while_revalidate.as_secs() {
+        0 => format!("public, max-age={}", state.key_max_age.as_secs()),
+        swr => format!("public, max-age={}, stale-while-revalidate={swr}", state.key_max_age.as_secs()),
+    }
 }
 
 async fn by_fingerprint(
@@ -294,6 +302,7 @@ async fn serve(
         target,
         query: query.unwrap_or_default(),
         accept: text(header::ACCEPT),
+        fetch_dest: text(header::HeaderName::from_static("sec-fetch-dest")),
         if_none_match: text(header::IF_NONE_MATCH),
         want_body: method != Method::HEAD,
     };
@@ -316,6 +325,7 @@ async fn serve(
             record(served);
             "not_modified".into()
         }
+        Ok(Resolution::Pending { placeholder: Some(_), .. }) => "placeholder".into(),
         Ok(Resolution::Pending { .. }) => "queued".into(),
         Err(e) => error_parts(e).1.into(),
     };
@@ -324,15 +334,7 @@ async fn serve(
         Ok(Resolution::NotModified(served)) => {
             variant_response(StatusCode::NOT_MODIFIED, served, &key_cache_control(state))
         }
-        Ok(Resolution::Pending { retry_after }) => (
-            StatusCode::ACCEPTED,
-            [
-                (header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()),
-                (header::CACHE_CONTROL, "no-store".into()),
-            ],
-            axum::Json(json!({"status": "pending", "message": "the variant is being rendered; retry shortly"})),
-        )
-            .into_response(),
+        Ok(Resolution::Pending { retry_after, placeholder }) => pending_response(retry_after, placeholder),
         Err(e) => error_response(&e),
     };
     catg_core::metrics::request(&outcome, response.status().as_u16(), body_bytes);
@@ -345,6 +347,32 @@ async fn serve(
         )
     });
     response
+}
+
+/// 202 while the variant renders: a placeholder image for a request that shows its answer as
+/// an image (browsers draw an image body whatever the status), JSON for everyone else. Never
+/// stored, and the body depends on the request's headers.
+fn pending_response(retry_after: Duration, placeholder: Option<Placeholder>) -> Response {
+    let headers = [
+        (header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()),
+        (header::CACHE_CONTROL, "no-store".to_string()),
+        (header::VARY, "Accept, Sec-Fetch-Dest".to_string()),
+    ];
+    match placeholder {
+        Some(placeholder) => (
+            StatusCode::ACCEPTED,
+            headers,
+            [(header::CONTENT_TYPE, placeholder.content_type), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
+            placeholder.body,
+        )
+            .into_response(),
+        None => (
+            StatusCode::ACCEPTED,
+            headers,
+            axum::Json(json!({"status": "pending", "message": "the variant is being rendered; retry shortly"})),
+        )
+            .into_response(),
+    }
 }
 
 /// A key as the log shows it: checked first (an invalid key is not echoed at all), then escaped

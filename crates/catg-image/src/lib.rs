@@ -20,6 +20,7 @@ pub mod memory;
 pub mod output;
 pub mod pipeline;
 pub mod pixels;
+pub mod placeholder;
 pub mod probe;
 mod reduce;
 pub mod summary;
@@ -36,6 +37,7 @@ pub use pipeline::{
     verify_memory_estimate, RenderSpec, Rendered, Verified,
 };
 pub use probe::{probe, Orientation, Probe};
+pub use placeholder::{placeholder, placeholder_size};
 pub use summary::Summary;
 
 /// For the fuzzers (feature `fuzzing`): decode `data` if it is a JPEG of at most a megapixel,

@@ -196,12 +196,14 @@ const CODEC_STATE_BYTES: u64 = 16 << 20;
 
 /// Whether `spec` for a `width`×`height` source (as oriented) stays within the output limits:
 /// at most `max_output_pixels` (padding included), enlarged at most `max_upscale` times along
-/// either axis. The resolver checks this before queueing anything; every render checks it again.
-pub fn check_output(width: u32, height: u32, spec: &RenderSpec, limits: &Limits) -> Result<()> {
+/// either axis, and if so the output's size. The resolver checks this before queueing anything;
+/// every render checks it again.
+pub fn check_output(width: u32, height: u32, spec: &RenderSpec, limits: &Limits) -> Result<(u32, u32)> {
     let (width, height) = spec.resize.turned_size(width, height);
     let geometry = plan(width, height, &spec.resize, limits.max_output_pixels)?;
     check_padding(&geometry, &spec.effects, limits)?;
-    check_upscale(&geometry, limits)
+    check_upscale(&geometry, limits)?;
+    Ok(spec.effects.padding.around(geometry.canvas))
 }
 
 fn check_padding(geometry: &crate::geometry::Geometry, effects: &Effects, limits: &Limits) -> Result<()> {
