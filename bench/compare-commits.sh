@@ -5,7 +5,9 @@
 # usage: bench/compare-commits.sh BASE [rounds] [iters] [photos…]
 # OPS="ingest" picks other ops (default: webp400 jpeg1200 avif400). An op BASE's catg-bench does
 # not have (ingest) is run by building BASE with the working tree's catg-bench source, which
-# only calls the library APIs both sides share.
+# only calls the library APIs both sides share. BENCH_PROFILE=dev builds with the dev profile
+# (dependencies optimised already; set CARGO_PROFILE_DEV_OPT_LEVEL=3 for our crates) instead of
+# a release build of everything: a quicker like-for-like comparison, not a headline figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:?usage: bench/compare-commits.sh BASE [rounds] [iters] [photos…]}
@@ -17,10 +19,12 @@ trap 'git worktree remove --force "$work/base" 2>/dev/null || true; rm -rf "$wor
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 git worktree add -q --detach "$work/base" "$base"
 cp crates/catg-bench/src/main.rs "$work/base/crates/catg-bench/src/main.rs"
-(cd "$work/base" && cargo build --release -q -p catg-bench)
-cp "$CARGO_TARGET_DIR/release/catg-bench" "$work/catg-bench-base"
-cargo build --release -q -p catg-bench
-cp "$CARGO_TARGET_DIR/release/catg-bench" "$work/catg-bench-head"
+profile=${BENCH_PROFILE:-release}
+out_dir=$([[ $profile == dev ]] && echo debug || echo "$profile")
+(cd "$work/base" && cargo build --profile "$profile" -q -p catg-bench)
+cp "$CARGO_TARGET_DIR/$out_dir/catg-bench" "$work/catg-bench-base"
+cargo build --profile "$profile" -q -p catg-bench
+cp "$CARGO_TARGET_DIR/$out_dir/catg-bench" "$work/catg-bench-head"
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 read -ra ops <<<"${OPS:-webp400 jpeg1200 avif400}"
 for op in "${ops[@]}"; do
