@@ -272,7 +272,9 @@ img.addEventListener('error', () => done('error'));
         let samples = prometheus_samples(&String::from_utf8_lossy(&reply.body));
         samples
             .iter()
-            .filter(|(series, _)| series.starts_with("catg_requests_total{") && series.contains(&format!("status=\"{status}\"")))
+            .filter(|(series, _)| {
+                series.starts_with("catg_requests_total{") && series.contains(&format!("status=\"{status}\""))
+            })
             .map(|(series, value)| (series.clone(), *value))
             .collect::<Vec<_>>()
     };

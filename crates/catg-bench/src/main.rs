@@ -117,7 +117,10 @@ fn ingest(file: &str, iters: &str) {
         .collect();
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
-    println!("{}", serde_json::json!({"tool": "catg", "op": "ingest", "file": file.rsplit('/').next(), "iters": iters, "median_ms": (median * 100.0).round() / 100.0}));
+    println!(
+        "{}",
+        serde_json::json!({"tool": "catg", "op": "ingest", "file": file.rsplit('/').next(), "iters": iters, "median_ms": (median * 100.0).round() / 100.0})
+    );
 }
 
 fn jpeg_floor(file: &str, iters: &str) {

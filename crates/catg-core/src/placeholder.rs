@@ -46,7 +46,11 @@ pub fn choose(accept: Option<&str>, fetch_dest: Option<&str>) -> Option<Placehol
 }
 
 /// The placeholder for a variant of `size` pixels, from the asset's ThumbHash.
-pub fn render(thumbhash: &[u8], size: (u32, u32), kind: PlaceholderKind) -> Result<Placeholder, catg_image::ImageError> {
+pub fn render(
+    thumbhash: &[u8],
+    size: (u32, u32),
+    kind: PlaceholderKind,
+) -> Result<Placeholder, catg_image::ImageError> {
     match kind {
         PlaceholderKind::Raster(format) => Ok(Placeholder {
             content_type: format.mime_type(),
@@ -91,7 +95,8 @@ mod tests {
     #[test]
     fn the_svg_has_the_variants_size_around_a_png() {
         let rgba: Vec<u8> = std::iter::repeat_n([10u8, 200, 10, 255], 40 * 30).flatten().collect();
-        let pixels = catg_image::pixels::Pixels::from_vec(40, 30, catg_image::pixels::Layout::Rgba8, rgba).expect("size");
+        let pixels =
+            catg_image::pixels::Pixels::from_vec(40, 30, catg_image::pixels::Layout::Rgba8, rgba).expect("size");
         let hash = catg_image::summary::summarise(&pixels).expect("summary").thumbhash;
         let svg = render(&hash, (800, 600), PlaceholderKind::Svg).expect("renders");
         assert_eq!(svg.content_type, "image/svg+xml");

@@ -228,8 +228,7 @@ async fn info_by_fingerprint(
 /// (by fingerprint, summary made), otherwise as key URLs are.
 async fn info(state: &HttpState, target: Target, query: Option<String>) -> Response {
     let immutable = matches!(target, Target::Asset(_));
-    let request =
-        Request {
+    let request = Request {
         target,
         query: query.unwrap_or_default(),
         accept: None,

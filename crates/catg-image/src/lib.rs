@@ -36,8 +36,8 @@ pub use pipeline::{
     check_output, decode_full, has_transparency, memory_estimate, render, render_probed, verify,
     verify_memory_estimate, RenderSpec, Rendered, Verified,
 };
-pub use probe::{probe, Orientation, Probe};
 pub use placeholder::{placeholder, placeholder_size};
+pub use probe::{probe, Orientation, Probe};
 pub use summary::Summary;
 
 /// For the fuzzers (feature `fuzzing`): decode `data` if it is a JPEG of at most a megapixel,

@@ -23,7 +23,9 @@ pub fn placeholder_size(width: u32, height: u32) -> (u32, u32) {
     if longer <= PLACEHOLDER_SIDE {
         return (width, height);
     }
-    let scale = |side: u32| ((u64::from(side) * u64::from(PLACEHOLDER_SIDE) + u64::from(longer) / 2) / u64::from(longer)).max(1) as u32;
+    let scale = |side: u32| {
+        ((u64::from(side) * u64::from(PLACEHOLDER_SIDE) + u64::from(longer) / 2) / u64::from(longer)).max(1) as u32
+    };
     (scale(width), scale(height))
 }
 

@@ -42,7 +42,11 @@ async fn lambda_logs_are_json_lines_naming_the_object_request_and_message() {
         .expect("ingest");
     let query = "w=120&fmt=webp&zzsecretzz=1";
     assert_eq!(stack.get("/cat.jpg", query, "image/webp").await.0, 400, "an unknown parameter is refused");
-    assert_eq!(stack.get("/cat.jpg", "w=120&fmt=webp", "image/webp").await.0, 202);
+    let (status, headers, body) = stack.get("/cat.jpg", "w=120&fmt=webp", "image/webp").await;
+    assert_eq!(status, 202);
+    // On the deployed path too, a waiting image request is answered with a placeholder image.
+    assert_eq!(headers.get("content-type").and_then(|v| v.to_str().ok()), Some("image/webp"));
+    assert!(body.starts_with(b"RIFF") && body.len() > 20, "a WebP placeholder");
     let (batch, _) = stack.sqs_event(&stack.config.queue_url.clone().expect("queue")).await;
     assert!(handle_sqs_event(&stack.aws.renderer(&stack.config), batch).await.batch_item_failures.is_empty());
 
@@ -67,7 +71,8 @@ async fn lambda_logs_are_json_lines_naming_the_object_request_and_message() {
     );
     assert_eq!(
         (answered[1]["fields"]["status"].as_u64(), answered[1]["fields"]["outcome"].as_str()),
-        (Some(202), Some("queued"))
+        (Some(202), Some("placeholder")),
+        "an Accept naming an image type gets a placeholder while the variant renders"
     );
     assert_eq!(answered[1]["span"]["name"], "request");
     assert_eq!(answered[1]["span"]["target"], "cat.jpg");
