@@ -37,15 +37,20 @@ name = sys.argv[1]
 s3, sqs, ddb = boto3.client("s3"), boto3.client("sqs"), boto3.client("dynamodb")
 for bucket in (f"{name}-src", f"{name}-var"):
     s3.create_bucket(Bucket=bucket)
-# As template.yaml's ManifestTable: the key, and the sparse index of pending claims by image.
+# The table exactly as template.yaml's ManifestTable declares it (key and indexes), so the two
+# cannot drift apart. CloudFormation's tags (!Ref, !Sub, …) are read as plain values.
+import yaml
+class Loader(yaml.SafeLoader):
+    pass
+Loader.add_multi_constructor("!", lambda loader, suffix, node: (
+    loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode)
+    else loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode)
+    else loader.construct_mapping(node)))
+with open("template.yaml") as f:
+    table = yaml.load(f, Loader=Loader)["Resources"]["ManifestTable"]["Properties"]
 ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                       {"AttributeName": "pending_asset", "AttributeType": "S"}],
-                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                 GlobalSecondaryIndexes=[{"IndexName": "pending-by-asset",
-                                          "KeySchema": [{"AttributeName": "pending_asset", "KeyType": "HASH"}],
-                                          "Projection": {"ProjectionType": "INCLUDE",
-                                                         "NonKeyAttributes": ["lease_until_ms"]}}])
+                 AttributeDefinitions=table["AttributeDefinitions"], KeySchema=table["KeySchema"],
+                 GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"])
 url = sqs.create_queue(QueueName=name)["QueueUrl"]
 print(f"CATG_SOURCE_BUCKET={name}-src\nCATG_VARIANTS_BUCKET={name}-var\nCATG_TABLE={name}\nCATG_QUEUE_URL={url}\nCATG_WAIT_MS=0")
 PY
@@ -90,7 +95,13 @@ jq -e '.batchItemFailures == []' "$work/ingest.out" >/dev/null || fail "ingest: 
 echo "== resolver (miss)" >&2
 jq '.rawPath = "/cats/chelsea%20the%20cat.png" | .requestContext.http.path = .rawPath | .rawQueryString = "w=120&fmt=webp"' events/function-url-get.json >"$work/get.json"
 invoke_streaming resolver "$work/get.json" >"$work/miss.out" 2>&1 || fail "resolver: $(cat "$work/miss.out")"
-grep -aq "^HTTP/1.1 202" "$work/miss.out" && grep -aq '"status":"pending"' "$work/miss.out" || fail "expected a 202: $(head -c 400 "$work/miss.out")"
+# The event carries a browser's Accept: the 202 is a placeholder image; an API client gets JSON.
+grep -aq "^HTTP/1.1 202" "$work/miss.out" && grep -aqi "^content-type: image/webp" "$work/miss.out" ||
+  fail "expected a 202 with a WebP placeholder: $(head -c 400 "$work/miss.out")"
+jq '.headers.accept = "application/json"' "$work/get.json" >"$work/get-api.json"
+invoke_streaming resolver "$work/get-api.json" >"$work/miss-api.out" 2>&1 || fail "resolver: $(cat "$work/miss-api.out")"
+grep -aq "^HTTP/1.1 202" "$work/miss-api.out" && grep -aq '"status":"pending"' "$work/miss-api.out" ||
+  fail "expected a 202 with JSON: $(head -c 400 "$work/miss-api.out")"
 
 echo "== transform" >&2
 "$py" - >"$work/sqs.json" <<PY
@@ -111,4 +122,4 @@ echo "== reconcile (scheduled)" >&2
 invoke reconcile events/scheduled.json >"$work/reconcile.out" 2>&1 || fail "reconcile: $(cat "$work/reconcile.out")"
 jq -e '.complete == true and .dry_run == false and .variants_checked == 1 and .orphan_objects == 0' "$work/reconcile.out" >/dev/null \
   || fail "reconcile: $(cat "$work/reconcile.out")"
-echo "lambda smoke: ingest (from the ingest queue), resolver (202 then 200 image/webp), transform and reconcile answered through the Runtime API" >&2
+echo "lambda smoke: ingest (from the ingest queue), resolver (202 with a placeholder or JSON, then 200 image/webp), transform and reconcile answered through the Runtime API" >&2

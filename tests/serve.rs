@@ -488,6 +488,7 @@ async fn a_waiting_image_request_gets_a_placeholder_and_api_clients_get_json() {
     let svg = String::from_utf8(img.body.clone()).expect("svg text");
     assert!(svg.starts_with("<svg ") && svg.contains("width=\"300\" height=\"200\""), "{svg}");
     assert!(svg.contains("data:image/png;base64,"), "{svg}");
+    assert_eq!(img.header("content-security-policy"), Some("default-src 'none'; img-src data:"));
 
     let webp = svc.get("/coffee.jpg?w=300&h=200&fmt=webp", &[("accept", "image/webp,image/*")]).await;
     assert_eq!((webp.status, webp.header("content-type")), (202, Some("image/webp")));

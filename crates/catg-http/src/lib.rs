@@ -361,7 +361,12 @@ fn pending_response(retry_after: Duration, placeholder: Option<Placeholder>) -> 
         Some(placeholder) => (
             StatusCode::ACCEPTED,
             headers,
-            [(header::CONTENT_TYPE, placeholder.content_type), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
+            [
+                (header::CONTENT_TYPE, placeholder.content_type),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                // The SVG is catg's own, but opened on its own it may load nothing but its image.
+                (header::CONTENT_SECURITY_POLICY, "default-src 'none'; img-src data:"),
+            ],
             placeholder.body,
         )
             .into_response(),
