@@ -232,11 +232,16 @@ fn check_upscale(geometry: &crate::geometry::Geometry, limits: &Limits) -> Resul
     Ok(())
 }
 
-/// Whether the plan keeps less than the region the fit works on (only then is there a crop to
-/// place).
-fn geometry_crops(geometry: &crate::geometry::Geometry, resize: &Resize, size: (u32, u32)) -> Result<bool> {
+/// The region the fit works on, when the plan keeps less than it: only then is there a crop to
+/// place (`None`: all of it is shown).
+fn cropped_region(
+    geometry: &crate::geometry::Geometry,
+    resize: &Resize,
+    size: (u32, u32),
+) -> Result<Option<crate::geometry::Region>> {
     let kept = resize.kept(size.0, size.1)?;
-    Ok(geometry.source.width < kept.width - 1e-9 || geometry.source.height < kept.height - 1e-9)
+    let crops = geometry.source.width < kept.width - 1e-9 || geometry.source.height < kept.height - 1e-9;
+    Ok(crops.then_some(kept))
 }
 
 /// Run `work`, turning a panic inside a codec into an error.
@@ -266,11 +271,14 @@ fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result
             Source::Frame(frame)
         }
     };
-    let frame = if spec.resize.anchor == Anchor::Smart && geometry_crops(&geometry, &spec.resize, oriented_size)? {
+    let smart_region = match spec.resize.anchor {
+        Anchor::Smart => cropped_region(&geometry, &spec.resize, oriented_size)?,
+        _ => None,
+    };
+    let frame = if let Some(kept) = smart_region {
         // The kept region depends on the pixels: decode and convert the whole frame, look, then
         // plan again with what was found as a focal point.
         let frame = engine::run(source, &[Transform::Colour], &ctx, &deadline)?;
-        let kept = spec.resize.kept(oriented_size.0, oriented_size.1)?;
         let window = (geometry.source.width, geometry.source.height);
         let point = attention::focal_point(&frame.pixels, frame.orientation, oriented_size, kept, window);
         deadline.check("smart crop")?;
