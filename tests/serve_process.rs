@@ -199,17 +199,7 @@ window.addEventListener('load', () => {{
         ),
     )
     .expect("write page");
-    let output = chromium(&root.join("chromium-profile"))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("run chromium");
-    let dom = String::from_utf8_lossy(&output.stdout);
-    let title = dom.split("<title>").nth(1).and_then(|t| t.split("</title>").next()).unwrap_or_default();
-    let title = title.replace("&quot;", "\"").replace("&amp;", "&");
-    let images: serde_json::Value = serde_json::from_str(&title).unwrap_or_else(|e| {
-        panic!("page did not finish loading ({e}): {title:?}\n{}", String::from_utf8_lossy(&output.stderr))
-    });
+    let images = page_title_json(&root.join("chromium-profile"), &page);
     assert_eq!(
         images,
         serde_json::json!([
@@ -255,18 +245,7 @@ img.addEventListener('error', () => done('error'));
         ),
     )
     .expect("write page");
-    let load = |profile: &str| {
-        let output = chromium(&root.join(profile))
-            .arg("--dump-dom")
-            .arg(format!("file://{}", page.display()))
-            .output()
-            .expect("run chromium");
-        let dom = String::from_utf8_lossy(&output.stdout);
-        let title = dom.split("<title>").nth(1).and_then(|t| t.split("</title>").next()).unwrap_or_default();
-        serde_json::from_str::<serde_json::Value>(&title.replace("&quot;", "\"")).unwrap_or_else(|e| {
-            panic!("page did not finish loading ({e}): {title:?}\n{}", String::from_utf8_lossy(&output.stderr))
-        })
-    };
+    let load = |profile: &str| page_title_json(&root.join(profile), &page);
     let answers = |status: &str| {
         let reply = http("GET", &format!("{}/_catg/metrics", server.base), &[]);
         let samples = prometheus_samples(&String::from_utf8_lossy(&reply.body));
@@ -480,6 +459,18 @@ fn warm_renders_every_recipe_of_every_image_under_the_prefix() {
     assert_eq!(jobs, 0);
     let again = run(&warm);
     assert_eq!((again["queued"].as_u64(), again["ready"].as_u64()), (Some(0), Some(4)), "{again}");
+}
+
+/// Load `page` in Chromium and read the JSON its script left in the title once it finished.
+fn page_title_json(profile: &Path, page: &Path) -> serde_json::Value {
+    let output =
+        chromium(profile).arg("--dump-dom").arg(format!("file://{}", page.display())).output().expect("run chromium");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let title = dom.split("<title>").nth(1).and_then(|t| t.split("</title>").next()).unwrap_or_default();
+    let title = title.replace("&quot;", "\"").replace("&amp;", "&");
+    serde_json::from_str(&title).unwrap_or_else(|e| {
+        panic!("page did not finish loading ({e}): {title:?}\n{}", String::from_utf8_lossy(&output.stderr))
+    })
 }
 
 /// The chromium binary the browser tests drive, and the flags every run needs here.

@@ -107,20 +107,26 @@ fn ingest(file: &str, iters: &str) {
         let verified = catg_image::verify(&data, &probe, &limits).unwrap_or_else(|e| panic!("{file}: {e}"));
         std::hint::black_box((fingerprint, verified));
     };
-    run();
+    let median = warm_median_ms(iters, run);
+    println!(
+        "{}",
+        serde_json::json!({"tool": "catg", "op": "ingest", "file": file.rsplit('/').next(), "iters": iters, "median_ms": median})
+    );
+}
+
+/// One warm-up call of `work`, then the median of `iters` (at least one) timed calls, in ms
+/// rounded to 0.01.
+fn warm_median_ms(iters: usize, mut work: impl FnMut()) -> f64 {
+    work();
     let mut times: Vec<f64> = (0..iters.max(1))
         .map(|_| {
             let t = Instant::now();
-            run();
+            work();
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    println!(
-        "{}",
-        serde_json::json!({"tool": "catg", "op": "ingest", "file": file.rsplit('/').next(), "iters": iters, "median_ms": (median * 100.0).round() / 100.0})
-    );
+    (times[times.len() / 2] * 100.0).round() / 100.0
 }
 
 fn jpeg_floor(file: &str, iters: &str) {
@@ -131,7 +137,7 @@ fn jpeg_floor(file: &str, iters: &str) {
     decompressor.set_scaling_factor(turbojpeg::ScalingFactor::ONE_EIGHTH).expect("scale");
     let scaled = header.scaled(turbojpeg::ScalingFactor::ONE_EIGHTH);
     let mut pixels = vec![0u8; scaled.width * scaled.height * 3];
-    let mut decode = || {
+    let decode = || {
         let image = turbojpeg::Image {
             pixels: &mut pixels[..],
             width: scaled.width,
@@ -141,17 +147,7 @@ fn jpeg_floor(file: &str, iters: &str) {
         };
         decompressor.decompress(&data, image).unwrap_or_else(|e| panic!("{file}: {e}"));
     };
-    decode();
-    let mut times: Vec<f64> = (0..iters.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            decode();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    println!("{}", serde_json::json!({ "floor_ms": (median * 100.0).round() / 100.0 }));
+    println!("{}", serde_json::json!({ "floor_ms": warm_median_ms(iters, decode) }));
 }
 
 fn read(file: &str) -> Vec<u8> {
