@@ -567,6 +567,14 @@ impl ManifestStore for Switchable {
         self.check()?;
         self.inner.forget_variant(seen).await
     }
+    async fn take_over_prewarm_claim(&self, record: &VariantRecord, seen: &VariantRecord) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.take_over_prewarm_claim(record, seen).await
+    }
+    async fn mark_prewarm_served(&self, key: &CacheKey) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.mark_prewarm_served(key).await
+    }
     async fn source_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<SourceRecord>> {
         self.check()?;
         self.inner.source_page(after, limit).await
@@ -749,6 +757,7 @@ async fn reconcile_finds_and_repairs_what_the_manifest_and_storage_disagree_on()
         format: catg_image::OutputFormat::Png,
         state: VariantState::Pending { lease_until_ms: 1 },
         updated_ms: 1,
+        origin: catg_core::model::Origin::Requested,
     };
     assert!(matches!(svc.embedded.store.claim_variant(&stale, 2).await.expect("claim"), Claim::Claimed));
     let (source, data) = (svc.source.clone(), svc.data.clone());
@@ -1132,5 +1141,115 @@ async fn ingest_records_placeholders_and_near_duplicates_and_the_info_urls_answe
     }
     assert_eq!(svc.get("/nothing.png?info=1", &[]).await.status, 404);
     assert_eq!(svc.get(&format!("/_/{}/info", "0".repeat(64)), &[]).await.status, 404);
+    svc.embedded.shutdown().await;
+}
+
+/// Asks for `w=20&fmt=png` then `w=40&fmt=webp` of three images, so the second is learned as
+/// the first's companion; returns the fourth image's fingerprint after asking for the first
+/// recipe of it alone.
+async fn teach_a_pair_then_ask_for_half_of_it(svc: &Service) -> Fingerprint {
+    for key in ["a.png", "b.png", "c.jpg"] {
+        for recipe in ["w=20&fmt=png", "w=40&fmt=webp"] {
+            let reply = svc.get(&format!("/{key}?{recipe}"), &[]).await;
+            assert_eq!(reply.status, 200, "{key}?{recipe}: {}", String::from_utf8_lossy(&reply.body));
+        }
+    }
+    assert_eq!(svc.get("/d.jpg?w=20&fmt=png", &[]).await.status, 200);
+    svc.embedded.store.source("d.jpg").await.expect("source").expect("recorded").fingerprint
+}
+
+const TEACHING_SET: [(&str, &str); 4] = [
+    ("a.png", "png_rgb8.png"),
+    ("b.png", "png_rgba.png"),
+    ("c.jpg", "jpeg_baseline.jpg"),
+    ("d.jpg", "jpeg_exif_orientation_6.jpg"),
+];
+
+/// Pre-warming, measured on serve: after three images teach it that viewers who get one recipe
+/// also get another, asking for the first of a new image renders the second before anyone asks
+/// for it; that request is then a hit that queues nothing, and the report counts it served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_learned_companion_is_prewarmed_and_its_first_request_is_a_hit() {
+    use catg_core::model::{Origin, VariantState};
+    let files: Vec<(&str, PathBuf)> = TEACHING_SET.iter().map(|(key, file)| (*key, corpus(file))).collect();
+    let svc = start(&files, |config| config.prewarm.relearn_every = Duration::ZERO).await;
+    let fingerprint = teach_a_pair_then_ask_for_half_of_it(&svc).await;
+
+    // The guess is rendered once the viewers' lane is empty, with no request for it.
+    let mut guessed = None;
+    for _ in 0..200 {
+        let records = svc.embedded.store.variants_of(&fingerprint, 10).await.expect("variants");
+        guessed = records.into_iter().find(|v| v.canonical.starts_with("w=40&") && v.canonical.contains("fmt=webp"));
+        if guessed.as_ref().is_some_and(|v| matches!(v.state, VariantState::Ready { .. })) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let guessed = guessed.expect("the companion was queued for the new image");
+    assert!(matches!(guessed.state, VariantState::Ready { .. }), "not rendered: {guessed:?}");
+    assert_eq!(guessed.origin, Origin::Prewarmed);
+    assert_eq!(svc.jobs_ever_queued().await, 8, "the viewers' seven renders and one guess");
+
+    let hit = svc.get("/d.jpg?w=40&fmt=webp", &[]).await;
+    assert_eq!(hit.status, 200);
+    assert_eq!(size(&hit), (40, 28), "the upright image's companion");
+    assert_eq!(svc.jobs_ever_queued().await, 8, "the first request for it queued nothing: a hit");
+    let served = svc.embedded.store.variant(&guessed.cache_key).await.expect("variant").expect("kept");
+    assert_eq!(served.origin, Origin::PrewarmedServed);
+    let inventory = catg_core::report::inventory(&svc.embedded.store).await.expect("inventory");
+    assert_eq!((inventory.prewarmed, inventory.prewarmed_served), (1, 1));
+    // The guess taught nothing new, and a served guess does not pre-warm again.
+    assert_eq!(svc.get("/d.jpg?w=40&fmt=webp", &[]).await.status, 200);
+    assert_eq!(svc.jobs_ever_queued().await, 8);
+    svc.embedded.shutdown().await;
+}
+
+/// The switch: with pre-warming off, the same teaching queues nothing beyond the viewers' jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prewarming_switched_off_queues_no_guesses() {
+    let files: Vec<(&str, PathBuf)> = TEACHING_SET.iter().map(|(key, file)| (*key, corpus(file))).collect();
+    let svc = start(&files, |config| {
+        config.prewarm.relearn_every = Duration::ZERO;
+        config.prewarm.per_asset = 0;
+    })
+    .await;
+    let fingerprint = teach_a_pair_then_ask_for_half_of_it(&svc).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(svc.jobs_ever_queued().await, 7);
+    assert_eq!(svc.embedded.store.variants_of(&fingerprint, 10).await.expect("variants").len(), 1);
+    svc.embedded.shutdown().await;
+}
+
+/// A viewer never waits behind a guess: a request for a variant whose pre-warm claim is still
+/// waiting (here: claimed, with a long lease, its job never run) takes the claim over, queues it
+/// as its own, and gets the variant within its wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_viewer_takes_over_a_waiting_guess() {
+    use catg_core::model::{now_ms, Origin, VariantState};
+    let svc = start(&[("a.png", corpus("png_rgb8.png"))], |config| {
+        config.resolver.wait = Duration::from_secs(10);
+    })
+    .await;
+    let fingerprint = svc.embedded.store.source("a.png").await.expect("source").expect("recorded").fingerprint;
+    let recipe = catg_core::Recipe::parse("w=30&fmt=png", &Default::default())
+        .expect("recipe")
+        .resolve(None, false, (200, 150))
+        .expect("resolves");
+    let now = now_ms();
+    let guess = VariantRecord {
+        cache_key: CacheKey::derive(&fingerprint, &recipe),
+        fingerprint,
+        canonical: recipe.canonical(),
+        format: recipe.format,
+        state: VariantState::Pending { lease_until_ms: now + 3_600_000 },
+        updated_ms: now,
+        origin: Origin::Prewarmed,
+    };
+    assert_eq!(svc.embedded.store.claim_variant(&guess, now).await.expect("claim"), Claim::Claimed);
+    let reply = svc.get("/a.png?w=30&fmt=png", &[]).await;
+    assert_eq!(reply.status, 200, "the viewer waited for the guess: {}", String::from_utf8_lossy(&reply.body));
+    let record = svc.embedded.store.variant(&guess.cache_key).await.expect("variant").expect("kept");
+    assert_eq!(record.origin, Origin::Requested, "now the viewer's variant");
+    assert_eq!(svc.jobs_ever_queued().await, 1, "the viewer's own job");
     svc.embedded.shutdown().await;
 }

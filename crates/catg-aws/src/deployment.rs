@@ -2,9 +2,13 @@
 //! and its stores, connected. The Lambda functions and `catg --aws` both start here.
 
 use crate::{s3_client, DynamoManifest, S3ObjectStore, SecretsManagerSecret, SqsQueue};
-use catg_core::config::{image_limits, pending_caps, recipe_limits, render_memory_mib, signing_keys, ConfigError};
+use catg_core::config::{
+    image_limits, pending_caps, prewarm_config, recipe_limits, render_memory_mib, signing_keys, ConfigError,
+};
 use catg_core::ports::JobQueue;
-use catg_core::{Decoding, Keyring, KeyringError, RenderBudget, Renderer, Resolver, ResolverConfig, Stores};
+use catg_core::{
+    Decoding, Keyring, KeyringError, PrewarmConfig, RenderBudget, Renderer, Resolver, ResolverConfig, Stores,
+};
 use catg_image::Limits;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +19,12 @@ pub struct Config {
     pub source_bucket: String,
     pub variants_bucket: String,
     pub table: String,
-    /// Only the resolver queues jobs.
+    /// Only the resolver queues viewers' jobs.
     pub queue_url: Option<String>,
+    /// Where the transform queues pre-warm guesses (a second queue, drained at a capped
+    /// concurrency); unset: no pre-warming.
+    pub prewarm_queue_url: Option<String>,
+    pub prewarm: PrewarmConfig,
     pub wait: Duration,
     pub key_max_age: Duration,
     pub key_stale_while_revalidate: Duration,
@@ -47,7 +55,7 @@ pub enum ConfigFailure {
 
 impl Config {
     /// `CATG_SOURCE_BUCKET`, `CATG_VARIANTS_BUCKET`, `CATG_TABLE` (required); `CATG_QUEUE_URL`
-    /// (resolver); `CATG_SOURCE_PREFIX` (default none: every key); `CATG_WAIT_MS` (default 3000),
+    /// (resolver); `CATG_PREWARM_QUEUE_URL` and the `CATG_PREWARM_*` settings (transform); `CATG_SOURCE_PREFIX` (default none: every key); `CATG_WAIT_MS` (default 3000),
     /// `CATG_KEY_MAX_AGE` seconds (default 60); `CATG_KEY_STALE_WHILE_REVALIDATE` seconds
     /// (default 86400); `CATG_RECONCILE_GRACE_S` (default 3600);
     /// the `CATG_MAX_*` limits; the signing keys as `CATG_SIGNING_KEYS_SECRET` (a Secrets
@@ -89,6 +97,8 @@ impl Config {
             variants_bucket: required("CATG_VARIANTS_BUCKET")?,
             table: required("CATG_TABLE")?,
             queue_url: env("CATG_QUEUE_URL").filter(|v| !v.is_empty()),
+            prewarm_queue_url: env("CATG_PREWARM_QUEUE_URL").filter(|v| !v.is_empty()),
+            prewarm: prewarm_config(&env)?,
             wait,
             key_max_age: Duration::from_secs(number("CATG_KEY_MAX_AGE", 60)?),
             key_stale_while_revalidate: Duration::from_secs(number("CATG_KEY_STALE_WHILE_REVALIDATE", 86_400)?),
@@ -121,15 +131,16 @@ impl Aws {
     pub async fn connect(config: &Config) -> Aws {
         let sdk = crate::sdk_config().await;
         let s3 = s3_client(&sdk);
-        let queue = config
-            .queue_url
-            .as_ref()
-            .map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url)) as Arc<dyn JobQueue>);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queue_at = |url: &String| Arc::new(SqsQueue::new(sqs.clone(), url)) as Arc<dyn JobQueue>;
+        let queue = config.queue_url.as_ref().map(queue_at);
+        let prewarm_queue = config.prewarm_queue_url.as_ref().map(queue_at);
         let stores = Stores {
             sources: Arc::new(S3ObjectStore::new(s3.clone(), &config.source_bucket)),
             variants: Arc::new(S3ObjectStore::new(s3, &config.variants_bucket)),
             manifest: Arc::new(DynamoManifest::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table)),
             queue,
+            prewarm_queue,
             budget: Arc::new(RenderBudget::new(config.render_memory_mib)),
         };
         Aws { stores, secrets: aws_sdk_secretsmanager::Client::new(&sdk) }
@@ -145,8 +156,9 @@ impl Aws {
         self.stores.decoding(config.limits())
     }
 
+    /// The transform's renderer: it queues pre-warm guesses when the pre-warm queue is set.
     pub fn renderer(&self, config: &Config) -> Renderer {
-        self.stores.renderer(config.limits())
+        self.stores.prewarming_renderer(config.limits(), &config.resolver.recipe_limits, &config.prewarm)
     }
 
     /// The resolver as the deployed function runs it. With a signing secret, its keys are read

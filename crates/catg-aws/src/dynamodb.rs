@@ -15,7 +15,8 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, Put, ScalarAttributeType, Select, TransactWriteItem, Update,
 };
 use catg_core::model::{
-    AssetFacts, AssetRecord, AssetState, Millis, SourceRecord, SourceState, SummaryText, VariantRecord, VariantState,
+    AssetFacts, AssetRecord, AssetState, Millis, Origin, SourceRecord, SourceState, SummaryText, VariantRecord,
+    VariantState,
 };
 use catg_core::near_duplicates::{band_keys, Candidate};
 use catg_core::ports::{Claim, ManifestStore, Page, StoreError, StoreResult};
@@ -64,8 +65,11 @@ impl DynamoManifest {
     async fn put_if(&self, item: Item, condition: &str, values: &[(&str, AttributeValue)]) -> StoreResult<bool> {
         let mut request =
             self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
-        if condition.contains("#state") {
-            request = request.expression_attribute_names("#state", "state");
+        // Aliases keep attribute names clear of DynamoDB's reserved words.
+        for alias in ["state", "origin"] {
+            if condition.contains(&format!("#{alias}")) {
+                request = request.expression_attribute_names(format!("#{alias}"), alias);
+            }
         }
         for (name, value) in values {
             request = request.expression_attribute_values(*name, value.clone());
@@ -390,6 +394,9 @@ fn variant_item(r: &VariantRecord) -> Item {
         ("state".into(), s(r.state.name())),
         ("updated_ms".into(), n(r.updated_ms)),
     ]);
+    if let Some(origin) = r.origin.stored() {
+        item.insert("origin".into(), s(origin));
+    }
     match &r.state {
         VariantState::Pending { lease_until_ms } => {
             item.insert("pending_asset".into(), s(r.fingerprint.to_hex()));
@@ -430,6 +437,7 @@ fn variant_from(item: &Item) -> StoreResult<VariantRecord> {
         format: OutputFormat::parse(get_s(item, "format")?).ok_or_else(|| bad("format"))?,
         state,
         updated_ms: get_n(item, "updated_ms")?,
+        origin: Origin::from_stored(item.get("origin").and_then(|v| v.as_s().ok()).map(String::as_str)),
     })
 }
 
@@ -592,6 +600,38 @@ impl ManifestStore for DynamoManifest {
             &[(":ready", s("ready")), (":lost", s(lost_object_key))],
         )
         .await
+    }
+
+    async fn take_over_prewarm_claim(&self, record: &VariantRecord, seen: &VariantRecord) -> StoreResult<bool> {
+        let VariantState::Pending { lease_until_ms } = seen.state else { return Ok(false) };
+        self.put_if(
+            variant_item(record),
+            "#state = :pending AND #origin = :prewarmed AND lease_until_ms = :lease",
+            &[(":pending", s("pending")), (":prewarmed", s("prewarmed")), (":lease", n(lease_until_ms))],
+        )
+        .await
+    }
+
+    async fn mark_prewarm_served(&self, key: &CacheKey) -> StoreResult<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("var#{key}")))
+            .update_expression("SET #origin = :served")
+            .condition_expression("#origin = :prewarmed")
+            .expression_attribute_names("#origin", "origin")
+            .expression_attribute_values(":served", s("prewarmed_served"))
+            .expression_attribute_values(":prewarmed", s("prewarmed"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match map("dynamodb update", e) {
+                StoreError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
     }
 
     async fn release_claim(&self, record: &VariantRecord) -> StoreResult<bool> {

@@ -1,6 +1,8 @@
 //! `catg serve`: configuration from flags and the environment, then the embedded service.
 
-use catg_core::config::{image_limits, pending_caps, process_env, recipe_limits, render_memory_mib, signing_keys};
+use catg_core::config::{
+    image_limits, pending_caps, prewarm_config, process_env, recipe_limits, render_memory_mib, signing_keys,
+};
 use catg_core::ports::ObjectStore;
 use catg_http::{router, HttpState};
 use catg_local::{Embedded, EmbeddedConfig};
@@ -42,6 +44,11 @@ pub struct ServeArgs {
     /// Serve presets only: refuse any recipe that is not `preset=NAME` (CATG_PRESETS_ONLY=1).
     #[arg(long)]
     presets_only: bool,
+    /// Most variants pre-warmed after each viewer's render: the recipes viewers usually ask for
+    /// with it, learned from the manifest. 0 turns pre-warming off. Overrides
+    /// CATG_PREWARM_PER_ASSET (default 3).
+    #[arg(long, value_name = "N")]
+    prewarm_per_asset: Option<usize>,
 }
 
 pub fn run(args: ServeArgs) -> Result<(), String> {
@@ -62,6 +69,11 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     (config.resolver.max_pending_jobs, config.resolver.max_pending_per_asset) =
         pending_caps(process_env).map_err(|e| e.to_string())?;
     config.render_memory_mib = render_memory_mib(process_env).map_err(|e| e.to_string())?;
+    let prewarm_env = |name: &str| match (name, args.prewarm_per_asset) {
+        ("CATG_PREWARM_PER_ASSET", Some(n)) => Some(n.to_string()),
+        _ => process_env(name),
+    };
+    config.prewarm = prewarm_config(prewarm_env).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let key_caching = (Duration::from_secs(args.key_max_age), Duration::from_secs(args.key_stale_while_revalidate));
     runtime.block_on(serve(config, args.listen, key_caching))

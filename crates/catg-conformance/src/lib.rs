@@ -5,8 +5,8 @@
 //! Each check uses keys under a fresh `prefix`, so suites can share a store.
 
 use catg_core::model::{
-    now_ms, variant_object_key, AssetFacts, AssetRecord, AssetState, Job, SourceRecord, SourceState, VariantRecord,
-    VariantState,
+    now_ms, variant_object_key, AssetFacts, AssetRecord, AssetState, Job, Origin, SourceRecord, SourceState,
+    VariantRecord, VariantState,
 };
 use catg_core::ports::{Claim, LeasedJobQueue, ManifestStore, ObjectStore, PutOutcome, StoreError};
 use catg_core::{CacheKey, Fingerprint};
@@ -151,6 +151,7 @@ fn variant(prefix: &str, state: VariantState) -> VariantRecord {
         format: OutputFormat::Webp,
         state,
         updated_ms: now_ms(),
+        origin: Origin::Requested,
     }
 }
 
@@ -314,7 +315,44 @@ pub async fn manifest(store: Arc<dyn ManifestStore>, prefix: &str) {
     assert!(!store.forget_variant(&orphan).await.expect("forget"), "forgotten once");
 
     pending_per_asset(store.as_ref(), prefix).await;
+    prewarm_records(store.as_ref(), prefix).await;
     near_duplicate_index(store, prefix).await;
+}
+
+/// Pre-warm records: the origin round-trips; a viewer takes over a guess's claim only while it
+/// is exactly that guess; a pre-warmed variant is counted served once.
+async fn prewarm_records(store: &dyn ManifestStore, prefix: &str) {
+    let now = now_ms();
+    let guess = VariantRecord {
+        origin: Origin::Prewarmed,
+        ..variant(&format!("{prefix}/prewarm"), VariantState::Pending { lease_until_ms: now + 600_000 })
+    };
+    assert_eq!(store.claim_variant(&guess, now).await.expect("claim"), Claim::Claimed);
+    assert_eq!(store.variant(&guess.cache_key).await.expect("variant").map(|v| v.origin), Some(Origin::Prewarmed));
+    let viewer = VariantRecord {
+        origin: Origin::Requested,
+        state: VariantState::Pending { lease_until_ms: now + 60_000 },
+        ..guess.clone()
+    };
+    let other_lease = VariantRecord { state: VariantState::Pending { lease_until_ms: now + 1 }, ..guess.clone() };
+    assert!(!store.take_over_prewarm_claim(&viewer, &other_lease).await.expect("take over"), "another lease");
+    assert!(store.take_over_prewarm_claim(&viewer, &guess).await.expect("take over"), "the viewer takes the guess");
+    assert_eq!(store.variant(&guess.cache_key).await.expect("variant"), Some(viewer.clone()));
+    assert!(!store.take_over_prewarm_claim(&viewer, &guess).await.expect("take over"), "taken over once");
+    assert!(!store.mark_prewarm_served(&viewer.cache_key).await.expect("mark"), "a viewer's variant is not a guess");
+
+    let made = VariantRecord {
+        origin: Origin::Prewarmed,
+        state: VariantState::Ready { object_key: "pw/x.webp".into(), bytes: 9, render_ms: 1 },
+        ..variant(&format!("{prefix}/prewarm-made"), VariantState::Pending { lease_until_ms: 0 })
+    };
+    assert!(store.finish_variant(&made).await.expect("finish"));
+    let taken = VariantRecord { origin: Origin::Requested, ..viewer.clone() };
+    assert!(!store.take_over_prewarm_claim(&taken, &made).await.expect("take over"), "a ready guess is not a claim");
+    assert!(store.mark_prewarm_served(&made.cache_key).await.expect("mark"), "first request");
+    assert!(!store.mark_prewarm_served(&made.cache_key).await.expect("mark"), "counted once");
+    let read = store.variant(&made.cache_key).await.expect("variant").expect("recorded");
+    assert_eq!((read.origin, read.state), (Origin::PrewarmedServed, made.state.clone()));
 }
 
 fn summary(phash: u64) -> Summary {
@@ -578,6 +616,7 @@ pub async fn ingest_and_render(
         format: recipe.format,
         state: VariantState::Pending { lease_until_ms: now + 60_000 },
         updated_ms: now,
+        origin: Origin::Requested,
     };
     assert!(matches!(manifest.claim_variant(&pending, now).await.expect("claim"), Claim::Claimed));
     let job = Job::new(fingerprint, recipe, keys[copies - 1].clone());
@@ -588,6 +627,7 @@ pub async fn ingest_and_render(
         manifest: manifest.clone(),
         limits: limits.clone(),
         budget: Arc::new(RenderBudget::new(256)),
+        prewarm: None,
     };
     let first = renderer.render(&job).await.expect("first delivery");
     assert!(matches!(first, RenderOutcome::Stored { .. }), "first delivery: {first:?}");
@@ -651,6 +691,7 @@ pub async fn reconcile_repairs_drift(
         format: OutputFormat::Png,
         state,
         updated_ms: now,
+        origin: Origin::Requested,
     };
     let object_key_of = |seed: &str| {
         let cache_key = record(seed, VariantState::Failed { reason: String::new(), message: String::new() }).cache_key;

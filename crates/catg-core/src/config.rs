@@ -128,6 +128,30 @@ pub fn pending_caps(env: impl Fn(&str) -> Option<String>) -> Result<(u64, u64), 
     Ok((total.max(1), per_asset.max(1)))
 }
 
+/// Pre-warming: `CATG_PREWARM_PER_ASSET` (most guesses per viewer render, default 3; 0 turns
+/// pre-warming off), `CATG_PREWARM_MIN_SUPPORT` (assets that must share a pair, default 3),
+/// `CATG_PREWARM_MIN_CONFIDENCE` (percent of the assets having a recipe that also have its
+/// companion, default 50), `CATG_PREWARM_SAMPLE` (variant records learned from, default 10000),
+/// `CATG_PREWARM_RELEARN_S` (seconds a learned table is used, default 300; 0 relearns each time).
+pub fn prewarm_config(env: impl Fn(&str) -> Option<String>) -> Result<crate::PrewarmConfig, ConfigError> {
+    let mut c = crate::PrewarmConfig::default();
+    read(&env, "CATG_PREWARM_PER_ASSET", "a number of variants (0: off)", &mut c.per_asset)?;
+    read(&env, "CATG_PREWARM_MIN_SUPPORT", "a number of assets", &mut c.min_support)?;
+    let mut percent = (c.min_confidence * 100.0).round() as u32;
+    read(&env, "CATG_PREWARM_MIN_CONFIDENCE", "a percentage from 1 to 100", &mut percent)?;
+    if !(1..=100).contains(&percent) {
+        let value = percent.to_string();
+        return Err(ConfigError { name: "CATG_PREWARM_MIN_CONFIDENCE", value, expected: "a percentage from 1 to 100" });
+    }
+    c.min_confidence = f64::from(percent) / 100.0;
+    c.min_support = c.min_support.max(1);
+    read(&env, "CATG_PREWARM_SAMPLE", "a number of variant records", &mut c.sample)?;
+    let mut relearn = c.relearn_every.as_secs();
+    read(&env, "CATG_PREWARM_RELEARN_S", "a number of seconds", &mut relearn)?;
+    c.relearn_every = std::time::Duration::from_secs(relearn);
+    Ok(c)
+}
+
 /// The memory budget for renders running at once in this process, in MiB:
 /// `CATG_RENDER_MEMORY_MB`, else three quarters of a Lambda function's memory
 /// (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`), else 1024.
@@ -189,6 +213,12 @@ mod tests {
 
     #[test]
     fn bad_values_are_errors_naming_the_variable() {
+        let prewarm = prewarm_config(env(&[])).expect("defaults");
+        assert_eq!((prewarm.per_asset, prewarm.min_support, prewarm.min_confidence), (3, 3, 0.5));
+        let prewarm = prewarm_config(env(&[("CATG_PREWARM_PER_ASSET", "0"), ("CATG_PREWARM_MIN_CONFIDENCE", "80")]));
+        assert_eq!(prewarm.as_ref().map(|p| (p.per_asset, p.min_confidence)), Ok((0, 0.8)));
+        assert!(prewarm_config(env(&[("CATG_PREWARM_MIN_CONFIDENCE", "0")])).is_err());
+        assert!(prewarm_config(env(&[("CATG_PREWARM_PER_ASSET", "some")])).is_err());
         let e = image_limits(env(&[("CATG_MAX_PIXELS", "lots")])).expect_err("invalid");
         assert_eq!(e.to_string(), "CATG_MAX_PIXELS=\"lots\" is not valid: a number of pixels");
         assert!(recipe_limits(env(&[("CATG_ALLOWED_SIZES", "1,x")])).is_err());

@@ -26,6 +26,10 @@ pub const INGESTS: &str = "catg_ingests_total";
 pub const DEDUP_HITS: &str = "catg_dedup_hits_total";
 /// Sources and variants refused, by `stage` (ingest, render) and `reason` (the reject kind).
 pub const REJECTS: &str = "catg_rejects_total";
+/// Variants queued by pre-warming: recipes viewers usually ask for with one just rendered.
+pub const PREWARM_QUEUED: &str = "catg_prewarm_queued_total";
+/// Pre-warmed variants a request later got (each counted once): the hits pre-warming bought.
+pub const PREWARM_SERVED: &str = "catg_prewarm_served_total";
 
 /// Histogram bucket bounds for exporters that need them (Prometheus).
 pub const RENDER_SECONDS_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -59,4 +63,12 @@ pub fn ingested(outcome: &'static str, bytes: u64, megapixels: Option<f64>) {
     if let Some(mp) = megapixels {
         histogram!(SOURCE_MEGAPIXELS).record(mp);
     }
+}
+
+pub fn prewarm_queued(variants: u64) {
+    counter!(PREWARM_QUEUED).increment(variants);
+}
+
+pub fn prewarm_served() {
+    counter!(PREWARM_SERVED).increment(1);
 }

@@ -167,6 +167,42 @@ impl VariantState {
     }
 }
 
+/// Why a variant exists: a viewer asked for it, or catg guessed a viewer soon would (see
+/// [`crate::prewarm`]). A guess turns `PrewarmedServed` the first time a request gets it, which
+/// is how `catg report` shows what pre-warming bought.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Origin {
+    #[default]
+    Requested,
+    Prewarmed,
+    PrewarmedServed,
+}
+
+impl Origin {
+    /// The stored form; `Requested` is stored as nothing (records written before pre-warming).
+    pub fn stored(self) -> Option<&'static str> {
+        match self {
+            Origin::Requested => None,
+            Origin::Prewarmed => Some("prewarmed"),
+            Origin::PrewarmedServed => Some("prewarmed_served"),
+        }
+    }
+
+    /// Back from the stored form; anything unknown reads as `Requested`.
+    pub fn from_stored(stored: Option<&str>) -> Origin {
+        match stored {
+            Some("prewarmed") => Origin::Prewarmed,
+            Some("prewarmed_served") => Origin::PrewarmedServed,
+            _ => Origin::Requested,
+        }
+    }
+
+    /// Whether a viewer has asked for the variant: what pre-warming learns from.
+    pub fn viewer_asked(self) -> bool {
+        self != Origin::Prewarmed
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VariantRecord {
     pub cache_key: CacheKey,
@@ -175,6 +211,7 @@ pub struct VariantRecord {
     pub format: OutputFormat,
     pub state: VariantState,
     pub updated_ms: Millis,
+    pub origin: Origin,
 }
 
 /// Where a variant's bytes live in the variant store.
@@ -195,6 +232,9 @@ pub struct Job {
     /// Where the source was when the job was queued (it may have moved: the renderer also
     /// looks where the asset's record says).
     pub source_key: String,
+    /// Queued by pre-warming, not by a viewer: rendered only while its claim is still the
+    /// pre-warm's, and never a reason to pre-warm more.
+    pub prewarm: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -203,11 +243,20 @@ struct JobWire {
     fingerprint: String,
     canonical: String,
     source_key: String,
+    /// Absent in viewers' jobs (and in every job queued before pre-warming existed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    prewarm: bool,
 }
 
 impl Job {
     pub fn new(fingerprint: Fingerprint, recipe: ResolvedRecipe, source_key: impl Into<String>) -> Job {
-        Job { cache_key: CacheKey::derive(&fingerprint, &recipe), fingerprint, recipe, source_key: source_key.into() }
+        Job {
+            cache_key: CacheKey::derive(&fingerprint, &recipe),
+            fingerprint,
+            recipe,
+            source_key: source_key.into(),
+            prewarm: false,
+        }
     }
 
     /// The message body a queue carries.
@@ -229,6 +278,7 @@ impl From<Job> for JobWire {
             fingerprint: job.fingerprint.to_hex(),
             canonical: job.recipe.canonical(),
             source_key: job.source_key,
+            prewarm: job.prewarm,
         }
     }
 }
@@ -239,7 +289,7 @@ impl TryFrom<JobWire> for Job {
     fn try_from(wire: JobWire) -> Result<Job, String> {
         let fingerprint: Fingerprint = wire.fingerprint.parse().map_err(|_| "bad fingerprint".to_string())?;
         let recipe = ResolvedRecipe::from_canonical(&wire.canonical).map_err(|e| format!("bad recipe: {e}"))?;
-        let job = Job::new(fingerprint, recipe, wire.source_key);
+        let job = Job { prewarm: wire.prewarm, ..Job::new(fingerprint, recipe, wire.source_key) };
         if job.cache_key.to_hex() != wire.cache_key {
             return Err("the cache key does not match the fingerprint and recipe".into());
         }
@@ -269,6 +319,9 @@ mod job_tests {
         assert_eq!(wire["canonical"], "w=300&fit=cover&fmt=webp&q=80&enlarge=0");
         assert_eq!(wire["cache_key"], job.cache_key.to_hex());
         assert_eq!(Job::from_json(&body).expect("read back"), job);
+        assert!(wire.get("prewarm").is_none(), "a viewer's job keeps the old wire form");
+        let prewarm = Job { prewarm: true, ..job };
+        assert_eq!(Job::from_json(&prewarm.to_json()).expect("read back"), prewarm);
     }
 
     #[test]

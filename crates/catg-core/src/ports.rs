@@ -129,6 +129,14 @@ pub trait ManifestStore: Send + Sync {
     /// that still names `lost_object_key`, and the variant is rendered again. One caller wins
     /// (`true`); everyone else, and any record in another state, changes nothing.
     async fn reclaim_lost_variant(&self, record: &VariantRecord, lost_object_key: &str) -> StoreResult<bool>;
+    /// Replace `seen`, a live pre-warm claim, with `record` (a viewer's claim, state `Pending`),
+    /// so a viewer never waits behind a guess: the viewer's job goes to the viewers' queue. Only
+    /// while the stored claim is still exactly `seen` (pending, `Prewarmed`, same lease); `true`
+    /// if this caller replaced it.
+    async fn take_over_prewarm_claim(&self, record: &VariantRecord, seen: &VariantRecord) -> StoreResult<bool>;
+    /// A request got a pre-warmed variant: `Prewarmed` becomes `PrewarmedServed`. `true` only
+    /// for the caller that changed it, so each variant is counted served once.
+    async fn mark_prewarm_served(&self, key: &CacheKey) -> StoreResult<bool>;
     /// Give up `record`, a claim this caller won, because its job could not be queued: removed
     /// only while it is still exactly that claim (pending, same lease), so the next request
     /// claims again at once instead of waiting out the lease. `true` if it was released.

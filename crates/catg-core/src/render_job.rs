@@ -4,8 +4,9 @@
 use crate::error::Error;
 use crate::fingerprint::Fingerprint;
 use crate::metrics;
-use crate::model::{now_ms, variant_object_key, Job, VariantRecord, VariantState};
+use crate::model::{now_ms, variant_object_key, Job, Origin, VariantRecord, VariantState};
 use crate::ports::{ManifestStore, ObjectStore, StoreError};
+use crate::prewarm::Prewarmer;
 use crate::render_budget::{Decoding, RenderBudget};
 use catg_image::{memory_estimate, probe, render_probed, Limits};
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct Renderer {
     pub limits: Limits,
     /// Shared by every render in the process: each waits for room for its estimated peak.
     pub budget: Arc<RenderBudget>,
+    /// Queues what viewers usually ask for next after a viewer's render; `None`: off.
+    pub prewarm: Option<Arc<Prewarmer>>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -51,11 +54,17 @@ impl Renderer {
 
     pub async fn render(&self, job: &Job) -> Result<RenderOutcome, Error> {
         let (cache_key, fingerprint, resolved) = (job.cache_key, job.fingerprint, job.recipe);
-        if let Some(existing) = self.manifest.variant(&cache_key).await? {
-            if !matches!(existing.state, VariantState::Pending { .. }) {
-                return Ok(RenderOutcome::AlreadyDone);
-            }
+        let existing = self.manifest.variant(&cache_key).await?;
+        let pending = existing.as_ref().filter(|v| matches!(v.state, VariantState::Pending { .. }));
+        match pending {
+            Some(_) if !job.prewarm => {}
+            // A guess is rendered only while its claim is still the guess's: a viewer who took
+            // it over has a job of their own in the viewers' queue.
+            Some(claim) if claim.origin == Origin::Prewarmed => {}
+            None if existing.is_none() && !job.prewarm => {}
+            _ => return Ok(RenderOutcome::AlreadyDone),
         }
+        let origin = if job.prewarm { Origin::Prewarmed } else { Origin::Requested };
         let record = |state: VariantState| VariantRecord {
             cache_key,
             fingerprint,
@@ -63,6 +72,7 @@ impl Renderer {
             format: resolved.format,
             state,
             updated_ms: now_ms(),
+            origin,
         };
         let body = match self.source_bytes(job, &fingerprint).await? {
             Some(body) => body,
@@ -118,6 +128,9 @@ impl Renderer {
         let bytes = rendered.bytes.len() as u64;
         self.manifest.finish_variant(&record(VariantState::Ready { object_key, bytes, render_ms })).await?;
         metrics::rendered(resolved.format.as_str(), render_time);
+        if let Some(prewarm) = &self.prewarm {
+            prewarm.after_render(job).await;
+        }
         Ok(RenderOutcome::Stored { bytes, render_ms })
     }
 

@@ -5,7 +5,7 @@
 
 use crate::error::Error;
 use crate::fingerprint::Fingerprint;
-use crate::model::{AssetState, SourceState, VariantState};
+use crate::model::{AssetState, Origin, SourceState, VariantState};
 use crate::ports::ManifestStore;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -40,6 +40,9 @@ pub struct Inventory {
     pub variants_failed: u64,
     /// Mean render time of the ready variants, in ms (0 when there are none).
     pub mean_render_ms: f64,
+    /// Ready variants pre-warming made, and how many of them a request has since got.
+    pub prewarmed: u64,
+    pub prewarmed_served: u64,
 }
 
 /// Count everything in `manifest`. Holds one entry per distinct asset (about 100 bytes), so a
@@ -92,6 +95,13 @@ pub async fn inventory(manifest: &dyn ManifestStore) -> Result<Inventory, Error>
         for variant in page.items {
             match variant.state {
                 VariantState::Ready { bytes, render_ms: ms, .. } => {
+                    match variant.origin {
+                        Origin::Requested => {}
+                        Origin::Prewarmed => inv.prewarmed += 1,
+                        Origin::PrewarmedServed => {
+                            (inv.prewarmed, inv.prewarmed_served) = (inv.prewarmed + 1, inv.prewarmed_served + 1)
+                        }
+                    }
                     inv.variants_ready += 1;
                     inv.variant_bytes += bytes;
                     render_ms += ms;

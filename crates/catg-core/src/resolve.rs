@@ -8,7 +8,8 @@ use crate::hit_cache::HitCache;
 use crate::info::{asks_for_info, AssetInfo};
 use crate::ingest::ingest;
 use crate::keyring::Keyring;
-use crate::model::{now_ms, AssetState, Job, SourceState, VariantRecord, VariantState};
+use crate::metrics;
+use crate::model::{now_ms, AssetState, Job, Origin, SourceState, VariantRecord, VariantState};
 use crate::placeholder::Placeholder;
 use crate::ports::{Claim, JobQueue, ManifestStore, ObjectStore, StoreError};
 use crate::recipe::{FormatChoice, Recipe, RecipeLimits, ResolvedRecipe};
@@ -237,7 +238,10 @@ impl Resolver {
         loop {
             let now = now_ms();
             match self.manifest.variant(&cache_key).await? {
-                Some(VariantRecord { state: VariantState::Ready { object_key, bytes, .. }, .. }) => {
+                Some(VariantRecord { state: VariantState::Ready { object_key, bytes, .. }, origin, .. }) => {
+                    if origin == Origin::Prewarmed {
+                        self.note_prewarm_served(&cache_key).await;
+                    }
                     if !request.want_body {
                         return Ok(Resolution::Ready(served(from, None, bytes)));
                     }
@@ -250,7 +254,7 @@ impl Resolver {
                         // are re-renderable, so render it again rather than fail.
                         Err(StoreError::NotFound(_)) => {
                             tracing::info!(cache_key = %cache_key, "ready variant's object is gone: rendering again");
-                            let lost = Some(object_key.as_str());
+                            let lost = Replacing::Lost(&object_key);
                             queued =
                                 self.claim(&cache_key, &fingerprint, &resolved, &source_key, lost).await? || queued;
                         }
@@ -260,10 +264,21 @@ impl Resolver {
                 Some(VariantRecord { state: VariantState::Failed { reason, message }, .. }) => {
                     return Err(Error::RenderFailed { reason, message });
                 }
+                // A guess still waiting behind viewers' jobs: take it over and queue it as this
+                // viewer's, rather than wait for it.
+                Some(guess @ VariantRecord { state: VariantState::Pending { .. }, origin: Origin::Prewarmed, .. })
+                    if !queued =>
+                {
+                    let replacing = Replacing::Guess(&guess);
+                    queued = self.claim(&cache_key, &fingerprint, &resolved, &source_key, replacing).await?;
+                }
                 Some(VariantRecord { state: VariantState::Pending { lease_until_ms }, .. }) if lease_until_ms > now => {
                 }
                 // Absent, or a claim whose holder died: claim it; one caller wins.
-                _ => queued = queued || self.claim(&cache_key, &fingerprint, &resolved, &source_key, None).await?,
+                _ => {
+                    queued = queued
+                        || self.claim(&cache_key, &fingerprint, &resolved, &source_key, Replacing::Nothing).await?
+                }
             }
             if tokio::time::Instant::now() >= deadline {
                 let placeholder = placeholder_for(request, &facts, output_size);
@@ -384,13 +399,22 @@ impl Resolver {
         Ok(())
     }
 
+    /// A request got a pre-warmed variant: count it served, once (the first caller wins).
+    async fn note_prewarm_served(&self, cache_key: &CacheKey) {
+        match self.manifest.mark_prewarm_served(cache_key).await {
+            Ok(true) => metrics::prewarm_served(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(cache_key = %cache_key, error = %e, "could not count a pre-warmed variant served"),
+        }
+    }
+
     async fn claim(
         &self,
         cache_key: &CacheKey,
         fingerprint: &Fingerprint,
         resolved: &ResolvedRecipe,
         source_key: &str,
-        lost_object_key: Option<&str>,
+        replacing: Replacing<'_>,
     ) -> Result<bool, Error> {
         let now = now_ms();
         self.check_pending_caps(fingerprint, now).await?;
@@ -401,13 +425,13 @@ impl Resolver {
             format: resolved.format,
             state: VariantState::Pending { lease_until_ms: now + self.config.lease.as_millis() as u64 },
             updated_ms: now,
+            origin: Origin::Requested,
         };
-        let claim = match lost_object_key {
-            None => self.manifest.claim_variant(&record, now).await?,
-            Some(lost) => match self.manifest.reclaim_lost_variant(&record, lost).await? {
-                true => Claim::Claimed,
-                false => Claim::Held(record.clone()),
-            },
+        let replaced = |won: bool| if won { Claim::Claimed } else { Claim::Held(record.clone()) };
+        let claim = match replacing {
+            Replacing::Nothing => self.manifest.claim_variant(&record, now).await?,
+            Replacing::Lost(lost) => replaced(self.manifest.reclaim_lost_variant(&record, lost).await?),
+            Replacing::Guess(guess) => replaced(self.manifest.take_over_prewarm_claim(&record, guess).await?),
         };
         match claim {
             Claim::Claimed => {
@@ -416,6 +440,7 @@ impl Resolver {
                     fingerprint: *fingerprint,
                     recipe: *resolved,
                     source_key: source_key.to_string(),
+                    prewarm: false,
                 };
                 if let Err(e) = self.queue.enqueue(&job).await {
                     // Nobody will render it: give the claim back so the next request, once the
@@ -432,6 +457,14 @@ impl Resolver {
             Claim::Held(_) => Ok(false),
         }
     }
+}
+
+/// What a claim replaces: nothing (no record, or a dead claim), a ready record whose object is
+/// gone, or a pre-warm's live claim.
+enum Replacing<'a> {
+    Nothing,
+    Lost(&'a str),
+    Guess(&'a VariantRecord),
 }
 
 /// A pending-job count for a cap: an outage is an error; any other failure skips the cap.

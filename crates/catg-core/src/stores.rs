@@ -3,7 +3,9 @@
 //! and ingest's decoding are then made here, the same way for both.
 
 use crate::ports::{JobQueue, ManifestStore, ObjectStore};
-use crate::{Decoding, HitCache, RenderBudget, Renderer, Resolver, ResolverConfig};
+use crate::{
+    Decoding, HitCache, PrewarmConfig, Prewarmer, RecipeLimits, RenderBudget, Renderer, Resolver, ResolverConfig,
+};
 use catg_image::Limits;
 use std::sync::Arc;
 
@@ -15,13 +17,19 @@ pub struct Stores {
     /// Where misses are queued for rendering; `None` in a process that never queues (the
     /// ingest and transform functions).
     pub queue: Option<Arc<dyn JobQueue>>,
+    /// Where pre-warm guesses are queued, behind every viewer's job; `None`: no pre-warming
+    /// from this process.
+    pub prewarm_queue: Option<Arc<dyn JobQueue>>,
     /// The process's one memory budget: renders and ingest's decodes share it.
     pub budget: Arc<RenderBudget>,
 }
 
 impl std::fmt::Debug for Stores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stores").field("queue", &self.queue.is_some()).finish_non_exhaustive()
+        f.debug_struct("Stores")
+            .field("queue", &self.queue.is_some())
+            .field("prewarm_queue", &self.prewarm_queue.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -38,7 +46,28 @@ impl Stores {
             manifest: self.manifest.clone(),
             limits: limits.clone(),
             budget: self.budget.clone(),
+            prewarm: None,
         }
+    }
+
+    /// The renderer, queueing companions of each viewer's render to the pre-warm queue (when
+    /// there is one and `prewarm.per_asset` is not 0).
+    pub fn prewarming_renderer(
+        &self,
+        limits: &Limits,
+        recipe_limits: &RecipeLimits,
+        prewarm: &PrewarmConfig,
+    ) -> Renderer {
+        let prewarmer = self.prewarm_queue.clone().filter(|_| prewarm.per_asset > 0).map(|queue| {
+            Arc::new(Prewarmer::new(
+                self.manifest.clone(),
+                queue,
+                prewarm.clone(),
+                recipe_limits.clone(),
+                limits.clone(),
+            ))
+        });
+        Renderer { prewarm: prewarmer, ..self.renderer(limits) }
     }
 
     /// The resolver, with a fresh hit cache; `None` without a queue to send misses to.

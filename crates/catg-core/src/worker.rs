@@ -1,7 +1,7 @@
 //! The local worker loop: pull jobs from a leased queue, render, acknowledge. A job whose
 //! worker dies is redelivered when its lease ends.
 
-use crate::model::{now_ms, VariantRecord, VariantState};
+use crate::model::{now_ms, Origin, VariantRecord, VariantState};
 use crate::ports::{Delivery, LeasedJobQueue};
 use crate::render_job::{RenderOutcome, Renderer};
 use std::sync::Arc;
@@ -119,6 +119,7 @@ async fn give_up(renderer: &Renderer, job: &crate::model::Job, message: &str) {
         format: job.recipe.format,
         state: VariantState::Failed { reason: "render_error".into(), message: message.chars().take(200).collect() },
         updated_ms: now_ms(),
+        origin: if job.prewarm { Origin::Prewarmed } else { Origin::Requested },
     };
     if let Err(e) = renderer.manifest.finish_variant(&record).await {
         tracing::warn!(error = %e, "could not record the failure");

@@ -6,7 +6,8 @@ use crate::{FsObjectStore, SqliteStore};
 use catg_core::ports::{LeasedJobQueue, ObjectStore, StoreError};
 use catg_core::{
     backfill, ingest, reconcile, remove_source, run_worker, BackfillOptions, BackfillReport, Decoding, Error, Flow,
-    ReconcileOptions, ReconcileReport, RenderBudget, Renderer, Resolver, ResolverConfig, Stores, WorkerConfig,
+    PrewarmConfig, ReconcileOptions, ReconcileReport, RenderBudget, Renderer, Resolver, ResolverConfig, Stores,
+    WorkerConfig,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,9 @@ pub struct EmbeddedConfig {
     pub worker: WorkerConfig,
     /// Memory budget for renders running at once (see `RenderBudget`), in MiB.
     pub render_memory_mib: u32,
+    /// Pre-warming (`per_asset` 0: off). Guesses are rendered by one worker of their own, only
+    /// while no viewer's job is queued or rendering.
+    pub prewarm: PrewarmConfig,
 }
 
 impl EmbeddedConfig {
@@ -36,6 +40,7 @@ impl EmbeddedConfig {
             resolver: ResolverConfig::default(),
             worker: WorkerConfig::default(),
             render_memory_mib: 1024,
+            prewarm: PrewarmConfig::default(),
         }
     }
 }
@@ -88,9 +93,14 @@ impl Embedded {
             variants: variants.clone(),
             manifest: Arc::new(store.clone()),
             queue: Some(Arc::new(store.clone())),
+            prewarm_queue: Some(Arc::new(store.prewarm_lane())),
             budget: Arc::new(RenderBudget::new(config.render_memory_mib)),
         };
-        let renderer = Arc::new(stores.renderer(&config.resolver.limits));
+        let renderer = Arc::new(stores.prewarming_renderer(
+            &config.resolver.limits,
+            &config.resolver.recipe_limits,
+            &config.prewarm,
+        ));
         let (shutdown, _) = watch::channel(false);
         let watched_changes = Arc::new(AtomicU64::new(0));
         Ok(Embedded {
@@ -168,13 +178,17 @@ impl Embedded {
         if released > 0 {
             tracing::info!(jobs = released, "re-queued jobs left leased by a previous run");
         }
-        for _ in 0..self.config.workers.max(1) {
-            let queue: Arc<dyn LeasedJobQueue> = Arc::new(self.store.clone());
+        let viewer_lane = std::iter::repeat_n(self.store.clone(), self.config.workers.max(1));
+        // One worker for guesses: its lane hands out work only while viewers' is empty.
+        let prewarm_lane = (self.config.prewarm.per_asset > 0).then(|| self.store.prewarm_lane());
+        for lane in viewer_lane.chain(prewarm_lane) {
+            let wake = lane.wake();
+            let queue: Arc<dyn LeasedJobQueue> = Arc::new(lane);
             let task = tokio::spawn(run_worker(
                 queue,
                 self.renderer.clone(),
                 self.config.worker.clone(),
-                self.store.wake(),
+                wake,
                 self.shutdown.subscribe(),
             ));
             self.tasks.push(task);

@@ -7,8 +7,8 @@
 
 use async_trait::async_trait;
 use catg_core::model::{
-    now_ms, AssetFacts, AssetRecord, AssetState, Job, Millis, SourceRecord, SourceState, SummaryText, VariantRecord,
-    VariantState,
+    now_ms, AssetFacts, AssetRecord, AssetState, Job, Millis, Origin, SourceRecord, SourceState, SummaryText,
+    VariantRecord, VariantState,
 };
 use catg_core::near_duplicates::{band_keys, Candidate};
 use catg_core::ports::{
@@ -42,22 +42,31 @@ CREATE TABLE IF NOT EXISTS phash_bands (
     band INTEGER NOT NULL, fingerprint TEXT NOT NULL, PRIMARY KEY (band, fingerprint)) WITHOUT ROWID;
 ";
 
-/// Columns added to `assets` since the first schema, with their types: a database made by an
-/// older catg gains them when opened (empty, until `catg backfill` fills in the summaries).
-const ADDED_ASSET_COLUMNS: [(&str, &str); 4] =
-    [("thumbhash", "TEXT"), ("dominant_color", "TEXT"), ("phash", "TEXT"), ("near_duplicate_of", "TEXT")];
+/// Columns added since the first schema, as (table, column, type): a database made by an older
+/// catg gains them when opened. Asset summaries stay empty until `catg backfill` fills them in;
+/// old variants read as requested by viewers; old jobs are viewers' jobs.
+const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
+    ("assets", "thumbhash", "TEXT"),
+    ("assets", "dominant_color", "TEXT"),
+    ("assets", "phash", "TEXT"),
+    ("assets", "near_duplicate_of", "TEXT"),
+    ("variants", "origin", "TEXT"),
+    ("jobs", "lane", "TEXT NOT NULL DEFAULT 'viewer'"),
+];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
-    let existing: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_table_info('assets')")?
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (name, kind) in ADDED_ASSET_COLUMNS {
-        if !existing.iter().any(|e| e == name) {
-            conn.execute_batch(&format!("ALTER TABLE assets ADD COLUMN {name} {kind}"))?;
+    for (table, name, kind) in ADDED_COLUMNS {
+        let exists: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+            params![table, name],
+            |row| row.get(0),
+        )?;
+        if !exists {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {name} {kind}"))?;
         }
     }
-    Ok(())
+    // After the lane column exists: each lane's workers look for their next visible job.
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS jobs_by_lane ON jobs (lane, visible_at_ms)")
 }
 
 /// The assets sharing a band with a hash: eight lookups in `phash_bands`' primary key
@@ -77,11 +86,30 @@ fn index_bands(conn: &Connection, fingerprint: &str, phash: u64) -> rusqlite::Re
     Ok(())
 }
 
-/// The manifest and the job queue, sharing one connection.
+/// The manifest and the job queue, sharing one connection. The queue has two lanes: viewers'
+/// jobs, and pre-warm guesses ([`SqliteStore::prewarm_lane`]), which are handed out only while
+/// no viewer's job is queued or being rendered.
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     wake: Arc<Notify>,
+    prewarm_wake: Arc<Notify>,
+    lane: Lane,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Viewer,
+    Prewarm,
+}
+
+impl Lane {
+    fn as_str(self) -> &'static str {
+        match self {
+            Lane::Viewer => "viewer",
+            Lane::Prewarm => "prewarm",
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -107,12 +135,25 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_error)?;
         conn.execute_batch(SCHEMA).map_err(db_error)?;
         add_missing_columns(&conn).map_err(db_error)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), wake: Arc::new(Notify::new()) })
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            wake: Arc::new(Notify::new()),
+            prewarm_wake: Arc::new(Notify::new()),
+            lane: Lane::Viewer,
+        })
     }
 
-    /// Notified whenever a job is queued, so idle workers start at once.
+    /// The same store, queueing and receiving in the pre-warm lane.
+    pub fn prewarm_lane(&self) -> SqliteStore {
+        SqliteStore { lane: Lane::Prewarm, ..self.clone() }
+    }
+
+    /// Notified whenever a job is queued in this lane, so idle workers start at once.
     pub fn wake(&self) -> Arc<Notify> {
-        self.wake.clone()
+        match self.lane {
+            Lane::Viewer => self.wake.clone(),
+            Lane::Prewarm => self.prewarm_wake.clone(),
+        }
     }
 
     async fn with<T: Send + 'static>(
@@ -245,7 +286,7 @@ fn summary_from(row: &Row<'_>) -> rusqlite::Result<Option<Summary>> {
 }
 
 const VARIANT_COLUMNS: &str =
-    "cache_key, fingerprint, canonical, format, state, lease_until_ms, object_key, bytes, render_ms, reason, message, updated_ms";
+    "cache_key, fingerprint, canonical, format, state, lease_until_ms, object_key, bytes, render_ms, reason, message, updated_ms, origin";
 
 fn variant_from(row: &Row<'_>) -> rusqlite::Result<VariantRecord> {
     let hex_key: String = row.get("cache_key")?;
@@ -267,6 +308,7 @@ fn variant_from(row: &Row<'_>) -> rusqlite::Result<VariantRecord> {
         format: OutputFormat::parse(&row.get::<_, String>("format")?).ok_or_else(|| bad_row("format"))?,
         state,
         updated_ms: row.get::<_, i64>("updated_ms")? as Millis,
+        origin: Origin::from_stored(row.get::<_, Option<String>>("origin")?.as_deref()),
     })
 }
 
@@ -284,6 +326,7 @@ struct VariantRow {
     reason: Option<String>,
     message: Option<String>,
     updated_ms: i64,
+    origin: Option<&'static str>,
 }
 
 impl VariantRow {
@@ -301,6 +344,7 @@ impl VariantRow {
             reason: None,
             message: None,
             updated_ms: r.updated_ms as i64,
+            origin: r.origin.stored(),
         };
         match &r.state {
             VariantState::Pending { lease_until_ms } => row.lease_until_ms = Some(*lease_until_ms as i64),
@@ -330,18 +374,20 @@ impl VariantRow {
             (":reason", &self.reason),
             (":message", &self.message),
             (":updated_ms", &self.updated_ms),
+            (":origin", &self.origin),
         ];
         all.extend_from_slice(extra);
         all
     }
 }
 
-const VARIANT_UPSERT: &str = "INSERT INTO variants (cache_key, fingerprint, canonical, format, state, lease_until_ms, object_key, bytes, render_ms, reason, message, updated_ms)
-     VALUES (:cache_key, :fingerprint, :canonical, :format, :state, :lease_until_ms, :object_key, :bytes, :render_ms, :reason, :message, :updated_ms)
+const VARIANT_UPSERT: &str = "INSERT INTO variants (cache_key, fingerprint, canonical, format, state, lease_until_ms, object_key, bytes, render_ms, reason, message, updated_ms, origin)
+     VALUES (:cache_key, :fingerprint, :canonical, :format, :state, :lease_until_ms, :object_key, :bytes, :render_ms, :reason, :message, :updated_ms, :origin)
      ON CONFLICT (cache_key) DO UPDATE SET fingerprint = excluded.fingerprint, canonical = excluded.canonical,
         format = excluded.format, state = excluded.state, lease_until_ms = excluded.lease_until_ms,
         object_key = excluded.object_key, bytes = excluded.bytes, render_ms = excluded.render_ms,
-        reason = excluded.reason, message = excluded.message, updated_ms = excluded.updated_ms";
+        reason = excluded.reason, message = excluded.message, updated_ms = excluded.updated_ms,
+        origin = excluded.origin";
 
 #[async_trait]
 impl ManifestStore for SqliteStore {
@@ -617,6 +663,36 @@ impl ManifestStore for SqliteStore {
         .await
     }
 
+    async fn take_over_prewarm_claim(&self, record: &VariantRecord, seen: &VariantRecord) -> StoreResult<bool> {
+        let VariantState::Pending { lease_until_ms } = seen.state else { return Ok(false) };
+        let record = record.clone();
+        self.with(move |c| {
+            let row = VariantRow::of(&record);
+            let seen_lease = lease_until_ms as i64;
+            let changed = c.execute(
+                &format!(
+                    "{VARIANT_UPSERT} WHERE variants.state = 'pending' AND variants.origin = 'prewarmed' \
+                     AND variants.lease_until_ms = :seen_lease"
+                ),
+                &*row.params(&[(":seen_lease", &seen_lease)]),
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn mark_prewarm_served(&self, key: &CacheKey) -> StoreResult<bool> {
+        let key = key.to_hex();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE variants SET origin = 'prewarmed_served' WHERE cache_key = ?1 AND origin = 'prewarmed'",
+                [key],
+            )
+            .map(|changed| changed == 1)
+        })
+        .await
+    }
+
     async fn totals(&self) -> StoreResult<Totals> {
         self.with(|c| {
             c.query_row(
@@ -674,35 +750,50 @@ impl ManifestStore for SqliteStore {
 impl JobQueue for SqliteStore {
     async fn enqueue(&self, job: &Job) -> StoreResult<()> {
         let body = job.to_json();
+        let lane = self.lane.as_str();
         self.with(move |c| {
             let now = now_ms() as i64;
-            c.execute("INSERT INTO jobs (body, visible_at_ms, created_ms) VALUES (?1, ?2, ?2)", params![body, now])
-                .map(|_| ())
+            c.execute(
+                "INSERT INTO jobs (body, visible_at_ms, created_ms, lane) VALUES (?1, ?2, ?2, ?3)",
+                params![body, now, lane],
+            )
+            .map(|_| ())
         })
         .await?;
-        self.wake.notify_one();
+        self.wake().notify_one();
         Ok(())
     }
 
     async fn pending_jobs(&self) -> StoreResult<u64> {
         // A job row lives until it is acknowledged (done or given up).
-        self.with(|c| c.query_row("SELECT count(*) FROM jobs", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)).await
+        let lane = self.lane.as_str();
+        self.with(move |c| {
+            c.query_row("SELECT count(*) FROM jobs WHERE lane = ?1", [lane], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl LeasedJobQueue for SqliteStore {
     async fn receive(&self, lease_ms: u64) -> StoreResult<Option<Delivery>> {
+        // Guesses wait while any viewer's job is queued or rendering: they never take a core,
+        // or the memory budget, from a viewer.
+        let query = match self.lane {
+            Lane::Viewer => {
+                "SELECT id, body, attempts FROM jobs WHERE lane = 'viewer' AND visible_at_ms <= ?1 ORDER BY id LIMIT 1"
+            }
+            Lane::Prewarm => {
+                "SELECT id, body, attempts FROM jobs WHERE lane = 'prewarm' AND visible_at_ms <= ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE lane = 'viewer') ORDER BY id LIMIT 1"
+            }
+        };
         let received = self
             .with(move |c| {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let now = now_ms() as i64;
                 let row = tx
-                    .query_row(
-                        "SELECT id, body, attempts FROM jobs WHERE visible_at_ms <= ?1 ORDER BY id LIMIT 1",
-                        [now],
-                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
-                    )
+                    .query_row(query, [now], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
                     .optional()?;
                 if let Some((id, _, _)) = &row {
                     tx.execute(
@@ -762,5 +853,64 @@ mod tests {
         assert!(plan.contains("SEARCH phash_bands"), "{plan}");
         assert!(plan.contains("SEARCH a USING INDEX"), "{plan}");
         assert!(!plan.contains("SCAN"), "a full scan in the plan:\n{plan}");
+    }
+
+    fn job(n: u8, prewarm: bool) -> Job {
+        let recipe = catg_core::Recipe::parse("w=10&fmt=png", &catg_core::RecipeLimits::default())
+            .expect("recipe")
+            .resolve(None, false, (100, 100))
+            .expect("resolves");
+        Job { prewarm, ..Job::new(Fingerprint::of(&[n]), recipe, "k") }
+    }
+
+    /// Guesses wait behind viewers: the pre-warm lane hands out nothing while a viewer's job is
+    /// queued or being rendered, and each lane counts only its own jobs.
+    #[tokio::test]
+    async fn the_prewarm_lane_waits_for_the_viewers_lane_to_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let viewers = SqliteStore::open(&dir.path().join("catg.db")).expect("open");
+        let guesses = viewers.prewarm_lane();
+        guesses.enqueue(&job(1, true)).await.expect("enqueue guess");
+        viewers.enqueue(&job(2, false)).await.expect("enqueue viewer's");
+        assert_eq!((viewers.pending_jobs().await.ok(), guesses.pending_jobs().await.ok()), (Some(1), Some(1)));
+        assert_eq!(guesses.receive(60_000).await.expect("receive"), None, "a viewer's job is queued");
+        let viewer = viewers.receive(60_000).await.expect("receive").expect("the viewer's job");
+        assert_eq!(viewer.job, job(2, false));
+        assert_eq!(viewers.receive(60_000).await.expect("receive"), None, "the viewers' lane holds no guesses");
+        assert_eq!(guesses.receive(60_000).await.expect("receive"), None, "a viewer's job is rendering");
+        viewers.ack(&viewer.id).await.expect("ack");
+        let guess = guesses.receive(60_000).await.expect("receive").expect("now the guess");
+        assert_eq!(guess.job, job(1, true), "the job keeps its pre-warm mark");
+    }
+
+    /// A database made before lanes and origins gains them: its jobs are viewers' jobs and its
+    /// variants were requested by viewers.
+    #[test]
+    fn an_older_database_gains_the_lane_and_origin_columns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("catg.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, \
+                 visible_at_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);",
+            )
+            .expect("old schema");
+            conn.execute(
+                "INSERT INTO jobs (body, visible_at_ms, created_ms) VALUES (?1, 0, 0)",
+                [job(3, false).to_json()],
+            )
+            .expect("old job");
+        }
+        let store = SqliteStore::open(&path).expect("open");
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let delivered = runtime.block_on(store.receive(60_000)).expect("receive").expect("the old job");
+        assert_eq!(delivered.job, job(3, false));
+        let conn = store.conn.lock().expect("lock");
+        let origin: Option<String> = conn
+            .query_row("SELECT name FROM pragma_table_info('variants') WHERE name = 'origin'", [], |r| r.get(0))
+            .optional()
+            .expect("query");
+        assert!(origin.is_some(), "variants.origin was added");
     }
 }
