@@ -237,6 +237,7 @@ def main(template_path, translated_path):
     check(int(receives["Default"]) >= 5 and int(receives.get("MinValue", 0)) >= 5,
           f"MaxReceiveCount {receives}: Lambda's guidance for SQS sources is at least 5")
     feeds = {"JobQueue": ("JobDeadLetterQueue", "TransformFunction", "TransformTimeout", "TransformMaxConcurrency"),
+             "PrewarmQueue": ("JobDeadLetterQueue", "TransformFunction", "TransformTimeout", "PrewarmMaxConcurrency"),
              "IngestQueue": ("IngestDeadLetterQueue", "IngestFunction", "IngestTimeout", "IngestMaxConcurrency")}
     mappings = resources_of(cfn, "AWS::Lambda::EventSourceMapping")
     check(len(mappings) == len(feeds), f"event source mappings: {sorted(mappings)}")
@@ -326,11 +327,14 @@ def main(template_path, translated_path):
         "MaxPendingJobs": re.search(r"max_pending_jobs: ([0-9_]+),", resolve).group(1).replace("_", ""),
         "MaxPendingPerImage": re.search(r"max_pending_per_asset: ([0-9_]+),", resolve).group(1).replace("_", ""),
         "AllowedSizes": "",
+        "PrewarmPerImage": re.search(r"per_asset: ([0-9_]+),",
+                                     (ROOT / "crates/catg-core/src/prewarm.rs").read_text()).group(1),
         "Presets": "",
         "PresetsOnly": "0",
         "PresetsMix": "0",
     }
-    controls = {"AllowedSizes": ("CATG_ALLOWED_SIZES", ["ResolverFunction"]),
+    controls = {"AllowedSizes": ("CATG_ALLOWED_SIZES", ["ResolverFunction", "TransformFunction"]),
+                "PrewarmPerImage": ("CATG_PREWARM_PER_ASSET", ["TransformFunction"]),
                 "MaxOutputPixels": ("CATG_MAX_OUTPUT_PIXELS", ["ResolverFunction", "TransformFunction"]),
                 "MaxPendingJobs": ("CATG_MAX_PENDING_JOBS", ["ResolverFunction"]),
                 "MaxPendingPerImage": ("CATG_MAX_PENDING_PER_ASSET", ["ResolverFunction"]),
@@ -342,6 +346,12 @@ def main(template_path, translated_path):
         check(default == code_default[parameter], f"{parameter} defaults to {default}, the code to {code_default[parameter]}")
         for reader in readers:
             check(refs(environment[reader].get(variable)) == {parameter}, f"{reader}: {variable} is not {parameter}")
+
+    # Guesses go to their own queue, never the viewers': a pre-warm job must not wait in front of
+    # a viewer's render.
+    check(refs(environment["TransformFunction"].get("CATG_PREWARM_QUEUE_URL")) == {"PrewarmQueue"}
+          and refs(environment["ResolverFunction"].get("CATG_QUEUE_URL")) == {"JobQueue"},
+          "pre-warm jobs are queued with the viewers' jobs")
 
     # Signing keys: never a value in any function's configuration, only the secret's ARN; the
     # resolver may read that one secret, and nothing else may read any.

@@ -139,6 +139,9 @@ impl Prewarmer {
         recipe_limits: RecipeLimits,
         limits: Limits,
     ) -> Prewarmer {
+        // Companions are canonical recipes, a preset's expansion included: checked against the
+        // limits, never refused for not being a preset name.
+        let recipe_limits = RecipeLimits { presets_only: false, ..recipe_limits };
         Prewarmer { manifest, queue, config, recipe_limits, limits, learned: tokio::sync::Mutex::new(None) }
     }
 
