@@ -480,3 +480,43 @@ async fn the_scheduled_reconcile_repairs_lost_events_and_expired_variants() {
     let report = catg_lambda::handle_reconcile(&stack.aws, &stack.config, &scheduled, emulated).await.expect("run");
     assert!(report.complete, "{report:?}");
 }
+
+/// Pre-warming on AWS: after three images teach it a pair of recipes, the transform that renders
+/// the first recipe of a fourth queues the second on the pre-warm queue (never the viewers');
+/// rendered from there, its first request is a hit, counted served in the manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_transform_prewarms_learned_companions_on_their_own_queue() {
+    use catg_core::model::{Origin, VariantState};
+    let stack = stack_with(&[("CATG_PREWARM_RELEARN_S", "0")]).await;
+    let jobs = stack.config.queue_url.clone().expect("queue");
+    let guesses = stack.config.prewarm_queue_url.clone().expect("prewarm queue");
+    let images = [("a.png", "png_rgb8.png"), ("b.png", "png_rgba.png"), ("c.jpg", "jpeg_baseline.jpg")];
+    for (key, file) in images.iter().chain(&[("d.jpg", "jpeg_exif_orientation_6.jpg")]) {
+        stack.put(key, corpus(file)).await;
+    }
+    for (key, _) in images {
+        for recipe in ["w=20&fmt=png", "w=40&fmt=webp"] {
+            assert_eq!(stack.get(&format!("/{key}"), recipe, "image/png").await.0, 202, "{key}?{recipe}");
+            assert_eq!(stack.drain(&jobs).await, 1);
+        }
+    }
+    assert_eq!(stack.drain(&guesses).await, 0, "nothing learned yet: no guesses");
+    assert_eq!(stack.get("/d.jpg", "w=20&fmt=png", "image/png").await.0, 202);
+    assert_eq!(stack.drain(&jobs).await, 1, "the viewer's render");
+    assert_eq!(stack.queue_depth(&jobs).await, 0, "the guess is not in the viewers' queue");
+    assert_eq!(stack.drain(&guesses).await, 1, "one guess, rendered from its own queue");
+
+    let manifest = stack.aws.stores.manifest.clone();
+    let fingerprint = manifest.source("d.jpg").await.expect("source").expect("recorded").fingerprint;
+    let guessed = manifest.variants_of(&fingerprint, 10).await.expect("variants");
+    let guessed = guessed.iter().find(|v| v.canonical.starts_with("w=40&")).expect("the companion").clone();
+    assert!(matches!(guessed.state, VariantState::Ready { .. }) && guessed.origin == Origin::Prewarmed, "{guessed:?}");
+    let (status, _, body) = stack.get("/d.jpg", "w=40&fmt=webp", "image/webp").await;
+    assert_eq!(status, 200, "the first request for the guess is a hit");
+    assert!(body.starts_with(b"RIFF"), "a WebP");
+    assert_eq!(stack.queue_depth(&jobs).await, 0, "and queued nothing");
+    let served = manifest.variant(&guessed.cache_key).await.expect("variant").expect("kept");
+    assert_eq!(served.origin, Origin::PrewarmedServed);
+    let inventory = catg_core::report::inventory(manifest.as_ref()).await.expect("inventory");
+    assert_eq!((inventory.prewarmed, inventory.prewarmed_served), (1, 1));
+}

@@ -77,11 +77,22 @@ pub async fn stack_with(extra_env: &[(&'static str, &str)]) -> Stack {
         .expect("queue")
         .queue_url
         .expect("url");
+    // Pre-warm guesses: a queue of their own, as the template makes.
+    let prewarm_url = sqs
+        .create_queue()
+        .queue_name(format!("prewarm-{id}"))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "1")
+        .send()
+        .await
+        .expect("prewarm queue")
+        .queue_url
+        .expect("url");
     let env = [
         ("CATG_SOURCE_BUCKET", source),
         ("CATG_VARIANTS_BUCKET", variants),
         ("CATG_TABLE", table),
         ("CATG_QUEUE_URL", queue_url),
+        ("CATG_PREWARM_QUEUE_URL", prewarm_url),
         ("CATG_WAIT_MS", "0".to_string()),
     ];
     let lookup = |name: &str| {
@@ -149,6 +160,25 @@ impl Stack {
         let headers = response.headers().clone();
         let body = axum::body::to_bytes(response.into_body(), 64 << 20).await.expect("body").to_vec();
         (status, headers, body)
+    }
+
+    /// Run the transform over everything in a queue, as its event source mapping would: receive
+    /// batches, handle them, delete what succeeded. Returns how many jobs were handled.
+    pub async fn drain(&self, queue_url: &str) -> usize {
+        let renderer = self.aws.renderer(&self.config);
+        let mut handled = 0;
+        loop {
+            let (batch, handles) = self.sqs_event(queue_url).await;
+            if batch.records.is_empty() {
+                return handled;
+            }
+            handled += batch.records.len();
+            let response = catg_lambda::handle_sqs_event(&renderer, batch).await;
+            assert!(response.batch_item_failures.is_empty(), "a job failed: {:?}", response.batch_item_failures);
+            for handle in handles {
+                self.sqs.delete_message().queue_url(queue_url).receipt_handle(handle).send().await.expect("delete");
+            }
+        }
     }
 
     /// Receive job messages the way Lambda's SQS poller would and wrap them in
