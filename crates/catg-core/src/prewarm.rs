@@ -227,12 +227,17 @@ impl Prewarmer {
         Ok(table)
     }
 
-    /// Up to `sample` variants viewers asked for, from the manifest.
+    /// Variants viewers asked for, from up to `sample` variant records of the manifest. A
+    /// DynamoDB page may hold few variants (the scan passes over other records too), so the
+    /// pages read are capped as well: at most four times the sample's worth.
     async fn sample(&self) -> StoreResult<Vec<(Fingerprint, String)>> {
-        let (mut sample, mut read, mut cursor) = (Vec::new(), 0, None::<String>);
+        const PAGE: usize = 1000;
+        let max_pages = self.config.sample.div_ceil(PAGE) * 4;
+        let (mut sample, mut read, mut pages, mut cursor) = (Vec::new(), 0, 0, None::<String>);
         loop {
-            let page = self.manifest.variant_page(cursor.as_deref(), 1000).await?;
+            let page = self.manifest.variant_page(cursor.as_deref(), PAGE).await?;
             read += page.items.len();
+            pages += 1;
             sample.extend(
                 page.items
                     .into_iter()
@@ -240,7 +245,7 @@ impl Prewarmer {
                     .map(|v| (v.fingerprint, v.canonical)),
             );
             match page.next {
-                Some(next) if read < self.config.sample => cursor = Some(next),
+                Some(next) if read < self.config.sample && pages < max_pages => cursor = Some(next),
                 _ => return Ok(sample),
             }
         }

@@ -777,8 +777,8 @@ impl JobQueue for SqliteStore {
 #[async_trait]
 impl LeasedJobQueue for SqliteStore {
     async fn receive(&self, lease_ms: u64) -> StoreResult<Option<Delivery>> {
-        // Guesses wait while any viewer's job is queued or rendering: they never take a core,
-        // or the memory budget, from a viewer.
+        // A guess starts only while no viewer's job is queued or rendering, so a viewer's job
+        // never waits for a worker busy with guesses.
         let query = match self.lane {
             Lane::Viewer => {
                 "SELECT id, body, attempts FROM jobs WHERE lane = 'viewer' AND visible_at_ms <= ?1 ORDER BY id LIMIT 1"
