@@ -1,7 +1,9 @@
 // sharp doing the recipe operations bench/ops.py compares, in-process, in sharp_bench.js's shape.
 // usage: node sharp_ops.js <op> <file> <iters> <concurrency> [outfile]
 // ops: cover400 (400×400 cover, centre), smart400 (400×400 cover, position 'attention'),
-//      blur5 (1200 px wide, blur sigma 5), sharpen1 (1200 px wide, sharpen sigma 1); JPEG q80.
+//      blur5 (1200 px wide, blur sigma 5), sharpen1 (1200 px wide, sharpen sigma 1); JPEG q80;
+//      anim_webp240, anim_gif240: every frame of an animation 240 px wide, as WebP q80 or GIF
+//      (sharp's defaults), for bench/animated.py.
 const sharp = require('sharp');
 const fs = require('fs');
 const [op, file, itersS, concS, outfile] = process.argv.slice(2);
@@ -10,6 +12,10 @@ sharp.cache(false);
 sharp.concurrency(parseInt(concS || '1', 10));
 const buf = fs.readFileSync(file);
 function pipe() {
+  if (op.startsWith('anim_')) {
+    const p = sharp(buf, { animated: true, pages: -1 }).resize({ width: 240 });
+    return (op === 'anim_gif240' ? p.gif() : p.webp({ quality: 80 })).toBuffer({ resolveWithObject: true });
+  }
   let p = sharp(buf).rotate();
   if (op === 'cover400') p = p.resize({ width: 400, height: 400, fit: 'cover', position: 'centre' });
   else if (op === 'smart400') p = p.resize({ width: 400, height: 400, fit: 'cover', position: 'attention' });

@@ -1253,3 +1253,46 @@ async fn a_viewer_takes_over_a_waiting_guess() {
     assert_eq!(svc.jobs_ever_queued().await, 1, "the viewer's own job");
     svc.embedded.shutdown().await;
 }
+
+/// Animations over HTTP: `fmt=auto` keeps one animated (WebP where accepted, else GIF), every
+/// frame at the size asked; `frames=1` gives the first alone; an animation whose frames together
+/// pass the output-pixel cap is refused before anything is queued; a frame bomb was refused at
+/// upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn animations_are_served_animated() {
+    use image::AnimationDecoder;
+    let frames = |body: &[u8], gif: bool| -> usize {
+        let cursor = std::io::Cursor::new(body.to_vec());
+        let decoded = if gif {
+            image::codecs::gif::GifDecoder::new(cursor).expect("gif").into_frames().collect_frames()
+        } else {
+            image::codecs::webp::WebPDecoder::new(cursor).expect("webp").into_frames().collect_frames()
+        };
+        decoded.expect("frames").len()
+    };
+    let svc = start(&[("anim.gif", corpus("gif_animated.gif")), ("bomb.gif", corpus("gif_bomb_frames.gif"))], |c| {
+        c.resolver.limits.max_output_pixels = 100_000;
+    })
+    .await;
+    let webp = svc.get("/anim.gif?w=48", &[("Accept", "image/avif,image/webp,*/*")]).await;
+    assert_eq!((webp.status, webp.header("content-type")), (200, Some("image/webp")));
+    assert_eq!(frames(&webp.body, false), 12);
+    let gif = svc.get("/anim.gif?w=48", &[("Accept", "image/png,*/*")]).await;
+    assert_eq!((gif.status, gif.header("content-type")), (200, Some("image/gif")));
+    assert_eq!(frames(&gif.body, true), 12);
+    let first = svc.get("/anim.gif?w=48&fmt=webp&frames=1", &[]).await;
+    assert_eq!((first.status, first.header("content-type")), (200, Some("image/webp")));
+    assert!(!first.body.windows(4).any(|w| w == b"ANIM"), "a still WebP: no animation chunk");
+    assert_eq!(size(&first), (48, 48));
+    let queued = svc.jobs_ever_queued().await;
+    // 12 frames of 96×96 are 110,592 pixels: over this service's cap of 100,000.
+    let too_many = svc.get("/anim.gif?w=96&fmt=gif", &[]).await;
+    assert_eq!(too_many.status, 422, "{}", String::from_utf8_lossy(&too_many.body));
+    assert!(String::from_utf8_lossy(&too_many.body).contains("frames=1"), "the message says what to ask for");
+    assert_eq!(svc.get("/anim.gif?w=96&fmt=gif&frames=1", &[]).await.status, 200);
+    assert_eq!(svc.jobs_ever_queued().await, queued + 1, "the refused animation queued nothing");
+    let bomb = svc.get("/bomb.gif?w=48&fmt=gif", &[]).await;
+    assert_eq!(bomb.status, 422);
+    assert!(String::from_utf8_lossy(&bomb.body).contains("too_many_frames"));
+    svc.embedded.shutdown().await;
+}

@@ -43,16 +43,20 @@ pub fn probe_header(data: &[u8]) {
 }
 
 /// The decode path under limits: whatever probes is checked as ingest checks it (a full decode,
-/// band by band for PNG) and rendered to a small PNG, or refused; never a panic.
+/// band by band for PNG) and rendered to a small PNG (an animation to animated WebP), or refused;
+/// never a panic.
 pub fn render(data: &[u8]) {
     let limits = small_limits();
     let Ok(probed) = probe(data, &limits) else { return };
     let _ = catg_image::verify(data, &probed, &limits);
+    // An animation goes through every frame and the animated WebP encoder.
+    let format = if catg_image::is_animation(&probed) { OutputFormat::Webp } else { OutputFormat::Png };
     let spec = RenderSpec {
         effects: catg_image::Effects::default(),
         resize: Resize { width: Some(32), height: None, ..Resize::default() },
-        format: OutputFormat::Png,
+        format,
         quality: 80,
+        animate: true,
     };
     if let Ok(out) = render_probed(data, &probed, &spec, &limits) {
         assert!(!out.bytes.is_empty() && out.width <= 32, "a rendered variant is a small, non-empty image");

@@ -18,6 +18,10 @@
 //! manifest: the fingerprint, the header, and the verifying decode (with whatever that decode
 //! learns of the picture). Prints `{"median_ms": …}` like the render ops.
 //!
+//! `catg-bench make-animation <photo> <frames> <width> <out.gif>`: a test animation for
+//! bench/animated.py: a 16:9 window `width` wide panning across the photo, `frames` frames of
+//! 80 ms, looping forever, written by the image crate's GIF encoder (not catg's).
+//!
 //! `catg-bench dssim <reference.png> <candidate>`: the DSSIM of any decodable candidate (JPEG,
 //! PNG, WebP, AVIF) against the reference; sizes may differ by a pixel of rounding, and are then
 //! compared on their common area. Prints `{"dssim": …}`.
@@ -36,6 +40,7 @@ fn main() {
         Some("dssim") if args.len() == 4 => return dssim(&args[2], &args[3]),
         Some("jpeg-floor") if args.len() == 4 => return jpeg_floor(&args[2], &args[3]),
         Some("ingest") if args.len() == 4 => return ingest(&args[2], &args[3]),
+        Some("make-animation") if args.len() == 6 => return make_animation(&args[2], &args[3], &args[4], &args[5]),
         _ => {}
     }
     if args.len() < 4 {
@@ -95,6 +100,35 @@ fn main() {
             "maxrss_kb": usage.ru_maxrss,
         })
     );
+}
+
+fn make_animation(photo: &str, frames: &str, width: &str, out: &str) {
+    use image::codecs::gif::{GifEncoder, Repeat};
+    use image::{Delay, Frame, RgbaImage};
+    let (frames, width): (u32, u32) = (frames.parse().expect("frames"), width.parse().expect("width"));
+    let data = read(photo);
+    let limits = Limits::default();
+    let probed = probe(&data, &limits).unwrap_or_else(|e| panic!("{photo}: {e}"));
+    let pixels = decode_full(&data, &probed, &limits).unwrap_or_else(|e| panic!("{photo}: {e}"));
+    let rgba: Vec<u8> = match pixels.channels() {
+        3 => pixels.data.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
+        _ => pixels.data.clone(),
+    };
+    let source = RgbaImage::from_raw(pixels.width, pixels.height, rgba).expect("rgba");
+    // The window's height from 16:9, then the photo scaled so that it is a third taller.
+    let height = width * 9 / 16;
+    let scale = f64::from(height) * 4.0 / 3.0 / f64::from(source.height());
+    let scaled_width = ((f64::from(source.width()) * scale) as u32).max(width + frames);
+    let scaled = image::imageops::resize(&source, scaled_width, height * 4 / 3, image::imageops::FilterType::Triangle);
+    let file = std::fs::File::create(out).unwrap_or_else(|e| panic!("{out}: {e}"));
+    let mut encoder = GifEncoder::new_with_speed(std::io::BufWriter::new(file), 10);
+    encoder.set_repeat(Repeat::Infinite).expect("repeat");
+    let travel = (scaled_width - width, height / 3);
+    for i in 0..frames {
+        let (x, y) = (travel.0 * i / frames.max(1), travel.1 * i / frames.max(1));
+        let view = image::imageops::crop_imm(&scaled, x, y, width, height).to_image();
+        encoder.encode_frame(Frame::from_parts(view, 0, 0, Delay::from_numer_denom_ms(80, 1))).expect("frame");
+    }
 }
 
 fn ingest(file: &str, iters: &str) {

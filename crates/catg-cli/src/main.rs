@@ -396,8 +396,10 @@ fn render(file: &Path, query: &str, accept: Option<&str>, output: &Path) -> Resu
     confirm_alpha_within(&mut examined, &limits, &budget)?;
     let probe = examined.verdict.map_err(Error::from)?;
     let body = examined.body.unwrap_or_default();
-    let spec =
-        recipe.resolve(accept, probe.has_alpha, (probe.width(), probe.height())).map_err(Error::from)?.render_spec();
+    let spec = recipe
+        .resolve_animated(accept, probe.has_alpha, catg_image::is_animation(&probe), (probe.width(), probe.height()))
+        .map_err(Error::from)?
+        .render_spec();
     budget.admit(memory_estimate(&probe, &spec, body.len(), &limits)).map_err(Error::from)?;
     let variant = render_variant(&body, &examined.fingerprint, &probe, &recipe, accept, &limits)?;
     write_atomically(output, &variant.rendered.bytes)?;

@@ -69,6 +69,20 @@ pub struct AssetFacts {
 }
 
 impl AssetFacts {
+    /// Whether the asset is an animation catg can keep animated (GIF or WebP, several frames).
+    pub fn is_animation(&self) -> bool {
+        self.frames > 1 && matches!(self.format.as_str(), "gif" | "webp")
+    }
+
+    /// The frames an animated output of the asset holds (1 for a still, or a TIFF's pages).
+    pub fn animation_frames(&self) -> u32 {
+        if self.is_animation() {
+            self.frames
+        } else {
+            1
+        }
+    }
+
     pub fn from_probe(probe: &Probe) -> AssetFacts {
         AssetFacts {
             format: probe.format.as_str().to_string(),

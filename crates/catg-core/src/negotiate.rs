@@ -18,6 +18,16 @@ pub fn negotiate(accept: Option<&str>, has_alpha: bool) -> OutputFormat {
     }
 }
 
+/// For an animation kept animated: WebP if the client names it, else GIF (what every client
+/// shows). AVIF is never picked: catg does not write AVIF sequences.
+pub fn negotiate_animation(accept: Option<&str>) -> OutputFormat {
+    if accept.is_some_and(|header| accepts_explicitly(header, "image/webp")) {
+        OutputFormat::Webp
+    } else {
+        OutputFormat::Gif
+    }
+}
+
 /// True if `header` lists `mime` with a non-zero quality.
 pub(crate) fn accepts_explicitly(header: &str, mime: &str) -> bool {
     header.split(',').any(|range| {

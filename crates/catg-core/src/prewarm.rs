@@ -186,8 +186,12 @@ impl Prewarmer {
             }
             // Re-checked for this asset: today's limits, its own size and alpha.
             let Ok(recipe) = Recipe::parse(canonical, &self.recipe_limits) else { continue };
-            let Ok(resolved) = recipe.resolve(None, facts.has_alpha, (facts.width, facts.height)) else { continue };
-            if catg_image::check_output(facts.width, facts.height, &resolved.render_spec(), &self.limits).is_err() {
+            let size = (facts.width, facts.height);
+            let Ok(resolved) = recipe.resolve_animated(None, facts.has_alpha, facts.is_animation(), size) else {
+                continue;
+            };
+            let (spec, frames) = (resolved.render_spec(), facts.animation_frames());
+            if catg_image::check_output(size.0, size.1, frames, &spec, &self.limits).is_err() {
                 continue;
             }
             let now = now_ms();

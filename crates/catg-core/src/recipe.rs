@@ -4,7 +4,7 @@
 //! out, `fmt=auto` resolved to what the client accepts) maps to one canonical string, and so to
 //! one cache key: junk in a URL cannot multiply variants.
 
-use crate::negotiate::negotiate;
+use crate::negotiate::{negotiate, negotiate_animation};
 use catg_image::{
     Anchor, Crop, Effects, Fit, FocalPoint, Gravity, Orientation, OutputFormat, Padding, RenderSpec, Resize, Rgba,
 };
@@ -72,6 +72,8 @@ pub struct Recipe {
     pub crop: Option<Crop>,
     /// `blur`, `sharpen` (sigmas in hundredths), `pad` (after `dpr`) and `bg`, as asked.
     pub effects: Effects,
+    /// `frames=1`: the first frame of an animation only, even in a format that animates.
+    pub first_frame: bool,
 }
 
 /// A recipe with everything decided: the thing a cache key names.
@@ -80,8 +82,11 @@ pub struct ResolvedRecipe {
     pub resize: Resize,
     pub effects: Effects,
     pub format: OutputFormat,
-    /// `None` only for PNG, which is lossless.
+    /// `None` only for PNG and GIF.
     pub quality: Option<u8>,
+    /// Only the first frame of an animated source, in a format that animates (`frames=1`); never
+    /// set where it would change nothing.
+    pub first_frame: bool,
 }
 
 /// An invalid recipe. The message names the parameter and says what is allowed.
@@ -117,6 +122,7 @@ enum Param {
     Sharpen,
     Pad,
     Background,
+    Frames,
     Preset,
 }
 
@@ -139,6 +145,7 @@ impl Param {
             "sharpen" => Param::Sharpen,
             "pad" => Param::Pad,
             "bg" | "background" => Param::Background,
+            "frames" => Param::Frames,
             "preset" => Param::Preset,
             _ => return None,
         })
@@ -162,6 +169,7 @@ impl Param {
             Param::Sharpen => "sharpen",
             Param::Pad => "pad",
             Param::Background => "bg",
+            Param::Frames => "frames",
             Param::Preset => "preset",
         }
     }
@@ -229,7 +237,7 @@ impl Recipe {
         if let Some(crop) = self.crop {
             out += &format!("&crop={}", crop_text(crop));
         }
-        out + &effects_text(&self.effects)
+        out + &effects_text(&self.effects) + if self.first_frame { "&frames=1" } else { "" }
     }
 
     /// Parse a query string (with or without its leading `?`). A `preset` expands to the
@@ -350,7 +358,7 @@ impl Recipe {
                     "auto" => FormatChoice::Auto,
                     "jpg" => FormatChoice::Fixed(OutputFormat::Jpeg),
                     other => FormatChoice::Fixed(OutputFormat::parse(other).ok_or_else(|| {
-                        invalid(format!("`fmt` must be jpeg, png, webp, avif or auto, got {}", shown(value)))
+                        invalid(format!("`fmt` must be jpeg, png, webp, avif, gif or auto, got {}", shown(value)))
                     })?),
                 }
             }
@@ -398,6 +406,15 @@ impl Recipe {
             Param::Sharpen => self.effects.sharpen = Some(sigma(param, value, 30, 1_000)?),
             Param::Pad => self.effects.padding = padding(value)?,
             Param::Background => self.effects.background = Some(colour(value)?),
+            Param::Frames => {
+                if value != "1" {
+                    return Err(invalid(format!(
+                        "`frames` can only be 1 (the first frame of an animation), got {}",
+                        shown(value)
+                    )));
+                }
+                self.first_frame = true;
+            }
         }
         Ok(())
     }
@@ -412,10 +429,26 @@ impl Recipe {
         has_alpha: bool,
         size: (u32, u32),
     ) -> Result<ResolvedRecipe, RecipeError> {
+        self.resolve_animated(accept, has_alpha, false, size)
+    }
+
+    /// As [`resolve`](Self::resolve), for a source that is an animation when `animated`:
+    /// `fmt=auto` then keeps it animated (WebP if accepted, else GIF) unless `frames=1` asks
+    /// for the first frame.
+    pub fn resolve_animated(
+        &self,
+        accept: Option<&str>,
+        has_alpha: bool,
+        animated: bool,
+        size: (u32, u32),
+    ) -> Result<ResolvedRecipe, RecipeError> {
         let format = match self.format {
             FormatChoice::Fixed(format) => format,
+            FormatChoice::Auto if animated && !self.first_frame => negotiate_animation(accept),
             FormatChoice::Auto => negotiate(accept, has_alpha),
         };
+        // Only an animation, in a format that animates, has frames to leave out.
+        let first_frame = self.first_frame && animated && format.animates();
         let both_sides = self.width.is_some() && self.height.is_some();
         let quality = format.default_quality().map(|default| self.quality.unwrap_or(default));
         let fit = if both_sides { self.fit } else { Fit::default() };
@@ -446,6 +479,7 @@ impl Recipe {
             effects,
             format,
             quality,
+            first_frame,
         })
     }
 }
@@ -686,6 +720,7 @@ impl ResolvedRecipe {
             effects: Effects::default(),
             format: OutputFormat::Png,
             quality: None,
+            first_frame: false,
         };
         let whole = |name: &str, value: &str| -> Result<u32, RecipeError> {
             value.parse().map_err(|_| invalid(format!("`{name}` is not a whole number in {}", shown(canonical))))
@@ -725,6 +760,7 @@ impl ResolvedRecipe {
                 "sharpen" => recipe.effects.sharpen = Some(sigma(Param::Sharpen, value, 1, u32::from(u16::MAX))?),
                 "pad" => recipe.effects.padding = padding(value)?,
                 "bg" => recipe.effects.background = Some(colour(value)?),
+                "frames" if value == "1" => recipe.first_frame = true,
                 _ => return Err(invalid(format!("{} is not a canonical recipe", shown(canonical)))),
             }
         }
@@ -740,6 +776,7 @@ impl ResolvedRecipe {
             effects: self.effects,
             format: self.format,
             quality: self.quality.unwrap_or(100),
+            animate: !self.first_frame,
         }
     }
 }
@@ -775,7 +812,11 @@ impl fmt::Display for ResolvedRecipe {
         if let Some(crop) = self.resize.crop {
             write!(f, "&crop={}", crop_text(crop))?;
         }
-        f.write_str(&effects_text(&self.effects))
+        f.write_str(&effects_text(&self.effects))?;
+        if self.first_frame {
+            f.write_str("&frames=1")?;
+        }
+        Ok(())
     }
 }
 
@@ -789,6 +830,30 @@ mod tests {
 
     fn canonical(q: &str) -> String {
         parse(q).expect("valid").resolve(None, false, (4000, 3000)).expect("resolves").canonical()
+    }
+
+    /// `frames=1` is kept only where it changes something: an animation, in a format that
+    /// animates. `fmt=auto` keeps an animation animated (WebP if accepted, else GIF).
+    #[test]
+    fn first_frame_only_where_it_matters_and_auto_keeps_animations_moving() {
+        let animated = |q: &str, accept: Option<&str>| {
+            parse(q).expect("valid").resolve_animated(accept, false, true, (96, 96)).expect("resolves")
+        };
+        assert_eq!(
+            animated("w=48&fmt=webp&frames=1", None).canonical(),
+            "w=48&fit=cover&fmt=webp&q=80&enlarge=0&frames=1"
+        );
+        assert!(animated("w=48&fmt=webp&frames=1", None).render_spec().animate.eq(&false));
+        assert_eq!(animated("w=48&fmt=jpeg&frames=1", None).canonical(), animated("w=48&fmt=jpeg", None).canonical());
+        assert_eq!(canonical("w=48&fmt=webp&frames=1"), canonical("w=48&fmt=webp"), "a still has one frame anyway");
+        assert_eq!(animated("w=48", Some("image/avif,image/webp")).format, OutputFormat::Webp, "no AVIF sequences");
+        assert_eq!(animated("w=48", Some("image/avif,image/png")).format, OutputFormat::Gif);
+        assert_eq!(animated("w=48&frames=1", Some("image/avif")).format, OutputFormat::Avif, "a still frame");
+        assert_eq!(animated("w=48&fmt=gif&q=50", None).canonical(), "w=48&fit=cover&fmt=gif&enlarge=0");
+        assert!(parse("frames=2").is_err() && parse("frames=0").is_err());
+        let canonical_first = animated("w=48&fmt=gif&frames=1", None);
+        assert_eq!(ResolvedRecipe::from_canonical(&canonical_first.canonical()).expect("read back"), canonical_first);
+        assert!(parse("w=48&frames=1").expect("valid").signed_form().ends_with("&frames=1"));
     }
 
     #[test]
@@ -1047,7 +1112,7 @@ mod tests {
         assert_eq!(error("q=0"), "`q` must be between 1 and 100, got 0");
         assert_eq!(error("q=101"), "`q` must be between 1 and 100, got 101");
         assert_eq!(error("fit=crop"), "`fit` must be cover, contain, fill, inside or outside, got \"crop\"");
-        assert_eq!(error("fmt=gif"), "`fmt` must be jpeg, png, webp, avif or auto, got \"gif\"");
+        assert_eq!(error("fmt=tiff"), "`fmt` must be jpeg, png, webp, avif, gif or auto, got \"tiff\"");
         assert_eq!(error("enlarge=yes"), "`enlarge` must be 0 or 1, got \"yes\"");
         assert_eq!(error("w=1&w=2"), "\"w\" is given twice; give `w` once");
         assert_eq!(error("w=1&width=2"), "\"w\" and \"width\" are the same parameter; give `w` once");

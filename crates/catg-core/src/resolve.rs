@@ -196,13 +196,20 @@ impl Resolver {
         let (fingerprint, source_key) = self.locate(&request.target).await?;
         let (asset, facts) = self.ready_asset(&fingerprint).await?;
         let resolved = recipe
-            .resolve(request.accept.as_deref(), facts.has_alpha, (facts.width, facts.height))
+            .resolve_animated(
+                request.accept.as_deref(),
+                facts.has_alpha,
+                facts.is_animation(),
+                (facts.width, facts.height),
+            )
             .map_err(Error::InvalidRecipe)?;
-        // Too large an output, or too much enlargement: refused before anything is claimed or
-        // queued (the render would refuse it too, after a trip through the queue).
-        let output_size =
-            catg_image::check_output(facts.width, facts.height, &resolved.render_spec(), &self.config.limits)
-                .map_err(Error::Image)?;
+        // Too large an output (every frame of an animation counted), or too much enlargement:
+        // refused before anything is claimed or queued (the render would refuse it too, after a
+        // trip through the queue).
+        let spec = resolved.render_spec();
+        let frames = facts.animation_frames();
+        let output_size = catg_image::check_output(facts.width, facts.height, frames, &spec, &self.config.limits)
+            .map_err(Error::Image)?;
         let cache_key = CacheKey::derive(&fingerprint, &resolved);
         let served = |from: ServedFrom, body: Option<Vec<u8>>, bytes: u64| Served {
             from,

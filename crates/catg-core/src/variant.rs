@@ -22,8 +22,9 @@ pub fn render_variant(
     accept: Option<&str>,
     limits: &Limits,
 ) -> Result<Variant, Error> {
-    let resolved =
-        recipe.resolve(accept, probe.has_alpha, (probe.width(), probe.height())).map_err(Error::InvalidRecipe)?;
+    let resolved = recipe
+        .resolve_animated(accept, probe.has_alpha, catg_image::is_animation(probe), (probe.width(), probe.height()))
+        .map_err(Error::InvalidRecipe)?;
     let cache_key = CacheKey::derive(fingerprint, &resolved);
     let rendered = render_probed(body, probe, &resolved.render_spec(), limits)?;
     Ok(Variant { cache_key, recipe: resolved, rendered })

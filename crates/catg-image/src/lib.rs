@@ -6,6 +6,7 @@
 //! CLI, in `catg serve`'s workers and in the transform Lambda. Every limit is checked against the
 //! header before a decoder allocates (see [`Limits`]).
 
+mod animation;
 mod attention;
 mod decode;
 pub mod effects;
@@ -26,6 +27,7 @@ mod reduce;
 pub mod summary;
 mod transform;
 
+pub use animation::is_animation;
 pub use effects::{Effects, Padding, Rgba};
 pub use error::{ImageError, RejectKind, Result};
 pub use format::{sniff, InputFormat, SNIFF_LEN};
@@ -56,4 +58,4 @@ pub fn check_refinement_decoders(data: &[u8]) {
 
 /// Bumped whenever a change to the pipeline changes output pixels or bytes, so that cache keys
 /// (which include it) name new variants instead of serving stale ones.
-pub const PIPELINE_VERSION: u32 = 5;
+pub const PIPELINE_VERSION: u32 = 6;

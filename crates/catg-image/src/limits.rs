@@ -93,6 +93,7 @@ mod tests {
             resize: Resize { width: Some(100), ..Resize::default() },
             format: OutputFormat::Png,
             quality: 80,
+            animate: true,
         };
         assert!(render(&data, &spec, &Limits::default()).is_ok());
         let no_time = Limits { max_render_time: Duration::ZERO, ..Limits::default() };

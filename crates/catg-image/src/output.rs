@@ -8,10 +8,13 @@ pub enum OutputFormat {
     Png,
     Webp,
     Avif,
+    /// Palette GIF: for animations where WebP is not accepted.
+    Gif,
 }
 
 impl OutputFormat {
-    pub const ALL: [OutputFormat; 4] = [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp, OutputFormat::Avif];
+    pub const ALL: [OutputFormat; 5] =
+        [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp, OutputFormat::Avif, OutputFormat::Gif];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -19,6 +22,7 @@ impl OutputFormat {
             OutputFormat::Png => "png",
             OutputFormat::Webp => "webp",
             OutputFormat::Avif => "avif",
+            OutputFormat::Gif => "gif",
         }
     }
 
@@ -32,6 +36,7 @@ impl OutputFormat {
             OutputFormat::Png => "image/png",
             OutputFormat::Webp => "image/webp",
             OutputFormat::Avif => "image/avif",
+            OutputFormat::Gif => "image/gif",
         }
     }
 
@@ -48,7 +53,7 @@ impl OutputFormat {
         match self {
             OutputFormat::Jpeg | OutputFormat::Webp => Some(80),
             OutputFormat::Avif => Some(70),
-            OutputFormat::Png => None,
+            OutputFormat::Png | OutputFormat::Gif => None,
         }
     }
 
@@ -61,8 +66,13 @@ impl OutputFormat {
         match self {
             OutputFormat::Jpeg => 65_500,
             OutputFormat::Webp => 16_383,
-            OutputFormat::Png | OutputFormat::Avif => 65_535,
+            OutputFormat::Png | OutputFormat::Avif | OutputFormat::Gif => 65_535,
         }
+    }
+
+    /// Whether the format keeps every frame of an animation (AVIF sequences are not written).
+    pub fn animates(self) -> bool {
+        matches!(self, OutputFormat::Webp | OutputFormat::Gif)
     }
 }
 

@@ -1,6 +1,7 @@
 //! `render`: the whole pipeline for one variant, with every limit checked before work and any
 //! panic inside a codec turned into an error.
 
+use crate::animation::{self, AnimatedFrame};
 use crate::attention;
 use crate::decode::{self, decode, Source};
 use crate::effects::Effects;
@@ -25,8 +26,18 @@ pub struct RenderSpec {
     pub resize: Resize,
     pub effects: Effects,
     pub format: OutputFormat,
-    /// 1–100; ignored by PNG.
+    /// 1–100; ignored by PNG and GIF.
     pub quality: u8,
+    /// Keep every frame of an animation when the format animates (WebP, GIF); `false` (the
+    /// recipe's `frames=1`) renders the first frame only, as JPEG, PNG and AVIF always do.
+    pub animate: bool,
+}
+
+impl RenderSpec {
+    /// Whether a render of `probe` keeps every frame.
+    fn keeps_animation(&self, probe: &Probe) -> bool {
+        self.animate && self.format.animates() && animation::is_animation(probe)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +165,9 @@ pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate:
 /// (rav1e: about 16 bytes a pixel, measured at 8192×8192); and 16 MiB for codec state. Measured
 /// peaks (docs/performance.md) stay under it.
 pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, limits: &Limits) -> u64 {
+    if spec.keeps_animation(probe) {
+        return animation_memory_estimate(probe, spec, input_bytes, limits);
+    }
     // A smart crop looks at the whole (decoded) frame first.
     let streams =
         decode::streams(probe) && engine::streams_to_window(&TRANSFORMS) && spec.resize.anchor != Anchor::Smart;
@@ -175,6 +189,28 @@ pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, lim
     input_bytes as u64 + decoded * 4 + probe.jpeg_buffer_bytes + 2 * canvas * 4 + encoder + effects + CODEC_STATE_BYTES
 }
 
+/// An animation's peak: the source bytes; the decoder's canvas and the frame it hands out (full
+/// size, RGBA); one frame's transforms (the output twice); every output frame kept for the
+/// encoder; the encoder's own copies (libwebp keeps a few frames' worth, GIF one index per
+/// pixel of every frame).
+fn animation_memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, limits: &Limits) -> u64 {
+    let (width, height) = spec.resize.turned_size(probe.width(), probe.height());
+    let canvas = match plan(width, height, &spec.resize, limits.max_output_pixels) {
+        Ok(geometry) => {
+            let (width, height) = spec.effects.padding.around(geometry.canvas);
+            u64::from(width) * u64::from(height)
+        }
+        Err(_) => 0,
+    };
+    let source = u64::from(probe.stored_width) * u64::from(probe.stored_height);
+    let frames = u64::from(probe.frames);
+    let encoder = match spec.format {
+        OutputFormat::Gif => frames * canvas,
+        _ => 4 * canvas * 4,
+    };
+    input_bytes as u64 + 2 * source * 4 + 2 * canvas * 4 + frames * canvas * 4 + encoder + CODEC_STATE_BYTES
+}
+
 /// What ingest's [`verify`] needs at its peak, as [`memory_estimate`] counts it: the source
 /// bytes, libjpeg's coefficient buffer, a band of rows for JPEG and non-interlaced PNG, and
 /// otherwise the first frame at full size twice over.
@@ -194,16 +230,34 @@ const AVIF_ENCODER_BYTES_PER_PIXEL: u64 = 16;
 /// Decoder and encoder state that does not grow with the image (tables, row buffers, threads).
 const CODEC_STATE_BYTES: u64 = 16 << 20;
 
-/// Whether `spec` for a `width`×`height` source (as oriented) stays within the output limits:
-/// at most `max_output_pixels` (padding included), enlarged at most `max_upscale` times along
-/// either axis, and if so the output's size. The resolver checks this before queueing anything;
-/// every render checks it again.
-pub fn check_output(width: u32, height: u32, spec: &RenderSpec, limits: &Limits) -> Result<(u32, u32)> {
+/// Whether `spec` for a `width`×`height` source (as oriented) of `frames` animation frames (1
+/// for a still, or a format whose frames are pages) stays within the output limits: at most
+/// `max_output_pixels` (padding included, and every frame counted when the output animates),
+/// enlarged at most `max_upscale` times along either axis, and if so the output's size. The
+/// resolver checks this before queueing anything; every render checks it again.
+pub fn check_output(width: u32, height: u32, frames: u32, spec: &RenderSpec, limits: &Limits) -> Result<(u32, u32)> {
     let (width, height) = spec.resize.turned_size(width, height);
     let geometry = plan(width, height, &spec.resize, limits.max_output_pixels)?;
     check_padding(&geometry, &spec.effects, limits)?;
     check_upscale(&geometry, limits)?;
+    if spec.animate && spec.format.animates() {
+        check_frames(&geometry, &spec.effects, frames, limits)?;
+    }
     Ok(spec.effects.padding.around(geometry.canvas))
+}
+
+/// An animation's output frames, all counted against the output-pixel cap.
+fn check_frames(geometry: &crate::geometry::Geometry, effects: &Effects, frames: u32, limits: &Limits) -> Result<()> {
+    let (width, height) = effects.padding.around(geometry.canvas);
+    let total = u64::from(width) * u64::from(height) * u64::from(frames.max(1));
+    if total > limits.max_output_pixels {
+        return Err(ImageError::ResourceLimit(format!(
+            "the animation would be {frames} frames of {width}x{height}, {total} pixels in all, over the limit of {} \
+             (ask for fewer pixels, or frames=1 for the first frame)",
+            limits.max_output_pixels
+        )));
+    }
+    Ok(())
 }
 
 fn check_padding(geometry: &crate::geometry::Geometry, effects: &Effects, limits: &Limits) -> Result<()> {
@@ -254,6 +308,9 @@ fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result<Rendered> {
+    if spec.keeps_animation(probe) {
+        return run_animation(data, probe, spec, limits);
+    }
     let deadline = Deadline::start(limits);
     let oriented_size = spec.resize.turned_size(probe.width(), probe.height());
     let geometry = plan(oriented_size.0, oriented_size.1, &spec.resize, limits.max_output_pixels)?;
@@ -296,6 +353,47 @@ fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result
         _ => frame.pixels,
     };
     let bytes = encode(pixels, spec.format, spec.quality)?;
+    Ok(Rendered { bytes, format: spec.format, width, height })
+}
+
+/// Every frame through the same transforms, with one geometry (a smart crop is placed by the
+/// first frame), then one animated encode. Frames are decoded one at a time; only the outputs
+/// are kept.
+fn run_animation(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result<Rendered> {
+    let deadline = Deadline::start(limits);
+    let oriented_size = spec.resize.turned_size(probe.width(), probe.height());
+    let mut geometry = plan(oriented_size.0, oriented_size.1, &spec.resize, limits.max_output_pixels)?;
+    check_upscale(&geometry, limits)?;
+    check_padding(&geometry, &spec.effects, limits)?;
+    check_frames(&geometry, &spec.effects, probe.frames, limits)?;
+    let mut smart_region = match spec.resize.anchor {
+        Anchor::Smart => cropped_region(&geometry, &spec.resize, oriented_size)?,
+        _ => None,
+    };
+    let mut frames: Vec<AnimatedFrame> = Vec::new();
+    animation::for_each_frame(data, probe, limits, |mut frame, delay_ms| {
+        deadline.check("animation frame")?;
+        frame.orientation = frame.orientation.then(spec.resize.turn);
+        if let Some(kept) = smart_region.take() {
+            let ctx = Context { geometry: &geometry, oriented_size, effects: &spec.effects };
+            frame = engine::run(Source::Frame(frame), &[Transform::Colour], &ctx, &deadline)?;
+            let window = (geometry.source.width, geometry.source.height);
+            let point = attention::focal_point(&frame.pixels, frame.orientation, oriented_size, kept, window);
+            let resize = Resize { anchor: Anchor::Focal(point), ..spec.resize };
+            geometry = plan(oriented_size.0, oriented_size.1, &resize, limits.max_output_pixels)?;
+        }
+        let ctx = Context { geometry: &geometry, oriented_size, effects: &spec.effects };
+        let output = engine::run(Source::Frame(frame), &TRANSFORMS, &ctx, &deadline)?;
+        frames.push(AnimatedFrame { pixels: animation::rgba(output.pixels)?, delay_ms });
+        Ok(())
+    })?;
+    let (width, height) = frames.first().map_or((0, 0), |f| (f.pixels.width, f.pixels.height));
+    let loop_count = animation::loop_count(data, probe.format);
+    let bytes = match spec.format {
+        OutputFormat::Webp => crate::encode::webp::encode_animation(&frames, loop_count, spec.quality)?,
+        OutputFormat::Gif => crate::encode::gif::encode_animation(&frames, loop_count)?,
+        other => return Err(ImageError::Internal(format!("{other} does not animate"))),
+    };
     Ok(Rendered { bytes, format: spec.format, width, height })
 }
 
@@ -472,7 +570,13 @@ mod tests {
                 },
             ];
             for resize in sizes {
-                let spec = RenderSpec { resize, effects: Effects::default(), format: OutputFormat::Png, quality: 80 };
+                let spec = RenderSpec {
+                    resize,
+                    effects: Effects::default(),
+                    format: OutputFormat::Png,
+                    quality: 80,
+                    animate: true,
+                };
                 let streamed = render_probed(&data, &probe, &spec, &limits).expect("render");
                 let whole = render_whole_frame(&data, &probe, &resize, &limits);
                 assert_eq!((streamed.width, streamed.height), (whole.width, whole.height), "{name} {resize:?}");
@@ -527,7 +631,13 @@ mod tests {
                 let resize = Resize { width: Some(100), height: Some(100), anchor, ..Resize::default() };
                 let out = render(
                     &data,
-                    &RenderSpec { resize, effects: Effects::default(), format: OutputFormat::Png, quality: 80 },
+                    &RenderSpec {
+                        resize,
+                        effects: Effects::default(),
+                        format: OutputFormat::Png,
+                        quality: 80,
+                        animate: true,
+                    },
                     &Limits::default(),
                 )
                 .expect("render");
@@ -569,7 +679,13 @@ mod tests {
                 let resize = Resize { width: Some(50), turn, ..Resize::default() };
                 let out = render(
                     &data,
-                    &RenderSpec { resize, effects: Effects::default(), format: OutputFormat::Png, quality: 80 },
+                    &RenderSpec {
+                        resize,
+                        effects: Effects::default(),
+                        format: OutputFormat::Png,
+                        quality: 80,
+                        animate: true,
+                    },
                     &Limits::default(),
                 )
                 .expect("render");
@@ -612,7 +728,13 @@ mod tests {
             let data = data.into_inner();
             for (crop, width, turn, size, first, last) in cases {
                 let resize = Resize { width, crop, turn, ..Resize::default() };
-                let spec = RenderSpec { resize, effects: Effects::default(), format: OutputFormat::Png, quality: 80 };
+                let spec = RenderSpec {
+                    resize,
+                    effects: Effects::default(),
+                    format: OutputFormat::Png,
+                    quality: 80,
+                    animate: true,
+                };
                 let out = render(&data, &spec, &Limits::default()).expect("render");
                 let pixels = image::load_from_memory(&out.bytes).expect("png").into_rgb8();
                 assert_eq!((pixels.width(), pixels.height()), size, "{format:?} {crop:?} {turn:?}");
@@ -620,8 +742,13 @@ mod tests {
                 assert_eq!(pixels.get_pixel(size.0 - 2, size.1 - 2).0, last, "{format:?} {crop:?} bottom right");
             }
             let missing = Resize { crop: crop(200, 0, 10, 10), ..Resize::default() };
-            let spec =
-                RenderSpec { resize: missing, effects: Effects::default(), format: OutputFormat::Png, quality: 80 };
+            let spec = RenderSpec {
+                resize: missing,
+                effects: Effects::default(),
+                format: OutputFormat::Png,
+                quality: 80,
+                animate: true,
+            };
             assert!(matches!(render(&data, &spec, &Limits::default()), Err(ImageError::ResourceLimit(_))));
         }
     }
@@ -647,8 +774,12 @@ mod tests {
             let (opaque, transparent) =
                 (encode(opaque.clone().into()), encode(image::DynamicImage::ImageRgba8(source.clone())));
             let rendered = |data: &[u8], resize, effects, format| {
-                let out = render(data, &RenderSpec { resize, effects, format, quality: 90 }, &Limits::default())
-                    .expect("render");
+                let out = render(
+                    data,
+                    &RenderSpec { resize, effects, format, quality: 90, animate: true },
+                    &Limits::default(),
+                )
+                .expect("render");
                 image::load_from_memory(&as_png(&out.bytes)).expect("decode").into_rgba8()
             };
             // Letterbox bars in the background (opaque, then half transparent).
@@ -701,6 +832,7 @@ mod tests {
             effects: crate::Effects::default(),
             format: OutputFormat::Png,
             quality: 80,
+            animate: true,
         };
         render(bytes, &spec, &Limits::default()).expect("re-render").bytes
     }
@@ -715,7 +847,13 @@ mod tests {
         board.write_to(&mut data, image::ImageFormat::Png).expect("encode");
         let data = data.into_inner();
         let variance = |effects: Effects| {
-            let spec = RenderSpec { resize: Resize::default(), effects, format: OutputFormat::Png, quality: 80 };
+            let spec = RenderSpec {
+                resize: Resize::default(),
+                effects,
+                format: OutputFormat::Png,
+                quality: 80,
+                animate: true,
+            };
             let out = render(&data, &spec, &Limits::default()).expect("render");
             let pixels = image::load_from_memory(&out.bytes).expect("png").into_luma8().into_raw();
             let mean = pixels.iter().map(|&v| f64::from(v)).sum::<f64>() / pixels.len() as f64;
@@ -761,7 +899,13 @@ mod tests {
             };
             let out = |anchor, turn, size: (u32, u32)| {
                 let resize = Resize { width: Some(size.0), height: Some(size.1), anchor, turn, ..Resize::default() };
-                let spec = RenderSpec { resize, effects: Effects::default(), format: OutputFormat::Png, quality: 80 };
+                let spec = RenderSpec {
+                    resize,
+                    effects: Effects::default(),
+                    format: OutputFormat::Png,
+                    quality: 80,
+                    animate: true,
+                };
                 let out = render(&data, &spec, &Limits::default()).expect("render");
                 image::load_from_memory(&out.bytes).expect("png").into_rgb8()
             };

@@ -239,7 +239,13 @@ mod tests {
             let data = read(name);
             let probe = probe(&data, &limits).expect("probe");
             let resize = Resize { width: Some(probe.width() / 2), ..Resize::default() };
-            let spec = RenderSpec { resize, effects: Effects::default(), format: OutputFormat::Jpeg, quality: 60 };
+            let spec = RenderSpec {
+                resize,
+                effects: Effects::default(),
+                format: OutputFormat::Jpeg,
+                quality: 60,
+                animate: true,
+            };
             let copy = render(&data, &spec, &limits).expect("render").bytes;
             let distance = hamming_distance(hashes[i], summary_of(&copy).phash);
             assert!(distance <= 4, "{name}: its half-size q60 copy is {distance} bits away");

@@ -37,6 +37,7 @@ fn spec(width: u32) -> RenderSpec {
         effects: catg_image::Effects::default(),
         format: OutputFormat::Png,
         quality: 80,
+        animate: true,
     }
 }
 

@@ -2,7 +2,7 @@
 //! either rows (JPEG; PNG unless interlaced), which the engine streams through the transforms,
 //! or a whole frame; and each says at what size it decodes, which the memory estimate counts.
 
-mod generic;
+pub(crate) mod generic;
 pub(crate) mod heif;
 pub(crate) mod jpeg;
 mod png;

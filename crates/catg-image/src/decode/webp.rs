@@ -157,6 +157,7 @@ mod tests {
                 resize: crate::Resize { width: Some((probed.stored_width / 8).max(1)), ..Default::default() },
                 format: crate::OutputFormat::Png,
                 quality: 80,
+                animate: true,
             };
             let rendered = crate::render_probed(&data, &probed, &spec, &limits).expect("render");
             let reference = {
@@ -215,6 +216,7 @@ mod tests {
                     effects: crate::Effects::default(),
                     format: crate::OutputFormat::Png,
                     quality: 80,
+                    animate: true,
                 };
                 crate::render_probed(&data, &probed, &spec, &limits)
                     .unwrap_or_else(|e| panic!("{name} {resize:?}: {e}"));

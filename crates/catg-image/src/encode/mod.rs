@@ -2,6 +2,7 @@
 //! segment of the source can reach a variant; the output is sRGB.
 
 mod avif;
+pub(crate) mod gif;
 mod jpeg;
 mod png;
 pub(crate) mod webp;
@@ -24,5 +25,9 @@ pub(crate) fn encode(pixels: Pixels, format: OutputFormat, quality: u8) -> Resul
         OutputFormat::Png => png::encode(&pixels),
         OutputFormat::Webp => webp::encode(&pixels, quality),
         OutputFormat::Avif => avif::encode(&pixels, quality),
+        OutputFormat::Gif => {
+            let still = crate::animation::AnimatedFrame { pixels: crate::animation::rgba(pixels)?, delay_ms: 0 };
+            gif::encode_animation(&[still], 1)
+        }
     }
 }

@@ -87,3 +87,94 @@ pub(crate) fn encode(pixels: &Pixels, quality: u8) -> Result<Vec<u8>> {
     };
     Ok(bytes)
 }
+
+/// libwebp's animation encoder, deleted on every path.
+struct AnimEncoder(*mut sys::WebPAnimEncoder);
+
+impl Drop for AnimEncoder {
+    fn drop(&mut self) {
+        // SAFETY: made by WebPAnimEncoderNewInternal and deleted only here.
+        unsafe { sys::WebPAnimEncoderDelete(self.0) }
+    }
+}
+
+/// An assembled animation, freed on every path.
+struct Assembled(sys::WebPData);
+
+impl Drop for Assembled {
+    fn drop(&mut self) {
+        // SAFETY: filled by WebPAnimEncoderAssemble (or still empty).
+        unsafe { sys::WebPDataClear(&mut self.0) }
+    }
+}
+
+/// An animated WebP of `frames` (RGBA, all one size), each lossy at `quality` as a still is,
+/// shown for its delay, the whole played `loop_count` times (0: forever). libwebp's animation
+/// encoder stores each frame as the smallest rectangle that changed, as sharp's does.
+pub(crate) fn encode_animation(
+    frames: &[crate::animation::AnimatedFrame],
+    loop_count: u16,
+    quality: u8,
+) -> Result<Vec<u8>> {
+    let abi = || ImageError::encoder("WebP", "libwebp's ABI does not match");
+    let Some(first) = frames.first() else { return Err(ImageError::encoder("WebP", "an animation without frames")) };
+    let (Ok(width), Ok(height)) = (c_int::try_from(first.pixels.width), c_int::try_from(first.pixels.height)) else {
+        return Err(ImageError::encoder("WebP", "the image is too large"));
+    };
+    let mut options = std::mem::MaybeUninit::<sys::WebPAnimEncoderOptions>::uninit();
+    // SAFETY: the init function fills every field (it returns 0 on an ABI mismatch).
+    let mut options = unsafe {
+        if sys::WebPAnimEncoderOptionsInitInternal(options.as_mut_ptr(), sys::WEBP_MUX_ABI_VERSION as c_int) == 0 {
+            return Err(abi());
+        }
+        options.assume_init()
+    };
+    options.anim_params.loop_count = c_int::from(loop_count);
+    // SAFETY: the options are initialised; a null encoder is an allocation failure.
+    let encoder = AnimEncoder(unsafe {
+        sys::WebPAnimEncoderNewInternal(width, height, &options, sys::WEBP_MUX_ABI_VERSION as c_int)
+    });
+    if encoder.0.is_null() {
+        return Err(ImageError::ResourceLimit("not enough memory to encode the animated WebP".into()));
+    }
+    let mut config = sys::WebPConfig::new().map_err(|()| abi())?;
+    config.quality = f32::from(quality);
+    // SAFETY: `config` is initialised.
+    if unsafe { sys::WebPValidateConfig(&config) } == 0 {
+        return Err(ImageError::encoder("WebP", "invalid configuration"));
+    }
+    let mut timestamp: c_int = 0;
+    for frame in frames {
+        let pixels = &frame.pixels;
+        if (pixels.width, pixels.height) != (first.pixels.width, first.pixels.height)
+            || pixels.layout != Layout::Rgba8
+            || pixels.data.len() < width as usize * height as usize * 4
+        {
+            return Err(ImageError::encoder("WebP", "the frames differ in size or layout"));
+        }
+        let mut picture = Picture(sys::WebPPicture::new().map_err(|()| abi())?);
+        picture.0.use_argb = 1;
+        picture.0.width = width;
+        picture.0.height = height;
+        // SAFETY: `data` holds `height` rows of `width` RGBA pixels (checked above).
+        if unsafe { sys::WebPPictureImportRGBA(&mut picture.0, pixels.data.as_ptr(), width * 4) } == 0 {
+            return Err(ImageError::ResourceLimit("not enough memory to encode the animated WebP".into()));
+        }
+        // SAFETY: encoder, picture and config are valid; the encoder copies what it keeps.
+        if unsafe { sys::WebPAnimEncoderAdd(encoder.0, &mut picture.0, timestamp, &config) } == 0 {
+            return Err(ImageError::encoder("WebP", format!("frame error {:?}", picture.0.error_code)));
+        }
+        timestamp = timestamp.saturating_add(c_int::try_from(frame.delay_ms).unwrap_or(c_int::MAX));
+    }
+    let mut assembled = Assembled(sys::WebPData { bytes: std::ptr::null(), size: 0 });
+    // SAFETY: a null frame ends the animation at `timestamp` (the last frame's duration).
+    let ok = unsafe {
+        sys::WebPAnimEncoderAdd(encoder.0, std::ptr::null_mut(), timestamp, std::ptr::null()) != 0
+            && sys::WebPAnimEncoderAssemble(encoder.0, &mut assembled.0) != 0
+    };
+    if !ok || assembled.0.bytes.is_null() {
+        return Err(ImageError::encoder("WebP", "the animation could not be assembled"));
+    }
+    // SAFETY: the assembled data holds `size` bytes at `bytes` until cleared.
+    Ok(unsafe { std::slice::from_raw_parts(assembled.0.bytes, assembled.0.size) }.to_vec())
+}
