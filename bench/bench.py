@@ -75,10 +75,13 @@ def setup():
     if not (ROOT / "bench/node_modules/sharp").is_dir():
         print("== installing sharp (npm)", file=sys.stderr)
         run(["npm", "install", "--no-save", "--silent", "sharp"], cwd=ROOT / "bench")
-    print("== building catg-bench (release)", file=sys.stderr)
-    run(["cargo", "build", "--release", "--locked", "-q", "-p", "catg-bench"], cwd=ROOT)
+    # BENCH_PROFILE=dev reuses the test build's target dir (with CARGO_PROFILE_DEV_OPT_LEVEL=3
+    # for figures near a release build's) when a release build does not fit the time at hand.
+    profile = os.environ.get("BENCH_PROFILE", "release")
+    print(f"== building catg-bench ({profile})", file=sys.stderr)
+    run(["cargo", "build", "--profile", profile, "--locked", "-q", "-p", "catg-bench"], cwd=ROOT)
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    return target / "release/catg-bench"
+    return target / ("debug" if profile == "dev" else profile) / "catg-bench"
 
 
 def checked(cmd, env):

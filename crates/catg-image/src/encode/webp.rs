@@ -130,6 +130,10 @@ pub(crate) fn encode_animation(
         options.assume_init()
     };
     options.anim_params.loop_count = c_int::from(loop_count);
+    // No forced key frames (libvips' settings too): libwebp's defaults encode most frames twice,
+    // as a key frame and as a sub-frame, to pick the smaller; viewers play either alike.
+    options.kmin = c_int::MAX - 1;
+    options.kmax = c_int::MAX;
     // SAFETY: the options are initialised; a null encoder is an allocation failure.
     let encoder = AnimEncoder(unsafe {
         sys::WebPAnimEncoderNewInternal(width, height, &options, sys::WEBP_MUX_ABI_VERSION as c_int)
