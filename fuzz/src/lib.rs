@@ -57,6 +57,7 @@ pub fn render(data: &[u8]) {
         format,
         quality: 80,
         animate: true,
+        progressive: false,
     };
     if let Ok(out) = render_probed(data, &probed, &spec, &limits) {
         assert!(!out.bytes.is_empty() && out.width <= 32, "a rendered variant is a small, non-empty image");

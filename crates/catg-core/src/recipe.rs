@@ -74,6 +74,8 @@ pub struct Recipe {
     pub effects: Effects,
     /// `frames=1`: the first frame of an animation only, even in a format that animates.
     pub first_frame: bool,
+    /// `progressive=1`: a progressive JPEG.
+    pub progressive: bool,
 }
 
 /// A recipe with everything decided: the thing a cache key names.
@@ -87,6 +89,8 @@ pub struct ResolvedRecipe {
     /// Only the first frame of an animated source, in a format that animates (`frames=1`); never
     /// set where it would change nothing.
     pub first_frame: bool,
+    /// A progressive JPEG; never set for other formats.
+    pub progressive: bool,
 }
 
 /// An invalid recipe. The message names the parameter and says what is allowed.
@@ -123,6 +127,7 @@ enum Param {
     Pad,
     Background,
     Frames,
+    Progressive,
     Preset,
 }
 
@@ -146,6 +151,7 @@ impl Param {
             "pad" => Param::Pad,
             "bg" | "background" => Param::Background,
             "frames" => Param::Frames,
+            "progressive" => Param::Progressive,
             "preset" => Param::Preset,
             _ => return None,
         })
@@ -170,6 +176,7 @@ impl Param {
             Param::Pad => "pad",
             Param::Background => "bg",
             Param::Frames => "frames",
+            Param::Progressive => "progressive",
             Param::Preset => "preset",
         }
     }
@@ -237,7 +244,9 @@ impl Recipe {
         if let Some(crop) = self.crop {
             out += &format!("&crop={}", crop_text(crop));
         }
-        out + &effects_text(&self.effects) + if self.first_frame { "&frames=1" } else { "" }
+        out + &effects_text(&self.effects)
+            + if self.first_frame { "&frames=1" } else { "" }
+            + if self.progressive { "&progressive=1" } else { "" }
     }
 
     /// Parse a query string (with or without its leading `?`). A `preset` expands to the
@@ -415,6 +424,13 @@ impl Recipe {
                 }
                 self.first_frame = true;
             }
+            Param::Progressive => {
+                self.progressive = match value {
+                    "0" => false,
+                    "1" => true,
+                    _ => return Err(invalid(format!("`progressive` must be 0 or 1, got {}", shown(value)))),
+                }
+            }
         }
         Ok(())
     }
@@ -480,6 +496,7 @@ impl Recipe {
             format,
             quality,
             first_frame,
+            progressive: self.progressive && format == OutputFormat::Jpeg,
         })
     }
 }
@@ -721,6 +738,7 @@ impl ResolvedRecipe {
             format: OutputFormat::Png,
             quality: None,
             first_frame: false,
+            progressive: false,
         };
         let whole = |name: &str, value: &str| -> Result<u32, RecipeError> {
             value.parse().map_err(|_| invalid(format!("`{name}` is not a whole number in {}", shown(canonical))))
@@ -761,6 +779,7 @@ impl ResolvedRecipe {
                 "pad" => recipe.effects.padding = padding(value)?,
                 "bg" => recipe.effects.background = Some(colour(value)?),
                 "frames" if value == "1" => recipe.first_frame = true,
+                "progressive" if value == "1" => recipe.progressive = true,
                 _ => return Err(invalid(format!("{} is not a canonical recipe", shown(canonical)))),
             }
         }
@@ -777,6 +796,7 @@ impl ResolvedRecipe {
             format: self.format,
             quality: self.quality.unwrap_or(100),
             animate: !self.first_frame,
+            progressive: self.progressive,
         }
     }
 }
@@ -816,6 +836,9 @@ impl fmt::Display for ResolvedRecipe {
         if self.first_frame {
             f.write_str("&frames=1")?;
         }
+        if self.progressive {
+            f.write_str("&progressive=1")?;
+        }
         Ok(())
     }
 }
@@ -854,6 +877,17 @@ mod tests {
         let canonical_first = animated("w=48&fmt=gif&frames=1", None);
         assert_eq!(ResolvedRecipe::from_canonical(&canonical_first.canonical()).expect("read back"), canonical_first);
         assert!(parse("w=48&frames=1").expect("valid").signed_form().ends_with("&frames=1"));
+    }
+
+    /// `progressive=1` only means something for JPEG; `progressive=0` is the default.
+    #[test]
+    fn progressive_only_for_jpeg() {
+        assert_eq!(canonical("w=400&fmt=jpeg&progressive=1"), "w=400&fit=cover&fmt=jpeg&q=80&enlarge=0&progressive=1");
+        assert_eq!(canonical("w=400&fmt=jpeg&progressive=0"), canonical("w=400&fmt=jpeg"));
+        assert_eq!(canonical("w=400&fmt=webp&progressive=1"), canonical("w=400&fmt=webp"));
+        let read = ResolvedRecipe::from_canonical("w=400&fit=cover&fmt=jpeg&q=80&enlarge=0&progressive=1");
+        assert!(read.expect("canonical").render_spec().progressive);
+        assert!(parse("progressive=yes").is_err());
     }
 
     #[test]

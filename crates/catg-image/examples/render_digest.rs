@@ -43,7 +43,14 @@ fn main() {
             (resize(w.saturating_mul(2).min(4000), None, Fit::Contain, true), OutputFormat::Webp, 80),
         ];
         for (resize, format, quality) in specs {
-            let spec = RenderSpec { resize, effects: catg_image::Effects::default(), format, quality, animate: true };
+            let spec = RenderSpec {
+                resize,
+                effects: catg_image::Effects::default(),
+                format,
+                quality,
+                animate: true,
+                progressive: false,
+            };
             let line = match render_probed(&data, &probed, &spec, &limits) {
                 Ok(out) => format!("{}x{}\t{}", out.width, out.height, hex(&Sha256::digest(&out.bytes))),
                 Err(e) => format!("error\t{e}"),

@@ -159,6 +159,7 @@ mod tests {
             format,
             quality: 80,
             animate,
+            progressive: false,
         }
     }
 

@@ -94,6 +94,7 @@ mod tests {
             format: OutputFormat::Png,
             quality: 80,
             animate: true,
+            progressive: false,
         };
         assert!(render(&data, &spec, &Limits::default()).is_ok());
         let no_time = Limits { max_render_time: Duration::ZERO, ..Limits::default() };

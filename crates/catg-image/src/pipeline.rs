@@ -31,6 +31,8 @@ pub struct RenderSpec {
     /// Keep every frame of an animation when the format animates (WebP, GIF); `false` (the
     /// recipe's `frames=1`) renders the first frame only, as JPEG, PNG and AVIF always do.
     pub animate: bool,
+    /// Progressive JPEG (the recipe's `progressive=1`); ignored by other formats.
+    pub progressive: bool,
 }
 
 impl RenderSpec {
@@ -352,7 +354,7 @@ fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result
         Some([r, g, b, _]) if !spec.format.supports_alpha() => frame.pixels.flatten([r, g, b]),
         _ => frame.pixels,
     };
-    let bytes = encode(pixels, spec.format, spec.quality)?;
+    let bytes = encode(pixels, spec.format, spec.quality, spec.progressive)?;
     Ok(Rendered { bytes, format: spec.format, width, height })
 }
 
@@ -576,6 +578,7 @@ mod tests {
                     format: OutputFormat::Png,
                     quality: 80,
                     animate: true,
+                    progressive: false,
                 };
                 let streamed = render_probed(&data, &probe, &spec, &limits).expect("render");
                 let whole = render_whole_frame(&data, &probe, &resize, &limits);
@@ -637,6 +640,7 @@ mod tests {
                         format: OutputFormat::Png,
                         quality: 80,
                         animate: true,
+                        progressive: false,
                     },
                     &Limits::default(),
                 )
@@ -685,6 +689,7 @@ mod tests {
                         format: OutputFormat::Png,
                         quality: 80,
                         animate: true,
+                        progressive: false,
                     },
                     &Limits::default(),
                 )
@@ -734,6 +739,7 @@ mod tests {
                     format: OutputFormat::Png,
                     quality: 80,
                     animate: true,
+                    progressive: false,
                 };
                 let out = render(&data, &spec, &Limits::default()).expect("render");
                 let pixels = image::load_from_memory(&out.bytes).expect("png").into_rgb8();
@@ -748,6 +754,7 @@ mod tests {
                 format: OutputFormat::Png,
                 quality: 80,
                 animate: true,
+                progressive: false,
             };
             assert!(matches!(render(&data, &spec, &Limits::default()), Err(ImageError::ResourceLimit(_))));
         }
@@ -776,7 +783,7 @@ mod tests {
             let rendered = |data: &[u8], resize, effects, format| {
                 let out = render(
                     data,
-                    &RenderSpec { resize, effects, format, quality: 90, animate: true },
+                    &RenderSpec { resize, effects, format, quality: 90, animate: true, progressive: false },
                     &Limits::default(),
                 )
                 .expect("render");
@@ -833,6 +840,7 @@ mod tests {
             format: OutputFormat::Png,
             quality: 80,
             animate: true,
+            progressive: false,
         };
         render(bytes, &spec, &Limits::default()).expect("re-render").bytes
     }
@@ -853,6 +861,7 @@ mod tests {
                 format: OutputFormat::Png,
                 quality: 80,
                 animate: true,
+                progressive: false,
             };
             let out = render(&data, &spec, &Limits::default()).expect("render");
             let pixels = image::load_from_memory(&out.bytes).expect("png").into_luma8().into_raw();
@@ -891,7 +900,7 @@ mod tests {
             let data = if format == ImageFormat::Jpeg {
                 let pixels =
                     crate::pixels::Pixels::from_vec(400, 100, Layout::Rgb8, patch.clone().into_raw()).expect("size");
-                encode(pixels, OutputFormat::Jpeg, 95).expect("jpeg")
+                encode(pixels, OutputFormat::Jpeg, 95, false).expect("jpeg")
             } else {
                 let mut data = std::io::Cursor::new(Vec::new());
                 patch.write_to(&mut data, format).expect("encode");
@@ -905,6 +914,7 @@ mod tests {
                     format: OutputFormat::Png,
                     quality: 80,
                     animate: true,
+                    progressive: false,
                 };
                 let out = render(&data, &spec, &Limits::default()).expect("render");
                 image::load_from_memory(&out.bytes).expect("png").into_rgb8()

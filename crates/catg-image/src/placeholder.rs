@@ -39,7 +39,7 @@ pub fn placeholder(thumbhash: &[u8], size: (u32, u32), format: OutputFormat) -> 
     let opaque = pixels.chunks_exact(4).all(|p| p[3] == 255);
     let pixels = Pixels::from_vec(width, height, Layout::Rgba8, pixels)?;
     let pixels = if opaque || !format.supports_alpha() { pixels.flatten([255, 255, 255]) } else { pixels };
-    encode(pixels, format, PLACEHOLDER_QUALITY)
+    encode(pixels, format, PLACEHOLDER_QUALITY, false)
 }
 
 /// Bilinear resampling of RGBA samples, pixel centres aligned: enough for a picture that is

@@ -245,6 +245,7 @@ mod tests {
                 format: OutputFormat::Jpeg,
                 quality: 60,
                 animate: true,
+                progressive: false,
             };
             let copy = render(&data, &spec, &limits).expect("render").bytes;
             let distance = hamming_distance(hashes[i], summary_of(&copy).phash);

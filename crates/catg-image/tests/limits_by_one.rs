@@ -38,6 +38,7 @@ fn spec(width: u32) -> RenderSpec {
         format: OutputFormat::Png,
         quality: 80,
         animate: true,
+        progressive: false,
     }
 }
 

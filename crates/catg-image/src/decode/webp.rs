@@ -158,6 +158,7 @@ mod tests {
                 format: crate::OutputFormat::Png,
                 quality: 80,
                 animate: true,
+                progressive: false,
             };
             let rendered = crate::render_probed(&data, &probed, &spec, &limits).expect("render");
             let reference = {
@@ -217,6 +218,7 @@ mod tests {
                     format: crate::OutputFormat::Png,
                     quality: 80,
                     animate: true,
+                    progressive: false,
                 };
                 crate::render_probed(&data, &probed, &spec, &limits)
                     .unwrap_or_else(|e| panic!("{name} {resize:?}: {e}"));

@@ -79,7 +79,7 @@ mod tests {
         let limits = Limits::default();
         for layout in [Layout::Rgb8, Layout::Rgba8] {
             let source = pattern(96, 64, layout);
-            let bytes = crate::encode::encode(source.clone(), OutputFormat::Avif, 90).expect("encode");
+            let bytes = crate::encode::encode(source.clone(), OutputFormat::Avif, 90, false).expect("encode");
             assert_eq!(av1c_flags(&bytes) & 0b1111_1100, 0, "{layout:?}: 8-bit, colour, 4:4:4");
             let probe = crate::probe(&bytes, &limits).expect("probe");
             assert_eq!((probe.width(), probe.height(), probe.has_alpha), (96, 64, layout == Layout::Rgba8));

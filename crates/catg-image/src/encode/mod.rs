@@ -11,7 +11,7 @@ use crate::error::{ImageError, Result};
 use crate::output::OutputFormat;
 use crate::pixels::Pixels;
 
-pub(crate) fn encode(pixels: Pixels, format: OutputFormat, quality: u8) -> Result<Vec<u8>> {
+pub(crate) fn encode(pixels: Pixels, format: OutputFormat, quality: u8, progressive: bool) -> Result<Vec<u8>> {
     if pixels.width > format.max_dimension() || pixels.height > format.max_dimension() {
         return Err(ImageError::ResourceLimit(format!(
             "{format} cannot hold a {}x{} image (at most {} pixels a side)",
@@ -21,7 +21,7 @@ pub(crate) fn encode(pixels: Pixels, format: OutputFormat, quality: u8) -> Resul
         )));
     }
     match format {
-        OutputFormat::Jpeg => jpeg::encode(pixels, quality),
+        OutputFormat::Jpeg => jpeg::encode(pixels, quality, progressive),
         OutputFormat::Png => png::encode(&pixels),
         OutputFormat::Webp => webp::encode(&pixels, quality),
         OutputFormat::Avif => avif::encode(&pixels, quality),
