@@ -73,7 +73,7 @@ echo "== the checks catch broken templates (tests/template_mutations.py)" >&2
 
 echo "== native code in the functions (must build from source, statically)" >&2
 # Every -sys crate in the functions' graph, against the ones known to compile their C code
-# into the binary. A new one (say, a system libheif) would link a library provided.al2023 does
+# into the binary. A new one (say, a binding to a system library) would link a library provided.al2023 does
 # not have: review it, then add it here.
 allowed="aws-lc-sys lcms2-sys libwebp-sys turbojpeg-sys"
 packages=()

@@ -2,6 +2,8 @@
 //! either rows (JPEG; PNG unless interlaced), which the engine streams through the transforms,
 //! or a whole frame; and each says at what size it decodes, which the memory estimate counts.
 
+mod av1;
+mod avif;
 pub(crate) mod generic;
 pub(crate) mod heif;
 pub(crate) mod jpeg;

@@ -27,7 +27,7 @@ pub(crate) fn encode(pixels: &Pixels, quality: u8) -> Result<Vec<u8>> {
     Ok(encoded.map_err(|e| ImageError::encoder("AVIF", e))?.avif_file)
 }
 
-#[cfg(all(test, feature = "heif"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::limits::Limits;
@@ -83,7 +83,7 @@ mod tests {
             assert_eq!(av1c_flags(&bytes) & 0b1111_1100, 0, "{layout:?}: 8-bit, colour, 4:4:4");
             let probe = crate::probe(&bytes, &limits).expect("probe");
             assert_eq!((probe.width(), probe.height(), probe.has_alpha), (96, 64, layout == Layout::Rgba8));
-            let (decoded, _) = crate::decode::heif::decode_pixels(&bytes, &probe).expect("decode");
+            let decoded = crate::decode::heif::decode(&bytes, &probe).expect("decode").pixels;
             assert_eq!(decoded.layout, layout);
             let diff = mean_visible_diff(&decoded, &source);
             assert!(diff < 3.0, "{layout:?}: decoded pixels differ by {diff:.2} on average");

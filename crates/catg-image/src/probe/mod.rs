@@ -4,7 +4,6 @@
 mod bmp;
 mod exif;
 mod gif;
-#[cfg(feature = "heif")]
 pub(crate) mod heif;
 pub(crate) mod jpeg;
 mod png;
@@ -99,20 +98,10 @@ pub fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
         InputFormat::Webp => webp::probe(data, limits)?,
         InputFormat::Tiff => tiff::probe(data, limits)?,
         InputFormat::Bmp => bmp::probe(data)?,
-        InputFormat::Avif | InputFormat::Heic => probe_heif(format, data)?,
+        InputFormat::Avif | InputFormat::Heic => heif::probe(format, data)?,
     };
     probe.check_limits(limits)?;
     Ok(probe)
-}
-
-#[cfg(feature = "heif")]
-fn probe_heif(format: InputFormat, data: &[u8]) -> Result<Probe> {
-    heif::probe(format, data)
-}
-
-#[cfg(not(feature = "heif"))]
-fn probe_heif(format: InputFormat, _data: &[u8]) -> Result<Probe> {
-    Err(ImageError::UnsupportedFormat(format!("{format} (this build has no HEIF decoder)")))
 }
 
 /// A still image with no transparency, no ICC and no scans: the common starting point.
