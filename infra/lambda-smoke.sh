@@ -56,7 +56,12 @@ print(f"CATG_SOURCE_BUCKET={name}-src\nCATG_VARIANTS_BUCKET={name}-var\nCATG_TAB
 PY
 env | grep -E '^AWS_' >>"$work/resources.env"
 set -a; source "$work/resources.env"; set +a
-"$py" -c "import boto3; boto3.client('s3').upload_file('samples/chelsea.png', '$CATG_SOURCE_BUCKET', 'cats/chelsea the cat.png')"
+upload() {  # local-file key
+  "$py" -c "import sys, boto3; boto3.client('s3').upload_file(sys.argv[1], '$CATG_SOURCE_BUCKET', sys.argv[2])" "$1" "$2"
+}
+upload samples/chelsea.png 'cats/chelsea the cat.png'
+# An iPhone-style HEIC (512-pixel tiles, irot and EXIF orientation, Display P3): what phones upload.
+upload tests/fixtures/iphone-style.heic 'phone/IMG_0001.HEIC'
 
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$port" >"$work/watch.log" 2>&1 &
@@ -74,9 +79,13 @@ invoke_streaming() {  # function payload-file
 fail() { echo "lambda smoke: $*" >&2; tail -n 20 "$work"/*.log >&2; exit 1; }
 
 echo "== ingest" >&2
-jq --arg b "$CATG_SOURCE_BUCKET" '.Records[0].s3.bucket.name = $b | .Records[0].s3.object.key = "cats/chelsea+the+cat.png"' events/s3-put.json >"$work/put.json"
-# As the deployed stack delivers it: S3's event as the body of a message on the ingest queue.
-jq --arg body "$(jq -c . "$work/put.json")" '.Records[0].body = $body' events/sqs-s3-notification.json >"$work/notification.json"
+# As the deployed stack delivers it: S3's event (key URL-encoded) as the body of a message on
+# the ingest queue.
+notification() {  # encoded-key output-file
+  jq --arg b "$CATG_SOURCE_BUCKET" --arg k "$1" '.Records[0].s3.bucket.name = $b | .Records[0].s3.object.key = $k' events/s3-put.json >"$work/put.json"
+  jq --arg body "$(jq -c . "$work/put.json")" '.Records[0].body = $body' events/sqs-s3-notification.json >"$2"
+}
+notification "cats/chelsea+the+cat.png" "$work/notification.json"
 for _ in $(seq 300); do
   kill -0 "$watch_pid" 2>/dev/null || fail "cargo lambda watch exited"
   "$py" -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
@@ -89,8 +98,11 @@ for function in ingest resolver transform reconcile; do
     "$bin_dir/$function" >"$work/$function.log" 2>&1 &
   function_pids+=($!)
 done
-invoke ingest "$work/notification.json" >"$work/ingest.out" 2>&1 || fail "ingest: $(cat "$work/ingest.out")"
-jq -e '.batchItemFailures == []' "$work/ingest.out" >/dev/null || fail "ingest: $(cat "$work/ingest.out")"
+ingest() {  # notification-file
+  invoke ingest "$1" >"$work/ingest.out" 2>&1 || fail "ingest: $(cat "$work/ingest.out")"
+  jq -e '.batchItemFailures == []' "$work/ingest.out" >/dev/null || fail "ingest: $(cat "$work/ingest.out")"
+}
+ingest "$work/notification.json"
 
 echo "== resolver (miss)" >&2
 jq '.rawPath = "/cats/chelsea%20the%20cat.png" | .requestContext.http.path = .rawPath | .rawQueryString = "w=120&fmt=webp"' events/function-url-get.json >"$work/get.json"
@@ -104,22 +116,48 @@ grep -aq "^HTTP/1.1 202" "$work/miss-api.out" && grep -aq '"status":"pending"' "
   fail "expected a 202 with JSON: $(head -c 400 "$work/miss-api.out")"
 
 echo "== transform" >&2
-"$py" - >"$work/sqs.json" <<PY
+# The queued job, received from the queue, as the event source mapping hands it over.
+transform() {
+  "$py" - >"$work/sqs.json" <<PY
 import json, boto3
 m = boto3.client("sqs").receive_message(QueueUrl="$CATG_QUEUE_URL", MaxNumberOfMessages=1, WaitTimeSeconds=2)["Messages"][0]
 event = json.load(open("events/sqs-batch.json"))
 event["Records"][0].update(messageId=m["MessageId"], receiptHandle=m["ReceiptHandle"], body=m["Body"])
 print(json.dumps(event))
 PY
-invoke transform "$work/sqs.json" >"$work/transform.out" 2>&1 || fail "transform: $(cat "$work/transform.out")"
-jq -e '.batchItemFailures == []' "$work/transform.out" >/dev/null || fail "transform: $(cat "$work/transform.out")"
+  invoke transform "$work/sqs.json" >"$work/transform.out" 2>&1 || fail "transform: $(cat "$work/transform.out")"
+  jq -e '.batchItemFailures == []' "$work/transform.out" >/dev/null || fail "transform: $(cat "$work/transform.out")"
+}
+transform
 
 echo "== resolver (hit)" >&2
 invoke_streaming resolver "$work/get.json" >"$work/hit.out" 2>&1 || fail "resolver: $(cat "$work/hit.out")"
 grep -aq "^HTTP/1.1 200" "$work/hit.out" && grep -aqi '^content-type: image/webp' "$work/hit.out" && grep -aq 'WEBPVP8' "$work/hit.out" \
   || fail "expected the WebP: $(head -c 600 "$work/hit.out" | tr -c "[:print:]\n" .)"
+echo "== HEIC: ingest, resolver, transform, resolver" >&2
+notification "phone/IMG_0001.HEIC" "$work/notification-heic.json"
+ingest "$work/notification-heic.json"
+jq '.rawPath = "/phone/IMG_0001.HEIC" | .requestContext.http.path = .rawPath | .rawQueryString = "w=240&fmt=jpeg" | .headers.accept = "application/json"' \
+  events/function-url-get.json >"$work/get-heic.json"
+invoke_streaming resolver "$work/get-heic.json" >"$work/heic-miss.out" 2>&1 || fail "resolver: $(cat "$work/heic-miss.out")"
+grep -aq "^HTTP/1.1 202" "$work/heic-miss.out" || fail "HEIC: expected a 202: $(head -c 400 "$work/heic-miss.out")"
+transform
+invoke_streaming resolver "$work/get-heic.json" >"$work/heic-hit.out" 2>&1 || fail "resolver: $(cat "$work/heic-hit.out")"
+# Upright: the stored picture is landscape (1280x960), irot turns it to portrait.
+"$py" - "$work/heic-hit.out" <<'PY' || fail "HEIC: $(head -c 600 "$work/heic-hit.out" | tr -c "[:print:]\n" .)"
+import sys
+response = open(sys.argv[1], "rb").read()
+head, _, body = response.partition(b"\r\n\r\n")
+assert head.startswith(b"HTTP/1.1 200") and b"content-type: image/jpeg" in head.lower(), head[:300]
+at = 2
+while body[at] == 0xFF and body[at + 1] not in (0xC0, 0xC1, 0xC2):
+    at += 2 + int.from_bytes(body[at + 2:at + 4], "big")
+height, width = int.from_bytes(body[at + 5:at + 7], "big"), int.from_bytes(body[at + 7:at + 9], "big")
+assert (width, height) == (240, 320), f"the HEIC variant is {width}x{height}, not 240x320 (upright)"
+PY
+
 echo "== reconcile (scheduled)" >&2
 invoke reconcile events/scheduled.json >"$work/reconcile.out" 2>&1 || fail "reconcile: $(cat "$work/reconcile.out")"
-jq -e '.complete == true and .dry_run == false and .variants_checked == 1 and .orphan_objects == 0' "$work/reconcile.out" >/dev/null \
+jq -e '.complete == true and .dry_run == false and .variants_checked == 2 and .orphan_objects == 0' "$work/reconcile.out" >/dev/null \
   || fail "reconcile: $(cat "$work/reconcile.out")"
-echo "lambda smoke: ingest (from the ingest queue), resolver (202 with a placeholder or JSON, then 200 image/webp), transform and reconcile answered through the Runtime API" >&2
+echo "lambda smoke: ingest (from the ingest queue), resolver (202 with a placeholder or JSON, then 200 image/webp), transform and reconcile answered through the Runtime API; an iPhone-style HEIC rendered upright" >&2

@@ -269,3 +269,35 @@ fn every_valid_corpus_file_renders_as_the_manifest_says() {
 fn every_invalid_corpus_file_is_rejected_with_an_acceptable_reason() {
     run_entries(false);
 }
+
+/// An iPhone-style HEIC (tests/fixtures, written by catg-image's `iphone_style_heic` example):
+/// a grid of 512×512 HEVC tiles stored landscape, turned upright by `irot` (its EXIF orientation
+/// agreeing), in Display P3 with the profile embedded. It renders upright, every block where
+/// the upright picture has it, in sRGB values computed independently of the pipeline; and the
+/// same at a quarter of the size.
+#[test]
+fn an_iphone_style_heic_renders_upright_and_in_srgb() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let bytes = std::fs::read(fixtures.join("iphone-style.heic")).expect("the HEIC fixture");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("iphone-style.json")).expect("its manifest"))
+            .expect("JSON");
+    let limits = Limits::default();
+    let examined = examine(&bytes[..], bytes.len() as u64, &limits).expect("in-memory read");
+    let probe = examined.verdict.as_ref().expect("accepted");
+    let (width, height) = (u32_of(&expected["width"]), u32_of(&expected["height"]));
+    assert_eq!((probe.format.to_string().as_str(), probe.width(), probe.height()), ("heic", width, height));
+    assert!(probe.has_icc, "the Display P3 profile is found");
+    let tolerance = expected["tolerance"].as_i64().expect("tolerance") as i32;
+    for (query, scale) in [("fmt=png", 1), (&*format!("w={}&fmt=png", width / 4), 4)] {
+        let (_, image) = render(&examined, query).unwrap_or_else(|e| panic!("{query}: {e}"));
+        assert_eq!(image.dimensions(), (width / scale, height / scale), "{query}: upright size");
+        for probe in expected["probes"].as_array().expect("probes") {
+            let (x, y) = (u32_of(&probe["x"]) / scale, u32_of(&probe["y"]) / scale);
+            let got = image.get_pixel(x, y).0;
+            let want: Vec<i32> = probe["rgb"].as_array().expect("rgb").iter().map(|v| v.as_i64().unwrap() as i32).collect();
+            let worst = (0..3).map(|c| (i32::from(got[c]) - want[c]).abs()).max().unwrap_or(0);
+            assert!(worst <= tolerance, "{query}: {} at ({x}, {y}) is {:?}, want {want:?} ±{tolerance}", probe["name"], &got[..3]);
+        }
+    }
+}
