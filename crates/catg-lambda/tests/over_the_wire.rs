@@ -85,6 +85,48 @@ async fn upload_ingest_resolve_transform_resolve() {
     assert_eq!(stack.get(path, "w=200&fmt=webp", "image/webp").await.0, 404);
 }
 
+/// What phones upload: an iPhone-style HEIC (512-pixel HEVC tiles, stored landscape and turned
+/// upright by `irot`, its EXIF orientation agreeing, in Display P3) is ingested with its upright
+/// size, and rendered upright in sRGB by the transform.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_iphone_heic_is_ingested_and_rendered_upright_in_srgb() {
+    let stack = stack().await;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("iphone-style.json")).expect("manifest")).expect("JSON");
+    stack.put("phone/IMG_0001.HEIC", std::fs::read(fixtures.join("iphone-style.heic")).expect("fixture")).await;
+    let put = stack.s3_event("s3-put.json", "phone/IMG_0001.HEIC");
+    handle_s3_event(&stack.aws, &stack.aws.decoding(&stack.config), put).await.expect("ingest");
+    let source = stack.aws.stores.manifest.source("phone/IMG_0001.HEIC").await.expect("source").expect("recorded");
+    let asset = stack.aws.stores.manifest.asset(&source.fingerprint).await.expect("asset").expect("recorded");
+    assert!(
+        matches!(asset.state, AssetState::Ready(ref f) if (f.width, f.height) == (960, 1280)),
+        "ready and upright: {:?}",
+        asset.state
+    );
+
+    let (status, _, _) = stack.get("/phone/IMG_0001.HEIC", "w=480&fmt=png", "image/png").await;
+    assert_eq!(status, 202);
+    let queue_url = stack.config.queue_url.clone().expect("queue");
+    let (batch, _) = stack.sqs_event(&queue_url).await;
+    assert!(handle_sqs_event(&stack.aws.renderer(&stack.config), batch).await.batch_item_failures.is_empty());
+    let (status, _, body) = stack.get("/phone/IMG_0001.HEIC", "w=480&fmt=png", "image/png").await;
+    assert_eq!(status, 200);
+    let image = image::load_from_memory(&body).expect("a PNG").to_rgb8();
+    assert_eq!(image.dimensions(), (480, 640), "upright");
+    let tolerance = expected["tolerance"].as_i64().expect("tolerance");
+    for probe in expected["probes"].as_array().expect("probes") {
+        let at = |k: &str| probe[k].as_u64().expect("coordinate") as u32 / 2;
+        let got = image.get_pixel(at("x"), at("y")).0;
+        let want: Vec<i64> = probe["rgb"].as_array().expect("rgb").iter().map(|v| v.as_i64().expect("value")).collect();
+        assert!(
+            (0..3).all(|c| (i64::from(got[c]) - want[c]).abs() <= tolerance),
+            "{}: {got:?}, want {want:?} (sRGB from Display P3)",
+            probe["name"]
+        );
+    }
+}
+
 /// The deployed stack's `SourcePrefix`: keys outside it are never served, even when they exist
 /// and a caller knows them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
