@@ -5,7 +5,7 @@
 #
 # Needs a nightly toolchain (`rustup toolchain install nightly`); installs cargo-fuzz from
 # crates.io into target/tools on first use. Seeds: fuzz/seeds/<target>, fuzz/regressions/<target>
-# and, for the image targets, ../shared/corpus. A crash is copied into fuzz/regressions/<target>/
+# and, for the image targets, ../shared/corpus and tests/fixtures (the iPhone-style HEIC). A crash is copied into fuzz/regressions/<target>/
 # (commit it: tests/fuzz_regressions.rs replays it in every test run) and the script fails.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,6 +42,7 @@ for target in "${TARGETS[@]}"; do
   if [ "$target" != recipe ] && [ -d "$ROOT/../shared/corpus" ]; then
     seeds+=("$ROOT/../shared/corpus")
   fi
+  [ "$target" != recipe ] && [ "$target" != jpeg_refine ] && seeds+=("tests/fixtures")
   artifacts="$ROOT/target/fuzz-artifacts/$target"
   rm -rf "$artifacts" && mkdir -p "$artifacts"
   echo "== fuzzing $target for ${SECONDS_EACH}s (seeds: ${seeds[*]})" >&2

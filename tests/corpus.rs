@@ -295,9 +295,15 @@ fn an_iphone_style_heic_renders_upright_and_in_srgb() {
         for probe in expected["probes"].as_array().expect("probes") {
             let (x, y) = (u32_of(&probe["x"]) / scale, u32_of(&probe["y"]) / scale);
             let got = image.get_pixel(x, y).0;
-            let want: Vec<i32> = probe["rgb"].as_array().expect("rgb").iter().map(|v| v.as_i64().unwrap() as i32).collect();
+            let want: Vec<i32> =
+                probe["rgb"].as_array().expect("rgb").iter().map(|v| v.as_i64().unwrap() as i32).collect();
             let worst = (0..3).map(|c| (i32::from(got[c]) - want[c]).abs()).max().unwrap_or(0);
-            assert!(worst <= tolerance, "{query}: {} at ({x}, {y}) is {:?}, want {want:?} ±{tolerance}", probe["name"], &got[..3]);
+            assert!(
+                worst <= tolerance,
+                "{query}: {} at ({x}, {y}) is {:?}, want {want:?} ±{tolerance}",
+                probe["name"],
+                &got[..3]
+            );
         }
     }
 }

@@ -27,9 +27,24 @@ fn read<T: FromStr>(
     Ok(())
 }
 
+/// A 0/1 setting.
+fn switch(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    expected: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    let mut value = u8::from(default);
+    read(env, name, expected, &mut value)?;
+    match value {
+        0 | 1 => Ok(value == 1),
+        _ => Err(ConfigError { name, value: value.to_string(), expected }),
+    }
+}
+
 /// The image limits: `CATG_MAX_INPUT_BYTES`, `CATG_MAX_PIXELS`, `CATG_MAX_FRAMES`,
 /// `CATG_MAX_JPEG_SCANS`, `CATG_MAX_ICC_BYTES`, `CATG_MAX_OUTPUT_PIXELS`, `CATG_MAX_UPSCALE`,
-/// `CATG_MAX_RENDER_MS`.
+/// `CATG_MAX_RENDER_MS`, and the decoder switches `CATG_JPEG_FAST_REFINEMENT`, `CATG_HEIF_INPUT`.
 pub fn image_limits(env: impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
     let mut l = Limits::default();
     read(&env, "CATG_MAX_INPUT_BYTES", "a number of bytes", &mut l.max_input_bytes)?;
@@ -39,16 +54,13 @@ pub fn image_limits(env: impl Fn(&str) -> Option<String>) -> Result<Limits, Conf
     read(&env, "CATG_MAX_ICC_BYTES", "a number of bytes", &mut l.max_icc_bytes)?;
     read(&env, "CATG_MAX_OUTPUT_PIXELS", "a number of pixels", &mut l.max_output_pixels)?;
     read(&env, "CATG_MAX_UPSCALE", "a whole factor, such as 4", &mut l.max_upscale)?;
-    let mut fast = u8::from(l.jpeg_fast_refinement);
-    read(&env, "CATG_JPEG_FAST_REFINEMENT", "1 (catg's refinement decoder) or 0 (libjpeg's)", &mut fast)?;
-    if fast > 1 {
-        return Err(ConfigError {
-            name: "CATG_JPEG_FAST_REFINEMENT",
-            value: fast.to_string(),
-            expected: "1 (catg's refinement decoder) or 0 (libjpeg's)",
-        });
-    }
-    l.jpeg_fast_refinement = fast == 1;
+    l.jpeg_fast_refinement = switch(
+        &env,
+        "CATG_JPEG_FAST_REFINEMENT",
+        "1 (catg's refinement decoder) or 0 (libjpeg's)",
+        l.jpeg_fast_refinement,
+    )?;
+    l.heif_input = switch(&env, "CATG_HEIF_INPUT", "1 (HEIC and AVIF accepted) or 0 (refused)", l.heif_input)?;
     let mut render_ms = l.max_render_time.as_millis() as u64;
     read(&env, "CATG_MAX_RENDER_MS", "a number of milliseconds", &mut render_ms)?;
     l.max_render_time = std::time::Duration::from_millis(render_ms);
@@ -222,6 +234,9 @@ mod tests {
         let e = image_limits(env(&[("CATG_MAX_PIXELS", "lots")])).expect_err("invalid");
         assert_eq!(e.to_string(), "CATG_MAX_PIXELS=\"lots\" is not valid: a number of pixels");
         assert!(recipe_limits(env(&[("CATG_ALLOWED_SIZES", "1,x")])).is_err());
+        assert!(!image_limits(env(&[("CATG_HEIF_INPUT", "0")])).expect("valid").heif_input);
+        let e = image_limits(env(&[("CATG_HEIF_INPUT", "2")])).expect_err("a switch is 0 or 1");
+        assert!(e.to_string().starts_with("CATG_HEIF_INPUT=\"2\""), "{e}");
     }
 
     #[test]

@@ -92,8 +92,8 @@ fn display_p3_profile() -> Vec<u8> {
         Green: CIExyY { x: 0.265, y: 0.690, Y: 1.0 },
         Blue: CIExyY { x: 0.150, y: 0.060, Y: 1.0 },
     };
-    let curve = ToneCurve::new_parametric(4, &[2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045])
-        .expect("the sRGB curve");
+    let curve =
+        ToneCurve::new_parametric(4, &[2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045]).expect("the sRGB curve");
     Profile::new_rgb(&white, &primaries, &[&curve, &curve, &curve]).expect("profile").icc().expect("ICC bytes")
 }
 
@@ -102,7 +102,11 @@ fn display_p3_profile() -> Vec<u8> {
 fn p3_to_srgb(p3: [u8; 3]) -> [u8; 3] {
     let linear = |v: u8| {
         let v = f64::from(v) / 255.0;
-        if v <= 0.04045 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) }
+        if v <= 0.04045 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
     };
     let encode = |v: f64| {
         let v = v.clamp(0.0, 1.0);

@@ -26,6 +26,9 @@ pub struct Limits {
     /// rather than libjpeg's own: same pixels, a quarter less time. Off is the operator's
     /// switch back to stock libjpeg-turbo (`CATG_JPEG_FAST_REFINEMENT=0`).
     pub jpeg_fast_refinement: bool,
+    /// HEIC/HEIF and AVIF input (heifer, rav1d). Off refuses both as `unsupported_format`: the
+    /// operator's switch for the newest decoders on the upload path (`CATG_HEIF_INPUT=0`).
+    pub heif_input: bool,
     /// Longest a render may run. Checked between pipeline steps (a step under way finishes),
     /// so a pathological input costs at most this plus one step, and is then refused.
     pub max_render_time: Duration,
@@ -44,6 +47,7 @@ impl Default for Limits {
             max_output_pixels: 25_000_000,
             max_upscale: 4,
             jpeg_fast_refinement: true,
+            heif_input: true,
             max_render_time: Duration::from_secs(30),
         }
     }

@@ -138,6 +138,38 @@ pub(crate) fn probe(format: InputFormat, data: &[u8]) -> Result<Probe> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::RejectKind;
+    use crate::limits::Limits;
+
+    const IPHONE_STYLE: &[u8] = include_bytes!("../../../../tests/fixtures/iphone-style.heic");
+
+    #[test]
+    fn the_operator_can_switch_heif_input_off() {
+        let on = crate::probe(IPHONE_STYLE, &Limits::default()).expect("accepted");
+        assert_eq!((on.width(), on.height(), on.has_icc), (960, 1280, true));
+        let off = Limits { heif_input: false, ..Limits::default() };
+        let refused = crate::probe(IPHONE_STYLE, &off).expect_err("switched off");
+        assert_eq!(refused.reject_kind(), Some(RejectKind::UnsupportedFormat));
+    }
+
+    /// A header that understates the picture: the grid's `ispe` patched to 100×80. The decoders
+    /// may allocate only what the header showed (plus block padding), so the 1280×960 grid is
+    /// refused instead of decoded.
+    #[test]
+    fn a_picture_larger_than_its_header_is_refused_before_it_is_decoded() {
+        let mut data = IPHONE_STYLE.to_vec();
+        // The grid's ispe box: its type, version and flags, then 1280 and 960.
+        let grid_ispe = [b"ispe".as_slice(), &[0; 4], &1280u32.to_be_bytes(), &960u32.to_be_bytes()].concat();
+        let at = data.windows(grid_ispe.len()).position(|w| w == grid_ispe).expect("the grid's ispe") + 8;
+        data[at..at + 8].copy_from_slice(&[0, 0, 0, 100, 0, 0, 0, 80]);
+        let limits = Limits::default();
+        let probe = crate::probe(&data, &limits).expect("the header alone is fine");
+        assert_eq!((probe.width(), probe.height()), (80, 100));
+        let refused = crate::decode::heif::decode(&data, &probe).expect_err("larger than its header");
+        assert!(matches!(refused.reject_kind(), Some(RejectKind::Corrupt | RejectKind::ResourceLimit)), "{refused}");
+        // heifer's own size check, not the comparison after a whole decode.
+        assert!(refused.to_string().contains("too large"), "{refused}");
+    }
 
     #[test]
     fn a_clean_aperture_is_centred_then_offset() {

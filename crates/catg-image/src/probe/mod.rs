@@ -98,6 +98,9 @@ pub fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
         InputFormat::Webp => webp::probe(data, limits)?,
         InputFormat::Tiff => tiff::probe(data, limits)?,
         InputFormat::Bmp => bmp::probe(data)?,
+        InputFormat::Avif | InputFormat::Heic if !limits.heif_input => {
+            return Err(ImageError::UnsupportedFormat(format!("{format} (switched off on this server)")))
+        }
         InputFormat::Avif | InputFormat::Heic => heif::probe(format, data)?,
     };
     probe.check_limits(limits)?;
