@@ -5,8 +5,9 @@
 #
 # Needs a nightly toolchain (`rustup toolchain install nightly`); installs cargo-fuzz from
 # crates.io into target/tools on first use. Seeds: fuzz/seeds/<target>, fuzz/regressions/<target>
-# and, for the image targets, ../shared/corpus and tests/fixtures (the iPhone-style HEIC). A crash is copied into fuzz/regressions/<target>/
-# (commit it: tests/fuzz_regressions.rs replays it in every test run) and the script fails.
+# and, for the image targets, ../shared/corpus and tests/fixtures (the iPhone-style HEIC). A crash
+# is copied into fuzz/regressions/<target>/ (commit it: tests/fuzz_regressions.rs replays it in
+# every test run) and the script fails.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SECONDS_EACH=60
