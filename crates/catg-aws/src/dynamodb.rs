@@ -82,6 +82,36 @@ impl DynamoManifest {
             },
         }
     }
+
+    /// `update` on item `pk` if `condition` holds: `Ok(false)` when it did not (nothing written).
+    async fn update_if(
+        &self,
+        pk: String,
+        update: &str,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> StoreResult<bool> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .update_expression(update)
+            .condition_expression(condition);
+        if update.contains("#origin") || condition.contains("#origin") {
+            request = request.expression_attribute_names("#origin", "origin");
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(*name, value.clone());
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match map("dynamodb update", e) {
+                StoreError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
 }
 
 impl DynamoManifest {
@@ -550,23 +580,15 @@ impl ManifestStore for DynamoManifest {
     }
 
     async fn set_asset_source(&self, fingerprint: &Fingerprint, source_key: &str) -> StoreResult<()> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("ast#{fingerprint}")))
-            .update_expression("SET source_key = :k")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":k", s(source_key))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match map("dynamodb update", e) {
-                StoreError::Conflict(_) => Ok(()),
-                other => Err(other),
-            },
-        }
+        // A missing asset is not an error: there is nothing to point at the source.
+        self.update_if(
+            format!("ast#{fingerprint}"),
+            "SET source_key = :k",
+            "attribute_exists(pk)",
+            &[(":k", s(source_key))],
+        )
+        .await
+        .map(drop)
     }
 
     async fn variant(&self, key: &CacheKey) -> StoreResult<Option<VariantRecord>> {
@@ -613,25 +635,13 @@ impl ManifestStore for DynamoManifest {
     }
 
     async fn mark_prewarm_served(&self, key: &CacheKey) -> StoreResult<bool> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("var#{key}")))
-            .update_expression("SET #origin = :served")
-            .condition_expression("#origin = :prewarmed")
-            .expression_attribute_names("#origin", "origin")
-            .expression_attribute_values(":served", s("prewarmed_served"))
-            .expression_attribute_values(":prewarmed", s("prewarmed"))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => match map("dynamodb update", e) {
-                StoreError::Conflict(_) => Ok(false),
-                other => Err(other),
-            },
-        }
+        self.update_if(
+            format!("var#{key}"),
+            "SET #origin = :served",
+            "#origin = :prewarmed",
+            &[(":served", s("prewarmed_served")), (":prewarmed", s("prewarmed"))],
+        )
+        .await
     }
 
     async fn release_claim(&self, record: &VariantRecord) -> StoreResult<bool> {

@@ -405,6 +405,18 @@ mod tests {
     use crate::geometry::Fit;
     use crate::pixels::Layout;
 
+    /// A PNG render at quality 80 with no effects: what most tests here need, with `resize`.
+    fn png_spec(resize: Resize) -> RenderSpec {
+        RenderSpec {
+            resize,
+            effects: Effects::default(),
+            format: OutputFormat::Png,
+            quality: 80,
+            animate: true,
+            progressive: false,
+        }
+    }
+
     use std::path::PathBuf;
 
     /// The same render the way every other format goes: the whole frame decoded, then each step.
@@ -572,14 +584,7 @@ mod tests {
                 },
             ];
             for resize in sizes {
-                let spec = RenderSpec {
-                    resize,
-                    effects: Effects::default(),
-                    format: OutputFormat::Png,
-                    quality: 80,
-                    animate: true,
-                    progressive: false,
-                };
+                let spec = png_spec(resize);
                 let streamed = render_probed(&data, &probe, &spec, &limits).expect("render");
                 let whole = render_whole_frame(&data, &probe, &resize, &limits);
                 assert_eq!((streamed.width, streamed.height), (whole.width, whole.height), "{name} {resize:?}");
@@ -632,19 +637,7 @@ mod tests {
             let data = encoded(format);
             for (anchor, colour) in cases {
                 let resize = Resize { width: Some(100), height: Some(100), anchor, ..Resize::default() };
-                let out = render(
-                    &data,
-                    &RenderSpec {
-                        resize,
-                        effects: Effects::default(),
-                        format: OutputFormat::Png,
-                        quality: 80,
-                        animate: true,
-                        progressive: false,
-                    },
-                    &Limits::default(),
-                )
-                .expect("render");
+                let out = render(&data, &png_spec(resize), &Limits::default()).expect("render");
                 let pixels = image::load_from_memory(&out.bytes).expect("png").into_rgb8();
                 assert_eq!((pixels.width(), pixels.height()), (100, 100));
                 for at in [(5, 5), (50, 50), (94, 94)] {
@@ -681,19 +674,7 @@ mod tests {
             let data = data.into_inner();
             for (turn, size, first, last) in cases {
                 let resize = Resize { width: Some(50), turn, ..Resize::default() };
-                let out = render(
-                    &data,
-                    &RenderSpec {
-                        resize,
-                        effects: Effects::default(),
-                        format: OutputFormat::Png,
-                        quality: 80,
-                        animate: true,
-                        progressive: false,
-                    },
-                    &Limits::default(),
-                )
-                .expect("render");
+                let out = render(&data, &png_spec(resize), &Limits::default()).expect("render");
                 let pixels = image::load_from_memory(&out.bytes).expect("png").into_rgb8();
                 assert_eq!((pixels.width(), pixels.height()), size, "{format:?} {turn:?}");
                 assert_eq!(pixels.get_pixel(1, 1).0, first, "{format:?} {turn:?} top left");
@@ -733,14 +714,7 @@ mod tests {
             let data = data.into_inner();
             for (crop, width, turn, size, first, last) in cases {
                 let resize = Resize { width, crop, turn, ..Resize::default() };
-                let spec = RenderSpec {
-                    resize,
-                    effects: Effects::default(),
-                    format: OutputFormat::Png,
-                    quality: 80,
-                    animate: true,
-                    progressive: false,
-                };
+                let spec = png_spec(resize);
                 let out = render(&data, &spec, &Limits::default()).expect("render");
                 let pixels = image::load_from_memory(&out.bytes).expect("png").into_rgb8();
                 assert_eq!((pixels.width(), pixels.height()), size, "{format:?} {crop:?} {turn:?}");
@@ -748,14 +722,7 @@ mod tests {
                 assert_eq!(pixels.get_pixel(size.0 - 2, size.1 - 2).0, last, "{format:?} {crop:?} bottom right");
             }
             let missing = Resize { crop: crop(200, 0, 10, 10), ..Resize::default() };
-            let spec = RenderSpec {
-                resize: missing,
-                effects: Effects::default(),
-                format: OutputFormat::Png,
-                quality: 80,
-                animate: true,
-                progressive: false,
-            };
+            let spec = png_spec(missing);
             assert!(matches!(render(&data, &spec, &Limits::default()), Err(ImageError::ResourceLimit(_))));
         }
     }
@@ -834,14 +801,7 @@ mod tests {
 
     /// Any output as PNG (the `image` crate here reads no JPEG): rendered again by catg, as is.
     fn as_png(bytes: &[u8]) -> Vec<u8> {
-        let spec = RenderSpec {
-            resize: Resize::default(),
-            effects: crate::Effects::default(),
-            format: OutputFormat::Png,
-            quality: 80,
-            animate: true,
-            progressive: false,
-        };
+        let spec = png_spec(Resize::default());
         render(bytes, &spec, &Limits::default()).expect("re-render").bytes
     }
 
@@ -855,14 +815,7 @@ mod tests {
         board.write_to(&mut data, image::ImageFormat::Png).expect("encode");
         let data = data.into_inner();
         let variance = |effects: Effects| {
-            let spec = RenderSpec {
-                resize: Resize::default(),
-                effects,
-                format: OutputFormat::Png,
-                quality: 80,
-                animate: true,
-                progressive: false,
-            };
+            let spec = RenderSpec { effects, ..png_spec(Resize::default()) };
             let out = render(&data, &spec, &Limits::default()).expect("render");
             let pixels = image::load_from_memory(&out.bytes).expect("png").into_luma8().into_raw();
             let mean = pixels.iter().map(|&v| f64::from(v)).sum::<f64>() / pixels.len() as f64;
@@ -908,14 +861,7 @@ mod tests {
             };
             let out = |anchor, turn, size: (u32, u32)| {
                 let resize = Resize { width: Some(size.0), height: Some(size.1), anchor, turn, ..Resize::default() };
-                let spec = RenderSpec {
-                    resize,
-                    effects: Effects::default(),
-                    format: OutputFormat::Png,
-                    quality: 80,
-                    animate: true,
-                    progressive: false,
-                };
+                let spec = png_spec(resize);
                 let out = render(&data, &spec, &Limits::default()).expect("render");
                 image::load_from_memory(&out.bytes).expect("png").into_rgb8()
             };
