@@ -832,7 +832,7 @@ mod tests {
     /// the centre crop misses it, on rows (PNG, JPEG) and frames (GIF), also after a turn.
     #[test]
     fn smart_crop_keeps_the_detail() {
-        use crate::{Anchor, Effects, Gravity, Orientation};
+        use crate::{Anchor, Gravity, Orientation};
         use image::{ImageFormat, RgbImage};
         let patch = RgbImage::from_fn(400, 100, |x, y| {
             let inside = (320..380).contains(&x) && (20..80).contains(&y);
