@@ -296,7 +296,7 @@ fn an_iphone_style_heic_renders_upright_and_in_srgb() {
             let (x, y) = (u32_of(&probe["x"]) / scale, u32_of(&probe["y"]) / scale);
             let got = image.get_pixel(x, y).0;
             let want: Vec<i32> =
-                probe["rgb"].as_array().expect("rgb").iter().map(|v| v.as_i64().unwrap() as i32).collect();
+                probe["rgb"].as_array().expect("rgb").iter().map(|v| v.as_i64().expect("channel") as i32).collect();
             let worst = (0..3).map(|c| (i32::from(got[c]) - want[c]).abs()).max().unwrap_or(0);
             assert!(
                 worst <= tolerance,
