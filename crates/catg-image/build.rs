@@ -1,6 +1,7 @@
 //! Compiles the C shims over libjpeg-turbo against the headers that `turbojpeg-sys` built (its
 //! static library already holds the libjpeg API they call):
 //! - csrc/jpeg_rows.c, the scanline reader;
+//! - csrc/jpeg_write.c, the JPEG encoder (its own quantisation, libjpeg's DCT and entropy coding);
 //! - csrc/jpeg_refine.c, the faster decoder for progressive refinement scans. It mirrors
 //!   libjpeg-turbo 3.1.0's private entropy state, so it is switched on only when the headers
 //!   say 3.1.0; with any other version libjpeg's own decoder runs, and a test says so.
@@ -10,6 +11,7 @@ const REFINE_LAYOUT_VERSION: &str = "3001000";
 fn main() {
     println!("cargo:rerun-if-changed=csrc/jpeg_rows.c");
     println!("cargo:rerun-if-changed=csrc/jpeg_refine.c");
+    println!("cargo:rerun-if-changed=csrc/jpeg_write.c");
     let include =
         std::env::var("DEP_TURBOJPEG_INCLUDE").expect("turbojpeg-sys reports its include path (DEP_TURBOJPEG_INCLUDE)");
     let mut build = cc::Build::new();
@@ -29,5 +31,10 @@ fn main() {
             "cargo:warning=libjpeg-turbo {version:?} is not {REFINE_LAYOUT_VERSION}: progressive refinement scans use libjpeg's own decoder"
         );
     }
-    build.file("csrc/jpeg_rows.c").file("csrc/jpeg_refine.c").warnings(true).compile("catg_jpeg_rows");
+    build
+        .file("csrc/jpeg_rows.c")
+        .file("csrc/jpeg_refine.c")
+        .file("csrc/jpeg_write.c")
+        .warnings(true)
+        .compile("catg_jpeg_rows");
 }

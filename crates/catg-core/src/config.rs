@@ -61,6 +61,12 @@ pub fn image_limits(env: impl Fn(&str) -> Option<String>) -> Result<Limits, Conf
         l.jpeg_fast_refinement,
     )?;
     l.heif_input = switch(&env, "CATG_HEIF_INPUT", "1 (HEIC and AVIF accepted) or 0 (refused)", l.heif_input)?;
+    l.keep_copyright = switch(
+        &env,
+        "CATG_KEEP_COPYRIGHT",
+        "1 (variants keep the source's EXIF Artist and Copyright) or 0 (all metadata stripped)",
+        l.keep_copyright,
+    )?;
     let mut render_ms = l.max_render_time.as_millis() as u64;
     read(&env, "CATG_MAX_RENDER_MS", "a number of milliseconds", &mut render_ms)?;
     l.max_render_time = std::time::Duration::from_millis(render_ms);
@@ -235,6 +241,8 @@ mod tests {
         assert_eq!(e.to_string(), "CATG_MAX_PIXELS=\"lots\" is not valid: a number of pixels");
         assert!(recipe_limits(env(&[("CATG_ALLOWED_SIZES", "1,x")])).is_err());
         assert!(!image_limits(env(&[("CATG_HEIF_INPUT", "0")])).expect("valid").heif_input);
+        assert!(!image_limits(env(&[])).expect("valid").keep_copyright, "metadata is stripped by default");
+        assert!(image_limits(env(&[("CATG_KEEP_COPYRIGHT", "1")])).expect("valid").keep_copyright);
         let e = image_limits(env(&[("CATG_HEIF_INPUT", "2")])).expect_err("a switch is 0 or 1");
         assert!(e.to_string().starts_with("CATG_HEIF_INPUT=\"2\""), "{e}");
     }

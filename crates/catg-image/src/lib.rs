@@ -6,6 +6,9 @@
 //! CLI, in `catg serve`'s workers and in the transform Lambda. Every limit is checked against the
 //! header before a decoder allocates (see [`Limits`]).
 
+// libjpeg itself, which the C shims in csrc/ call: turbojpeg-sys's static library. Named here
+// so that it is linked even where no Rust code calls into it.
+extern crate turbojpeg_sys;
 mod animation;
 mod attention;
 mod decode;
@@ -39,7 +42,7 @@ pub use pipeline::{
     verify_memory_estimate, RenderSpec, Rendered, Verified,
 };
 pub use placeholder::{placeholder, placeholder_size};
-pub use probe::{probe, Orientation, Probe};
+pub use probe::{probe, Attribution, Orientation, Probe};
 pub use summary::Summary;
 
 /// For the fuzzers (feature `fuzzing`): decode `data` if it is a JPEG of at most a megapixel,
@@ -58,4 +61,4 @@ pub fn check_refinement_decoders(data: &[u8]) {
 
 /// Bumped whenever a change to the pipeline changes output pixels or bytes, so that cache keys
 /// (which include it) name new variants instead of serving stale ones.
-pub const PIPELINE_VERSION: u32 = 6;
+pub const PIPELINE_VERSION: u32 = 7;

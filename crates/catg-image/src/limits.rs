@@ -29,6 +29,9 @@ pub struct Limits {
     /// HEIC/HEIF and AVIF input (heifer, rav1d). Off refuses both as `unsupported_format`: the
     /// operator's switch for the newest decoders on the upload path (`CATG_HEIF_INPUT=0`).
     pub heif_input: bool,
+    /// Variants carry the source's EXIF Artist and Copyright (in a new EXIF block; every other
+    /// piece of metadata is still dropped). Off by default (`CATG_KEEP_COPYRIGHT`).
+    pub keep_copyright: bool,
     /// Longest a render may run. Checked between pipeline steps (a step under way finishes),
     /// so a pathological input costs at most this plus one step, and is then refused.
     pub max_render_time: Duration,
@@ -48,6 +51,7 @@ impl Default for Limits {
             max_upscale: 4,
             jpeg_fast_refinement: true,
             heif_input: true,
+            keep_copyright: false,
             max_render_time: Duration::from_secs(30),
         }
     }

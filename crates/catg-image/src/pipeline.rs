@@ -5,7 +5,7 @@ use crate::animation::{self, AnimatedFrame};
 use crate::attention;
 use crate::decode::{self, decode, Source};
 use crate::effects::Effects;
-use crate::encode::encode;
+use crate::encode::encode_with_exif;
 use crate::engine;
 use crate::error::{ImageError, Result};
 use crate::format::InputFormat;
@@ -354,8 +354,15 @@ fn run(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits) -> Result
         Some([r, g, b, _]) if !spec.format.supports_alpha() => frame.pixels.flatten([r, g, b]),
         _ => frame.pixels,
     };
-    let bytes = encode(pixels, spec.format, spec.quality, spec.progressive)?;
+    let exif = kept_exif(probe, limits);
+    let bytes = encode_with_exif(pixels, spec.format, spec.quality, spec.progressive, exif.as_deref())?;
     Ok(Rendered { bytes, format: spec.format, width, height })
+}
+
+/// The EXIF block a variant carries: the source's Artist and Copyright when the operator keeps
+/// them (and the source has any), else none.
+fn kept_exif(probe: &Probe, limits: &Limits) -> Option<Vec<u8>> {
+    limits.keep_copyright.then(|| probe.attribution.exif()).flatten()
 }
 
 /// Every frame through the same transforms, with one geometry (a smart crop is placed by the
@@ -392,7 +399,13 @@ fn run_animation(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits)
     let (width, height) = frames.first().map_or((0, 0), |f| (f.pixels.width, f.pixels.height));
     let loop_count = animation::loop_count(data, probe.format);
     let bytes = match spec.format {
-        OutputFormat::Webp => crate::encode::webp::encode_animation(&frames, loop_count, spec.quality)?,
+        OutputFormat::Webp => {
+            let webp = crate::encode::webp::encode_animation(&frames, loop_count, spec.quality)?;
+            match kept_exif(probe, limits) {
+                Some(tiff) => crate::encode::metadata::webp_with_exif(webp, &tiff, width, height)?,
+                None => webp,
+            }
+        }
         OutputFormat::Gif => crate::encode::gif::encode_animation(&frames, loop_count)?,
         other => return Err(ImageError::Internal(format!("{other} does not animate"))),
     };
@@ -402,6 +415,7 @@ fn run_animation(data: &[u8], probe: &Probe, spec: &RenderSpec, limits: &Limits)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::encode;
     use crate::geometry::Fit;
     use crate::pixels::Layout;
 
@@ -874,5 +888,40 @@ mod tests {
             assert_eq!(turned.dimensions(), (100, 100));
             assert!(spread(&turned) > 150, "{format:?}: the turned smart crop missed the patch");
         }
+    }
+
+    /// With the operator's switch on, a variant in every format that has a place for EXIF
+    /// carries the source's Artist and Copyright, in a new block without any other tag (the
+    /// source's camera make and orientation stay behind); with it off (the default) nothing.
+    #[test]
+    fn copyright_is_kept_only_when_the_operator_says_so() {
+        use crate::probe::exif::ascii_ifd;
+        let pixels =
+            crate::pixels::Pixels::from_vec(64, 32, Layout::Rgb8, (0..64 * 32 * 3).map(|i| (i % 251) as u8).collect())
+                .expect("size");
+        let jpeg = encode(pixels, OutputFormat::Jpeg, 90, false).expect("jpeg");
+        let tiff = ascii_ifd(&[(0x010F, "SecretCam"), (0x013B, "Ann Example"), (0x8298, "(c) 2026 Ann Example")]);
+        let source = crate::encode::metadata::jpeg_with_exif(jpeg, &tiff).expect("exif");
+        let probe = crate::probe(&source, &Limits::default()).expect("probe");
+        assert_eq!(probe.attribution.copyright.as_deref(), Some("(c) 2026 Ann Example"));
+        let keep = Limits { keep_copyright: true, ..Limits::default() };
+        for format in [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp, OutputFormat::Avif] {
+            let spec = RenderSpec { format, ..png_spec(Resize::default()) };
+            let kept = render_probed(&source, &probe, &spec, &keep).expect("render");
+            let read = crate::probe(&kept.bytes, &Limits::default()).expect("the variant probes");
+            if format != OutputFormat::Avif {
+                // (catg reads no EXIF from HEIF containers: AVIF is checked by its bytes below.)
+                assert_eq!(read.attribution, probe.attribution, "{format}");
+            }
+            let has = |needle: &[u8]| kept.bytes.windows(needle.len()).any(|w| w == needle);
+            assert!(has(b"Ann Example") && has(b"(c) 2026 Ann Example"), "{format}: attribution written");
+            assert!(!has(b"SecretCam"), "{format}: no other source metadata");
+            assert_eq!((kept.width, kept.height), (64, 32));
+            let stripped = render_probed(&source, &probe, &spec, &Limits::default()).expect("render");
+            assert!(!stripped.bytes.windows(11).any(|w| w == b"Ann Example"), "{format}: stripped by default");
+        }
+        // GIF has no place for EXIF: written without, not refused.
+        let gif = RenderSpec { format: OutputFormat::Gif, ..png_spec(Resize::default()) };
+        assert!(render_probed(&source, &probe, &gif, &keep).is_ok());
     }
 }

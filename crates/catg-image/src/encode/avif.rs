@@ -12,12 +12,20 @@ const AVIF_SPEED: u8 = 10;
 const AVIF_BIT_DEPTH: ravif::BitDepth = ravif::BitDepth::Eight;
 
 pub(crate) fn encode(pixels: &Pixels, quality: u8) -> Result<Vec<u8>> {
+    encode_with_exif(pixels, quality, None)
+}
+
+/// `encode`, with an EXIF item (TIFF structure) when given.
+pub(crate) fn encode_with_exif(pixels: &Pixels, quality: u8, tiff: Option<&[u8]>) -> Result<Vec<u8>> {
     use rgb::FromSlice;
-    let encoder = ravif::Encoder::new()
+    let mut encoder = ravif::Encoder::new()
         .with_quality(f32::from(quality))
         .with_alpha_quality(f32::from(quality))
         .with_speed(AVIF_SPEED)
         .with_bit_depth(AVIF_BIT_DEPTH);
+    if let Some(tiff) = tiff {
+        encoder = encoder.with_exif(tiff);
+    }
     let (w, h) = (pixels.width as usize, pixels.height as usize);
     let encoded = if pixels.layout == Layout::Rgba8 {
         encoder.encode_rgba(ravif::Img::new(pixels.data.as_rgba(), w, h))

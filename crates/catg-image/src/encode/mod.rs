@@ -4,12 +4,35 @@
 mod avif;
 pub(crate) mod gif;
 mod jpeg;
+pub(crate) mod metadata;
 mod png;
 pub(crate) mod webp;
 
 use crate::error::{ImageError, Result};
 use crate::output::OutputFormat;
 use crate::pixels::Pixels;
+
+/// `encode`, with a new EXIF block (`tiff`: TIFF structure, as `Attribution::exif` writes it) in
+/// formats that can hold one; GIF cannot, and is written without.
+pub(crate) fn encode_with_exif(
+    pixels: Pixels,
+    format: OutputFormat,
+    quality: u8,
+    progressive: bool,
+    tiff: Option<&[u8]>,
+) -> Result<Vec<u8>> {
+    let Some(tiff) = tiff else { return encode(pixels, format, quality, progressive) };
+    let (width, height) = (pixels.width, pixels.height);
+    match format {
+        OutputFormat::Avif => avif::encode_with_exif(&pixels, quality, Some(tiff)),
+        OutputFormat::Jpeg => metadata::jpeg_with_exif(encode(pixels, format, quality, progressive)?, tiff),
+        OutputFormat::Png => metadata::png_with_exif(encode(pixels, format, quality, progressive)?, tiff),
+        OutputFormat::Webp => {
+            metadata::webp_with_exif(encode(pixels, format, quality, progressive)?, tiff, width, height)
+        }
+        OutputFormat::Gif => encode(pixels, format, quality, progressive),
+    }
+}
 
 pub(crate) fn encode(pixels: Pixels, format: OutputFormat, quality: u8, progressive: bool) -> Result<Vec<u8>> {
     if pixels.width > format.max_dimension() || pixels.height > format.max_dimension() {

@@ -14,6 +14,7 @@ pub(crate) struct JpegHeader {
     /// An Adobe APP14 segment is present: CMYK/YCCK samples are stored inverted.
     pub(crate) adobe: bool,
     pub(crate) orientation: exif::Orientation,
+    pub(crate) attribution: exif::Attribution,
     /// The ICC profile, reassembled from its APP2 chunks in sequence order.
     pub(crate) icc: Option<Vec<u8>>,
     /// Offset of the first SOS marker.
@@ -51,6 +52,7 @@ pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
     let scans = count_scans(&data[header.first_scan_at..], limits.max_jpeg_scans);
     let mut probe = still(InputFormat::Jpeg, header.width, header.height);
     probe.orientation = header.orientation;
+    probe.attribution = header.attribution.clone();
     probe.has_icc = header.icc.is_some();
     probe.jpeg_scans = scans;
     // libjpeg buffers the whole image for any progressive JPEG, even one with a single scan, and
@@ -93,6 +95,7 @@ pub(crate) fn read_header(data: &[u8], limits: &Limits, keep_icc: bool) -> Resul
             0xE1 if !seen_exif && segment.starts_with(b"Exif\0\0") => {
                 seen_exif = true;
                 header.orientation = exif::orientation(segment);
+                header.attribution = exif::attribution(segment);
             }
             0xE2 if segment.starts_with(b"ICC_PROFILE\0") && segment.len() > 14 => {
                 icc_bytes += segment.len() - 14;

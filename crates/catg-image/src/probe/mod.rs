@@ -2,7 +2,7 @@
 //! pixels, so that every limit can be checked before a decoder allocates anything.
 
 mod bmp;
-mod exif;
+pub(crate) mod exif;
 mod gif;
 pub(crate) mod heif;
 pub(crate) mod jpeg;
@@ -11,7 +11,7 @@ mod reader;
 mod tiff;
 pub(crate) mod webp;
 
-pub use exif::Orientation;
+pub use exif::{Attribution, Orientation};
 
 use crate::error::{ImageError, Result};
 use crate::format::{sniff, InputFormat};
@@ -41,6 +41,9 @@ pub struct Probe {
     /// An Adam7-interlaced PNG, whose rows arrive pass by pass: it cannot be decoded a band at
     /// a time, so a render holds its whole frame.
     pub png_interlaced: bool,
+    /// EXIF Artist and Copyright (JPEG, PNG and WebP sources), which variants carry only when
+    /// the operator keeps them.
+    pub attribution: Attribution,
 }
 
 impl Probe {
@@ -120,5 +123,6 @@ fn still(format: InputFormat, stored_width: u32, stored_height: u32) -> Probe {
         jpeg_scans: 0,
         jpeg_buffer_bytes: 0,
         png_interlaced: false,
+        attribution: Attribution::default(),
     }
 }

@@ -47,7 +47,10 @@ pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
                 probe.has_icc = true;
             }
             b"acTL" => probe.frames = Bytes::new(body, "acTL").be32(0)?.max(1),
-            b"eXIf" => probe.orientation = exif::orientation(body),
+            b"eXIf" => {
+                probe.orientation = exif::orientation(body);
+                probe.attribution = exif::attribution(body);
+            }
             b"IDAT" | b"IEND" => break,
             _ => {}
         }

@@ -55,7 +55,11 @@ pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<Probe> {
                     limits.max_icc_bytes
                 )));
             }
-            b"EXIF" => probe.orientation = exif::orientation(bytes.slice(pos + 8, len)?),
+            b"EXIF" => {
+                let exif = bytes.slice(pos + 8, len)?;
+                probe.orientation = exif::orientation(exif);
+                probe.attribution = exif::attribution(exif);
+            }
             _ => {}
         }
         // Chunks are padded to an even length.
