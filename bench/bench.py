@@ -92,6 +92,17 @@ def checked(cmd, env):
     return result.stdout, elapsed * 1e3, rss
 
 
+def select_photos(folder, only, suffixes=(".jpg", ".jpeg", ".png")):
+    """The photos in `folder` with those suffixes, sorted; only the named ones when `only` is
+    given. Fails the run when none are left."""
+    photos = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in suffixes)
+    if only:
+        photos = [p for p in photos if p.name in only]
+    if not photos:
+        fail(f"no photos in {folder}")
+    return photos
+
+
 def as_png(path):
     """catg-bench is built like the transform Lambda, without an AVIF decoder: libvips (through
     libheif) turns AVIF outputs into PNG for the DSSIM comparison."""

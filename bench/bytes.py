@@ -22,14 +22,13 @@ import math
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from bench import as_png, fail, run  # noqa: E402
+from bench import as_png, fail, run, select_photos  # noqa: E402
 
 OPS = {
     "webp400": {"query": "w=400&fmt=webp", "default": 80, "sweep": [60, 65, 70, 75, 80, 85, 90], "width": 400},
@@ -55,11 +54,7 @@ def main():
     parser.add_argument("--ops", nargs="*", default=list(OPS))
     parser.add_argument("--json")
     args = parser.parse_args()
-    photos = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    if args.only:
-        photos = [p for p in photos if p.name in args.only]
-    if not photos:
-        fail(f"no photos in {args.photos}")
+    photos = select_photos(args.photos, args.only)
     if not (ROOT / "bench/node_modules/sharp").is_dir():
         print("== installing sharp (npm)", file=sys.stderr)
         run(["npm", "install", "--no-save", "--silent", "sharp"], cwd=ROOT / "bench")

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import ROOT, fail, run, setup, tool_run
+from bench import ROOT, run, select_photos, setup, tool_run
 
 OPS = {
     "cover400": "w=400&h=400&fmt=jpeg&q=80",
@@ -45,11 +45,7 @@ def main():
     parser.add_argument("--gallery", help="write both tools' smart crops of every photo here")
     parser.add_argument("--ops", nargs="*", default=list(OPS), help="ops to run (default: all)")
     args = parser.parse_args()
-    photos = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    if args.only:
-        photos = [p for p in photos if p.name in args.only]
-    if not photos:
-        fail(f"no photos in {args.photos}")
+    photos = select_photos(args.photos, args.only)
     bench = setup()
     env = {**os.environ, "NODE_PATH": str(ROOT / "bench/node_modules"), "RAYON_NUM_THREADS": "1",
            "VIPS_CONCURRENCY": "1", "UV_THREADPOOL_SIZE": "1"}

@@ -78,7 +78,7 @@ static void forward_dct(j_compress_ptr cinfo, jpeg_component_info *compptr, JSAM
       float value = block[i] * divisors[i];
       float magnitude = fabsf(value);
       int level = (int)(magnitude + 0.5f);
-      if (level > 0 && magnitude < q->threshold[i] && level == 1) level = 0;
+      if (level == 1 && magnitude < q->threshold[i]) level = 0;
       out[i] = (JCOEF)(value < 0 ? -level : level);
     }
   }

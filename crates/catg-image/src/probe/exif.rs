@@ -97,6 +97,12 @@ pub(crate) fn orientation(exif: &[u8]) -> Orientation {
 }
 
 fn read_orientation(tiff: Bytes<'_>) -> Option<u16> {
+    let (big_endian, ifd0) = tiff_header(tiff)?;
+    ifd_short(tiff, ifd0, big_endian, ORIENTATION_TAG)
+}
+
+/// A TIFF header's byte order (`true`: big-endian) and the offset of its IFD0.
+fn tiff_header(tiff: Bytes<'_>) -> Option<(bool, usize)> {
     let big_endian = match tiff.slice(0, 2).ok()? {
         b"MM" => true,
         b"II" => false,
@@ -105,8 +111,7 @@ fn read_orientation(tiff: Bytes<'_>) -> Option<u16> {
     if tiff.u16_in(2, big_endian).ok()? != 42 {
         return None;
     }
-    let ifd0 = tiff.u32_in(4, big_endian).ok()? as usize;
-    ifd_short(tiff, ifd0, big_endian, ORIENTATION_TAG)
+    Some((big_endian, tiff.u32_in(4, big_endian).ok()? as usize))
 }
 
 /// A SHORT value of `tag` in the IFD at `ifd`, if present.
@@ -187,16 +192,7 @@ pub(crate) fn ascii_ifd(entries: &[(u16, &str)]) -> Vec<u8> {
 /// gives none.
 pub(crate) fn attribution(exif: &[u8]) -> Attribution {
     let tiff = Bytes::new(exif.strip_prefix(b"Exif\0\0").unwrap_or(exif), "EXIF");
-    let read = || -> Option<(bool, usize)> {
-        let big_endian = match tiff.slice(0, 2).ok()? {
-            b"MM" => true,
-            b"II" => false,
-            _ => return None,
-        };
-        (tiff.u16_in(2, big_endian).ok()? == 42).then_some(())?;
-        Some((big_endian, tiff.u32_in(4, big_endian).ok()? as usize))
-    };
-    let Some((big_endian, ifd0)) = read() else { return Attribution::default() };
+    let Some((big_endian, ifd0)) = tiff_header(tiff) else { return Attribution::default() };
     Attribution {
         artist: ifd_ascii(tiff, ifd0, big_endian, ARTIST_TAG),
         copyright: ifd_ascii(tiff, ifd0, big_endian, COPYRIGHT_TAG),
