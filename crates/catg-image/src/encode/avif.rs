@@ -3,9 +3,10 @@
 use crate::error::{ImageError, Result};
 use crate::pixels::{Layout, Pixels};
 
-/// AVIF encoder speed (0 slowest … 10 fastest): a miss waits for its render, and slower speeds
-/// bought little (docs/decisions/pipeline.md, "AVIF speed 10").
-const AVIF_SPEED: u8 = 10;
+/// AVIF encoder speed (0 slowest … 10 fastest): a miss waits for its render. Speed 9 is 0.94x
+/// speed 10's bytes at the same DSSIM for a few ms more; slower speeds double the time for a
+/// few percent (docs/decisions/pipeline.md, "AVIF speed 9").
+const AVIF_SPEED: u8 = 9;
 
 /// 8-bit, as sharp's is (ravif's default is 10): faster and smaller in memory at the same bytes
 /// and quality; 4:4:4, since 4:2:0 bled colour at edges (docs/decisions/pipeline.md, "AVIF 8-bit 4:4:4").
