@@ -561,6 +561,8 @@ def check_edge_normaliser(code):
         ({}, None, None),
         ({}, "image/avif;q=0, image/webp", "image/webp"),
         ({}, "IMAGE/AVIF ; q=0.5", "image/avif"),
+        ({}, "image/webp,image/avif,image/jxl,image/heic,video/*;q=0.8,*/*;q=0.5", "image/jxl"),
+        ({}, "image/jxl;q=0,image/avif", "image/avif"),
         ({}, "image/webp;q=0.0", None),
         ({"fmt": {"value": "webp"}}, chrome, None),
         ({"fmt": {"value": "jpeg"}}, safari, None),

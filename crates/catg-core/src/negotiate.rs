@@ -2,12 +2,14 @@
 
 use catg_image::OutputFormat;
 
-/// AVIF if the client names it, else WebP if it names that, else JPEG — or PNG when the image
-/// has transparency, which JPEG cannot carry. Only explicit types count: `*/*` (curl, old
-/// clients) and `image/*` get the safe formats.
+/// The smallest format the client names, by bytes at equal quality: JPEG XL, then AVIF, then
+/// WebP, else JPEG — or PNG when the image has transparency, which JPEG cannot carry. Only
+/// explicit types count: `*/*` (curl, old clients) and `image/*` get the safe formats.
 pub fn negotiate(accept: Option<&str>, has_alpha: bool) -> OutputFormat {
     let accepts = |mime: &str| accept.is_some_and(|header| accepts_explicitly(header, mime));
-    if accepts("image/avif") {
+    if accepts("image/jxl") {
+        OutputFormat::Jxl
+    } else if accepts("image/avif") {
         OutputFormat::Avif
     } else if accepts("image/webp") {
         OutputFormat::Webp
@@ -51,9 +53,13 @@ mod tests {
 
     const CHROME: &str = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
     const SAFARI_15: &str = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5";
+    const SAFARI_17: &str = "image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,\
+                             image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5";
 
     #[test]
-    fn prefers_avif_then_webp_then_jpeg_or_png() {
+    fn prefers_jxl_then_avif_then_webp_then_jpeg_or_png() {
+        assert_eq!(negotiate(Some(SAFARI_17), false), OutputFormat::Jxl);
+        assert_eq!(negotiate(Some("image/jxl;q=0,image/avif"), true), OutputFormat::Avif);
         assert_eq!(negotiate(Some(CHROME), false), OutputFormat::Avif);
         assert_eq!(negotiate(Some(SAFARI_15), true), OutputFormat::Webp);
         assert_eq!(negotiate(Some("*/*"), false), OutputFormat::Jpeg);

@@ -40,6 +40,8 @@ pub fn choose(accept: Option<&str>, fetch_dest: Option<&str>) -> Option<Placehol
         Some(PlaceholderKind::Raster(OutputFormat::Jpeg))
     } else if named("image/avif") {
         Some(PlaceholderKind::Raster(OutputFormat::Avif))
+    } else if named("image/jxl") {
+        Some(PlaceholderKind::Raster(OutputFormat::Jxl))
     } else {
         None
     }

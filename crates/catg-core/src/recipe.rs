@@ -367,7 +367,7 @@ impl Recipe {
                     "auto" => FormatChoice::Auto,
                     "jpg" => FormatChoice::Fixed(OutputFormat::Jpeg),
                     other => FormatChoice::Fixed(OutputFormat::parse(other).ok_or_else(|| {
-                        invalid(format!("`fmt` must be jpeg, png, webp, avif, gif or auto, got {}", shown(value)))
+                        invalid(format!("`fmt` must be jpeg, png, webp, avif, jxl, gif or auto, got {}", shown(value)))
                     })?),
                 }
             }
@@ -1146,7 +1146,7 @@ mod tests {
         assert_eq!(error("q=0"), "`q` must be between 1 and 100, got 0");
         assert_eq!(error("q=101"), "`q` must be between 1 and 100, got 101");
         assert_eq!(error("fit=crop"), "`fit` must be cover, contain, fill, inside or outside, got \"crop\"");
-        assert_eq!(error("fmt=tiff"), "`fmt` must be jpeg, png, webp, avif, gif or auto, got \"tiff\"");
+        assert_eq!(error("fmt=tiff"), "`fmt` must be jpeg, png, webp, avif, jxl, gif or auto, got \"tiff\"");
         assert_eq!(error("enlarge=yes"), "`enlarge` must be 0 or 1, got \"yes\"");
         assert_eq!(error("w=1&w=2"), "\"w\" is given twice; give `w` once");
         assert_eq!(error("w=1&width=2"), "\"w\" and \"width\" are the same parameter; give `w` once");

@@ -189,7 +189,7 @@ impl Resolver {
         let immutable = matches!(request.target, Target::Asset(_));
         if immutable && recipe.format == FormatChoice::Auto {
             return Err(crate::recipe::RecipeError::new(
-                "immutable URLs name a concrete format: add fmt=jpeg, png, webp or avif",
+                "immutable URLs name a concrete format: add fmt=jpeg, png, webp, avif or jxl",
             )
             .into());
         }

@@ -185,7 +185,11 @@ pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, lim
         // The render will be refused before it decodes anything.
         Err(_) => (0, 0),
     };
-    let encoder = if spec.format == OutputFormat::Avif { canvas * AVIF_ENCODER_BYTES_PER_PIXEL } else { 0 };
+    let encoder = match spec.format {
+        OutputFormat::Avif => canvas * AVIF_ENCODER_BYTES_PER_PIXEL,
+        OutputFormat::Jxl => canvas * JXL_ENCODER_BYTES_PER_PIXEL,
+        _ => 0,
+    };
     // Blur and sharpen hold up to two float copies of the output (four 4-byte samples a pixel).
     let effects = if spec.effects.blur.is_some() || spec.effects.sharpen.is_some() { canvas * 32 } else { 0 };
     input_bytes as u64 + decoded * 4 + probe.jpeg_buffer_bytes + 2 * canvas * 4 + encoder + effects + CODEC_STATE_BYTES
@@ -229,6 +233,9 @@ pub fn verify_memory_estimate(probe: &Probe, input_bytes: usize) -> u64 {
 
 /// rav1e's working set per output pixel beyond the canvas (an 8192×8192 encode peaked at 1.1 GB).
 const AVIF_ENCODER_BYTES_PER_PIXEL: u64 = 16;
+/// jixel's working set per output pixel beyond the canvas: float XYB planes and their DCT
+/// coefficients (12 + 12 bytes); a 10.6 MP encode peaked 94 MB above the same render to PNG.
+const JXL_ENCODER_BYTES_PER_PIXEL: u64 = 24;
 /// Decoder and encoder state that does not grow with the image (tables, row buffers, threads).
 const CODEC_STATE_BYTES: u64 = 16 << 20;
 
@@ -905,12 +912,14 @@ mod tests {
         let probe = crate::probe(&source, &Limits::default()).expect("probe");
         assert_eq!(probe.attribution.copyright.as_deref(), Some("(c) 2026 Ann Example"));
         let keep = Limits { keep_copyright: true, ..Limits::default() };
-        for format in [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp, OutputFormat::Avif] {
+        for format in [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp, OutputFormat::Avif, OutputFormat::Jxl]
+        {
             let spec = RenderSpec { format, ..png_spec(Resize::default()) };
             let kept = render_probed(&source, &probe, &spec, &keep).expect("render");
-            let read = crate::probe(&kept.bytes, &Limits::default()).expect("the variant probes");
-            if format != OutputFormat::Avif {
-                // (catg reads no EXIF from HEIF containers: AVIF is checked by its bytes below.)
+            if !matches!(format, OutputFormat::Avif | OutputFormat::Jxl) {
+                // (catg reads no EXIF from HEIF containers and no JPEG XL at all: those two are
+                // checked by their bytes below.)
+                let read = crate::probe(&kept.bytes, &Limits::default()).expect("the variant probes");
                 assert_eq!(read.attribution, probe.attribution, "{format}");
             }
             let has = |needle: &[u8]| kept.bytes.windows(needle.len()).any(|w| w == needle);

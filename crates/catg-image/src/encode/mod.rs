@@ -4,6 +4,7 @@
 mod avif;
 pub(crate) mod gif;
 mod jpeg;
+mod jxl;
 pub(crate) mod metadata;
 mod png;
 pub(crate) mod webp;
@@ -25,6 +26,7 @@ pub(crate) fn encode_with_exif(
     let (width, height) = (pixels.width, pixels.height);
     match format {
         OutputFormat::Avif => avif::encode_with_exif(&pixels, quality, Some(tiff)),
+        OutputFormat::Jxl => jxl::encode(&pixels, quality, Some(tiff)),
         OutputFormat::Jpeg => metadata::jpeg_with_exif(encode(pixels, format, quality, progressive)?, tiff),
         OutputFormat::Png => metadata::png_with_exif(encode(pixels, format, quality, progressive)?, tiff),
         OutputFormat::Webp => {
@@ -48,6 +50,7 @@ pub(crate) fn encode(pixels: Pixels, format: OutputFormat, quality: u8, progress
         OutputFormat::Png => png::encode(&pixels),
         OutputFormat::Webp => webp::encode(&pixels, quality),
         OutputFormat::Avif => avif::encode(&pixels, quality),
+        OutputFormat::Jxl => jxl::encode(&pixels, quality, None),
         OutputFormat::Gif => {
             let still = crate::animation::AnimatedFrame { pixels: crate::animation::rgba(pixels)?, delay_ms: 0 };
             gif::encode_animation(&[still], 1)
