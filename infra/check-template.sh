@@ -75,7 +75,7 @@ echo "== native code in the functions (must build from source, statically)" >&2
 # Every -sys crate in the functions' graph, against the ones known to compile their C code
 # into the binary. A new one (say, a binding to a system library) would link a library provided.al2023 does
 # not have: review it, then add it here.
-allowed="aws-lc-sys lcms2-sys libwebp-sys turbojpeg-sys"
+allowed="aws-lc-sys lcms2-sys libaom-sys libwebp-sys turbojpeg-sys"
 packages=()
 for dir in functions/*/; do packages+=(-p "catg-fn-$(basename "$dir")"); done
 found=$(cargo tree --locked "${packages[@]}" -e normal,build --prefix none \

@@ -163,8 +163,8 @@ pub fn decode_full(data: &[u8], probe: &Probe, limits: &Limits) -> Result<crate:
 /// PNG, which stream, a window of at most 512 rows, otherwise the whole frame twice over
 /// (decoders and the colour step keep a second copy); libjpeg's whole-image coefficient buffer
 /// for a progressive or multi-scan JPEG (from the frame header: every component, its sampling);
-/// the output canvas twice (resampler and encoder), and for AVIF the encoder's own frames
-/// (rav1e: about 16 bytes a pixel, measured at 8192×8192); and 16 MiB for codec state. Measured
+/// the output canvas twice (resampler and encoder), and for AVIF and JPEG XL the encoder's own
+/// planes (32 and 24 bytes a pixel, from measured peaks); and 16 MiB for codec state. Measured
 /// peaks (docs/performance.md) stay under it.
 pub fn memory_estimate(probe: &Probe, spec: &RenderSpec, input_bytes: usize, limits: &Limits) -> u64 {
     if spec.keeps_animation(probe) {
@@ -231,8 +231,9 @@ pub fn verify_memory_estimate(probe: &Probe, input_bytes: usize) -> u64 {
     input_bytes as u64 + held * 4 + probe.jpeg_buffer_bytes + CODEC_STATE_BYTES
 }
 
-/// rav1e's working set per output pixel beyond the canvas (an 8192×8192 encode peaked at 1.1 GB).
-const AVIF_ENCODER_BYTES_PER_PIXEL: u64 = 16;
+/// libaom's working set per output pixel beyond the canvas: catg's three YCbCr planes and
+/// libaom's own frame buffers; a 10.6 MP encode peaked 230 MB above the same render to PNG.
+const AVIF_ENCODER_BYTES_PER_PIXEL: u64 = 32;
 /// jixel's working set per output pixel beyond the canvas: float XYB planes and their DCT
 /// coefficients (12 + 12 bytes); a 10.6 MP encode peaked 94 MB above the same render to PNG.
 const JXL_ENCODER_BYTES_PER_PIXEL: u64 = 24;

@@ -1,16 +1,30 @@
-//! AVIF through rav1e (ravif): 8-bit 4:4:4, alpha as a second image.
+//! AVIF through libaom (built from source into every binary): all-intra AV1, 8-bit 4:4:4
+//! YCbCr (BT.601, full range), alpha as a second, monochrome image; the HEIF container by
+//! avif-serialize.
+#![allow(unsafe_code)] // The FFI to libaom's encoder; every call is wrapped here.
 
 use crate::error::{ImageError, Result};
 use crate::pixels::{Layout, Pixels};
+use libaom_sys as aom;
+use std::ffi::c_int;
 
-/// AVIF encoder speed (0 slowest … 10 fastest): a miss waits for its render. Speed 9 is 0.94x
-/// speed 10's bytes at the same DSSIM for a few ms more; slower speeds double the time for a
-/// few percent (docs/decisions/pipeline.md, "AVIF speed 9").
-const AVIF_SPEED: u8 = 9;
+/// libaom's speed (0 slowest … 9 fastest for stills): a miss waits for its render. Speed 6 is the
+/// fastest before the bytes grow (at 400 px, 7: +5%, 8: +9%; 5 saves 5% for 4× the time), but
+/// its time grows faster than the pixels (0.74 s at 1 MP, 18 s at 10.6 MP), so larger variants
+/// use speed 8 (0.26 s and 1.8 s) (docs/decisions/pipeline.md, "AVIF through libaom").
+const AVIF_SPEED: c_int = 6;
+const AVIF_SPEED_LARGE: c_int = 8;
+/// Output pixels above which AVIF_SPEED_LARGE applies: about 1200×870.
+const AVIF_LARGE_PIXELS: usize = 1 << 20;
 
-/// 8-bit, as sharp's is (ravif's default is 10): faster and smaller in memory at the same bytes
-/// and quality; 4:4:4, since 4:2:0 bled colour at edges (docs/decisions/pipeline.md, "AVIF 8-bit 4:4:4").
-const AVIF_BIT_DEPTH: ravif::BitDepth = ravif::BitDepth::Eight;
+/// libaom's SSIM tuning: 5% fewer bytes than its default (PSNR) at the same DSSIM.
+const AVIF_TUNING: c_int = aom::AOM_TUNE_SSIM as c_int;
+
+/// One thread a render, as the other encoders: renders already run side by side.
+const AVIF_THREADS: u32 = 1;
+
+/// AV1's matrix_coefficients code for BT.601, which the conversion below uses.
+const MATRIX_BT601: u8 = 6;
 
 pub(crate) fn encode(pixels: &Pixels, quality: u8) -> Result<Vec<u8>> {
     encode_with_exif(pixels, quality, None)
@@ -18,22 +32,159 @@ pub(crate) fn encode(pixels: &Pixels, quality: u8) -> Result<Vec<u8>> {
 
 /// `encode`, with an EXIF item (TIFF structure) when given.
 pub(crate) fn encode_with_exif(pixels: &Pixels, quality: u8, tiff: Option<&[u8]>) -> Result<Vec<u8>> {
-    use rgb::FromSlice;
-    let mut encoder = ravif::Encoder::new()
-        .with_quality(f32::from(quality))
-        .with_alpha_quality(f32::from(quality))
-        .with_speed(AVIF_SPEED)
-        .with_bit_depth(AVIF_BIT_DEPTH);
-    if let Some(tiff) = tiff {
-        encoder = encoder.with_exif(tiff);
+    let (width, height) = (pixels.width as usize, pixels.height as usize);
+    let channels = pixels.layout.channels();
+    if !matches!(pixels.layout, Layout::Rgb8 | Layout::Rgba8) || pixels.data.len() < width * height * channels {
+        return Err(ImageError::encoder("AVIF", "the pixel buffer does not match its size"));
     }
-    let (w, h) = (pixels.width as usize, pixels.height as usize);
-    let encoded = if pixels.layout == Layout::Rgba8 {
-        encoder.encode_rgba(ravif::Img::new(pixels.data.as_rgba(), w, h))
+    let mut planes = [vec![0u8; width * height], vec![0u8; width * height], vec![0u8; width * height]];
+    let [y, cb, cr] = &mut planes;
+    for (i, px) in pixels.data.chunks_exact(channels).take(width * height).enumerate() {
+        let (r, g, b) = (f32::from(px[0]), f32::from(px[1]), f32::from(px[2]));
+        let luma = 0.299 * r + 0.587 * g + 0.114 * b;
+        y[i] = luma.round() as u8; // in 0..=255: a convex sum of bytes
+        cb[i] = ((b - luma) / 1.772 + 128.0).round().clamp(0.0, 255.0) as u8;
+        cr[i] = ((r - luma) / 1.402 + 128.0).round().clamp(0.0, 255.0) as u8;
+    }
+    let level = cq_level(quality);
+    let speed = if width * height > AVIF_LARGE_PIXELS { AVIF_SPEED_LARGE } else { AVIF_SPEED };
+    let colour = av1_still(&mut planes, width, height, false, level, speed)?;
+    let alpha = if pixels.layout == Layout::Rgba8 {
+        let alpha: Vec<u8> = pixels.data.chunks_exact(4).take(width * height).map(|px| px[3]).collect();
+        if alpha.iter().all(|&a| a == 255) {
+            None
+        } else {
+            let chroma = vec![128u8; width.div_ceil(2) * height.div_ceil(2)];
+            Some(av1_still(&mut [alpha, chroma.clone(), chroma], width, height, true, level, speed)?)
+        }
     } else {
-        encoder.encode_rgb(ravif::Img::new(pixels.data.as_rgb(), w, h))
+        None
     };
-    Ok(encoded.map_err(|e| ImageError::encoder("AVIF", e))?.avif_file)
+    let mut container = avif_serialize::Aviffy::new();
+    container
+        .matrix_coefficients(avif_serialize::constants::MatrixCoefficients::Bt601)
+        .full_color_range(true)
+        .premultiplied_alpha(false);
+    if let Some(tiff) = tiff {
+        container.set_exif(tiff.to_vec());
+    }
+    Ok(container.to_vec(&colour, alpha.as_deref(), pixels.width, pixels.height, 8))
+}
+
+/// catg's quality (1-100, higher is better) to libaom's constant-quality level (0-63, lower is
+/// better), on libavif's scale.
+fn cq_level(quality: u8) -> u32 {
+    (u32::from(100 - quality.clamp(1, 100)) * 63 + 50) / 100
+}
+
+/// libaom's encoder context, destroyed on every path.
+struct Encoder(aom::aom_codec_ctx_t);
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        // SAFETY: initialised by aom_codec_enc_init_ver; destroyed only here.
+        unsafe { aom::aom_codec_destroy(&mut self.0) };
+    }
+}
+
+/// One AV1 key frame (its OBUs) of three 8-bit planes, 4:4:4 (`planes` each `width`×`height`),
+/// or of the first plane alone when `monochrome` (the other two are then 4:2:0 fillers).
+fn av1_still(
+    planes: &mut [Vec<u8>; 3],
+    width: usize,
+    height: usize,
+    monochrome: bool,
+    level: u32,
+    speed: c_int,
+) -> Result<Vec<u8>> {
+    let fail = |what: &str, code: aom::aom_codec_err_t| ImageError::encoder("AVIF", format!("libaom {what}: {code}"));
+    let (Ok(w), Ok(h)) = (u32::try_from(width), u32::try_from(height)) else {
+        return Err(ImageError::encoder("AVIF", "the image is too large"));
+    };
+    // SAFETY: every libaom call gets initialised structures; the image wraps `planes`, which
+    // outlive the encoder; packets are copied out before the next call into libaom.
+    unsafe {
+        let iface = aom::aom_codec_av1_cx();
+        let mut config = std::mem::zeroed::<aom::aom_codec_enc_cfg_t>();
+        let code = aom::aom_codec_enc_config_default(iface, &mut config, aom::AOM_USAGE_ALL_INTRA);
+        if code != aom::AOM_CODEC_OK {
+            return Err(fail("configuration", code));
+        }
+        config.g_w = w;
+        config.g_h = h;
+        config.g_bit_depth = aom::AOM_BITS_8;
+        config.g_input_bit_depth = 8;
+        config.g_threads = AVIF_THREADS;
+        config.g_limit = 1;
+        config.g_lag_in_frames = 0;
+        config.g_profile = if monochrome { 0 } else { 1 }; // 4:4:4 needs the High profile
+        config.monochrome = u32::from(monochrome);
+        config.rc_end_usage = aom::AOM_Q;
+        config.rc_min_quantizer = 0;
+        config.rc_max_quantizer = 63;
+        let mut encoder = Encoder(std::mem::zeroed());
+        let code =
+            aom::aom_codec_enc_init_ver(&mut encoder.0, iface, &config, 0, aom::AOM_ENCODER_ABI_VERSION as c_int);
+        if code != aom::AOM_CODEC_OK {
+            // Nothing to destroy: a failed init leaves no state behind.
+            std::mem::forget(encoder);
+            return Err(if code == aom::AOM_CODEC_MEM_ERROR {
+                ImageError::ResourceLimit("not enough memory to encode the AVIF".into())
+            } else {
+                fail("initialisation", code)
+            });
+        }
+        let controls: [(u32, c_int); 5] = [
+            (aom::AOME_SET_CPUUSED, speed),
+            (aom::AOME_SET_CQ_LEVEL, level as c_int),
+            (aom::AOME_SET_TUNING, AVIF_TUNING),
+            (aom::AV1E_SET_COLOR_RANGE, aom::AOM_CR_FULL_RANGE as c_int),
+            (aom::AV1E_SET_MATRIX_COEFFICIENTS, c_int::from(MATRIX_BT601)),
+        ];
+        for (control, value) in controls {
+            let code = aom::aom_codec_control(&mut encoder.0, control as c_int, value);
+            if code != aom::AOM_CODEC_OK {
+                return Err(fail("control", code));
+            }
+        }
+        let mut image = std::mem::zeroed::<aom::aom_image_t>();
+        let format = if monochrome { aom::AOM_IMG_FMT_I420 } else { aom::AOM_IMG_FMT_I444 };
+        if aom::aom_img_wrap(&mut image, format, w, h, 1, planes[0].as_mut_ptr()).is_null() {
+            return Err(ImageError::encoder("AVIF", "libaom refused the image"));
+        }
+        let chroma_stride = if monochrome { width.div_ceil(2) } else { width };
+        image.planes = [planes[0].as_mut_ptr(), planes[1].as_mut_ptr(), planes[2].as_mut_ptr()];
+        image.stride = [width as c_int, chroma_stride as c_int, chroma_stride as c_int];
+        image.range = aom::AOM_CR_FULL_RANGE;
+        image.monochrome = c_int::from(monochrome);
+        let mut obus = Vec::new();
+        for frame in [&image as *const aom::aom_image_t, std::ptr::null()] {
+            // The null frame flushes the encoder.
+            let code = aom::aom_codec_encode(&mut encoder.0, frame, 0, 1, 0);
+            if code != aom::AOM_CODEC_OK {
+                return Err(if code == aom::AOM_CODEC_MEM_ERROR {
+                    ImageError::ResourceLimit("not enough memory to encode the AVIF".into())
+                } else {
+                    fail("encoding", code)
+                });
+            }
+            let mut iter = std::ptr::null();
+            loop {
+                let packet = aom::aom_codec_get_cx_data(&mut encoder.0, &mut iter);
+                if packet.is_null() {
+                    break;
+                }
+                if (*packet).kind == aom::AOM_CODEC_CX_FRAME_PKT {
+                    let frame = (*packet).data.frame;
+                    obus.extend_from_slice(std::slice::from_raw_parts(frame.buf as *const u8, frame.sz));
+                }
+            }
+        }
+        if obus.is_empty() {
+            return Err(ImageError::encoder("AVIF", "libaom wrote no frame"));
+        }
+        Ok(obus)
+    }
 }
 
 #[cfg(test)]
