@@ -33,7 +33,7 @@ from bench import as_png, fail, run, select_photos  # noqa: E402
 OPS = {
     "webp400": {"query": "w=400&fmt=webp", "default": 80, "sweep": [40, 50, 60, 65, 70, 75, 80, 85, 90], "width": 400},
     "jpeg1200": {"query": "w=1200&fmt=jpeg", "default": 80, "sweep": [60, 65, 70, 75, 80, 85, 90], "width": 1200},
-    "avif400": {"query": "w=400&fmt=avif", "default": 52, "sweep": [40, 45, 50, 52, 55, 60, 70], "width": 400},
+    "avif400": {"query": "w=400&fmt=avif", "default": 51, "sweep": [40, 45, 50, 51, 52, 55, 60, 70], "width": 400},
 }
 
 

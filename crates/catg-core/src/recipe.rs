@@ -1119,7 +1119,7 @@ mod tests {
         assert_eq!(canonical("?width=400&format=png&quality=50"), "w=400&fit=cover&fmt=png&enlarge=0");
         assert_eq!(canonical("w=400&fit=inside"), canonical("w=400"));
         assert_eq!(canonical("fmt=jpg&q=080"), "fit=cover&fmt=jpeg&q=80&enlarge=0");
-        assert_eq!(canonical("fmt=avif&enlarge=1&w=10&h=20&fit=fill"), "w=10&h=20&fit=fill&fmt=avif&q=52&enlarge=1");
+        assert_eq!(canonical("fmt=avif&enlarge=1&w=10&h=20&fit=fill"), "w=10&h=20&fit=fill&fmt=avif&q=51&enlarge=1");
     }
 
     #[test]

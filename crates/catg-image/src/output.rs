@@ -58,12 +58,12 @@ impl OutputFormat {
     }
 
     /// The quality used when a recipe gives none; `None` for lossless PNG, where it means nothing.
-    /// AVIF's scale is libavif's, as sharp's is: catg's q52 matches sharp's AVIF q50 by DSSIM.
+    /// AVIF's scale is libavif's, as sharp's is: catg's q51 matches sharp's AVIF q50 by DSSIM.
     /// JPEG XL's q82 looks at least as good by DSSIM, in fewer bytes.
     pub fn default_quality(self) -> Option<u8> {
         match self {
             OutputFormat::Jpeg | OutputFormat::Webp => Some(80),
-            OutputFormat::Avif => Some(52),
+            OutputFormat::Avif => Some(51),
             OutputFormat::Jxl => Some(82),
             OutputFormat::Png | OutputFormat::Gif => None,
         }
