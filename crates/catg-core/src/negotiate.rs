@@ -2,8 +2,9 @@
 
 use catg_image::OutputFormat;
 
-/// The smallest format the client names, by bytes at equal quality: JPEG XL, then AVIF, then
-/// WebP, else JPEG — or PNG when the image has transparency, which JPEG cannot carry. Only
+/// JPEG XL if the client names it, else AVIF, else WebP (the newer formats need fewer bytes at
+/// equal quality; JPEG XL and AVIF about the same), else JPEG — or PNG when the image has
+/// transparency, which JPEG cannot carry. Only
 /// explicit types count: `*/*` (curl, old clients) and `image/*` get the safe formats.
 pub fn negotiate(accept: Option<&str>, has_alpha: bool) -> OutputFormat {
     let accepts = |mime: &str| accept.is_some_and(|header| accepts_explicitly(header, mime));

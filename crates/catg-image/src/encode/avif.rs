@@ -97,7 +97,13 @@ fn av1_still(
     level: u32,
     speed: c_int,
 ) -> Result<Vec<u8>> {
-    let fail = |what: &str, code: aom::aom_codec_err_t| ImageError::encoder("AVIF", format!("libaom {what}: {code}"));
+    let fail = |what: &str, code: aom::aom_codec_err_t| {
+        if code == aom::AOM_CODEC_MEM_ERROR {
+            ImageError::ResourceLimit("not enough memory to encode the AVIF".into())
+        } else {
+            ImageError::encoder("AVIF", format!("libaom {what}: {code}"))
+        }
+    };
     let (Ok(w), Ok(h)) = (u32::try_from(width), u32::try_from(height)) else {
         return Err(ImageError::encoder("AVIF", "the image is too large"));
     };
@@ -128,11 +134,7 @@ fn av1_still(
         if code != aom::AOM_CODEC_OK {
             // Nothing to destroy: a failed init leaves no state behind.
             std::mem::forget(encoder);
-            return Err(if code == aom::AOM_CODEC_MEM_ERROR {
-                ImageError::ResourceLimit("not enough memory to encode the AVIF".into())
-            } else {
-                fail("initialisation", code)
-            });
+            return Err(fail("initialisation", code));
         }
         let controls: [(u32, c_int); 5] = [
             (aom::AOME_SET_CPUUSED, speed),
@@ -162,11 +164,7 @@ fn av1_still(
             // The null frame flushes the encoder.
             let code = aom::aom_codec_encode(&mut encoder.0, frame, 0, 1, 0);
             if code != aom::AOM_CODEC_OK {
-                return Err(if code == aom::AOM_CODEC_MEM_ERROR {
-                    ImageError::ResourceLimit("not enough memory to encode the AVIF".into())
-                } else {
-                    fail("encoding", code)
-                });
+                return Err(fail("encoding", code));
             }
             let mut iter = std::ptr::null();
             loop {

@@ -3,11 +3,11 @@
 use crate::error::{ImageError, Result};
 use crate::pixels::{Layout, Pixels};
 
-/// jixel's default speed: square transforms only. Its slower speeds search more transforms and
-/// took several times as long for a few percent (docs/decisions/pipeline.md, "JPEG XL").
+/// jixel's default speed: square transforms only (its slower speeds, which search more
+/// transforms, are not measured here yet).
 const JXL_SPEED: jixel::Speed = jixel::Speed::Fast;
 
-/// One thread a render, as the other encoders but AVIF's: renders already run side by side.
+/// One thread a render, as the other encoders: renders already run side by side.
 const JXL_THREADS: usize = 1;
 
 /// `quality` is libjpeg-like (jixel maps q90 to butteraugli distance 1.0, q80 to 1.9); `tiff`,
