@@ -608,6 +608,15 @@ impl ManifestStore for Switchable {
         self.check()?;
         self.inner.set_asset_summary(fingerprint, summary, near_duplicate_of).await
     }
+    async fn join_near_duplicate_group(
+        &self,
+        member: &Fingerprint,
+        member_phash: u64,
+        first: &Fingerprint,
+    ) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.join_near_duplicate_group(member, member_phash, first).await
+    }
     async fn near_duplicate_candidates(
         &self,
         phash: u64,

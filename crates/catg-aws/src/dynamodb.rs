@@ -11,8 +11,8 @@ use crate::errors::map;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, Put, ScalarAttributeType, Select, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, Put, ScalarAttributeType, Select, TransactWriteItem, Update,
 };
 use catg_core::model::{
     AssetFacts, AssetRecord, AssetState, Millis, Origin, SourceRecord, SourceState, SummaryText, VariantRecord,
@@ -115,18 +115,19 @@ impl DynamoManifest {
 }
 
 impl DynamoManifest {
-    /// `first` (a conditional write of an asset) and the asset's band items in one transaction:
-    /// the index never names an asset that is not there, nor misses one that is. `Ok(false)`
-    /// when `first`'s condition did not hold (nothing was written).
+    /// `leading` (conditional writes and checks of assets) and one asset's band items in one
+    /// transaction: the index never names an asset that is not there, nor misses one that is,
+    /// nor disagrees with it on the group. `Ok(false)` when a condition did not hold (nothing
+    /// was written).
     async fn transact_with_bands(
         &self,
-        first: TransactWriteItem,
+        leading: Vec<TransactWriteItem>,
         fingerprint: &Fingerprint,
-        summary: &Summary,
+        phash: u64,
         group: Option<Fingerprint>,
     ) -> StoreResult<bool> {
-        let mut request = self.client.transact_write_items().transact_items(first);
-        for item in band_items(fingerprint, summary, group) {
+        let mut request = self.client.transact_write_items().set_transact_items(Some(leading));
+        for item in band_items(fingerprint, phash, group) {
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item))
@@ -140,8 +141,8 @@ impl DynamoManifest {
                 let lost = e.as_service_error().is_some_and(|e| match e {
                     TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled
                         .cancellation_reasons()
-                        .first()
-                        .is_some_and(|reason| reason.code() == Some("ConditionalCheckFailed")),
+                        .iter()
+                        .any(|reason| reason.code() == Some("ConditionalCheckFailed")),
                     _ => false,
                 });
                 if lost {
@@ -396,15 +397,15 @@ fn optional_fingerprint(item: &Item, name: &str) -> StoreResult<Option<Fingerpri
 }
 
 /// The index items of an asset's hash bands.
-fn band_items(fingerprint: &Fingerprint, summary: &Summary, group: Option<Fingerprint>) -> Vec<Item> {
-    band_keys(summary.phash)
+fn band_items(fingerprint: &Fingerprint, phash: u64, group: Option<Fingerprint>) -> Vec<Item> {
+    band_keys(phash)
         .into_iter()
         .map(|band| {
             let mut item = HashMap::from([
                 ("pk".to_string(), s(format!("phb#{band:04x}#{fingerprint}"))),
                 ("phash_band".to_string(), s(format!("{band:04x}"))),
                 ("fingerprint".to_string(), s(fingerprint.to_hex())),
-                ("phash".to_string(), s(summary.phash_hex())),
+                ("phash".to_string(), s(format!("{phash:016x}"))),
             ]);
             if let Some(group) = group {
                 item.insert("near_duplicate_of".into(), s(group.to_hex()));
@@ -503,7 +504,7 @@ impl ManifestStore for DynamoManifest {
             .build()
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let first = TransactWriteItem::builder().put(put).build();
-        self.transact_with_bands(first, &record.fingerprint, summary, *near_duplicate_of).await
+        self.transact_with_bands(vec![first], &record.fingerprint, summary.phash, *near_duplicate_of).await
     }
 
     async fn set_asset_summary(
@@ -533,7 +534,45 @@ impl ManifestStore for DynamoManifest {
         let first = TransactWriteItem::builder()
             .update(update.build().map_err(|e| StoreError::Invalid(e.to_string()))?)
             .build();
-        self.transact_with_bands(first, fingerprint, summary, near_duplicate_of).await
+        self.transact_with_bands(vec![first], fingerprint, summary.phash, near_duplicate_of).await
+    }
+
+    async fn join_near_duplicate_group(
+        &self,
+        member: &Fingerprint,
+        member_phash: u64,
+        first: &Fingerprint,
+    ) -> StoreResult<bool> {
+        if member == first {
+            return Ok(false);
+        }
+        let join = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(format!("ast#{member}")))
+            .update_expression("SET near_duplicate_of = :group")
+            .condition_expression(
+                "#state = :ready AND attribute_exists(phash) AND attribute_not_exists(near_duplicate_of)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":ready", s("ready"))
+            .expression_attribute_values(":group", s(first.to_hex()))
+            .build()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let first_still_first = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(format!("ast#{first}")))
+            .condition_expression(
+                "#state = :ready AND attribute_exists(phash) AND attribute_not_exists(near_duplicate_of)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":ready", s("ready"))
+            .build()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let leading = vec![
+            TransactWriteItem::builder().update(join).build(),
+            TransactWriteItem::builder().condition_check(first_still_first).build(),
+        ];
+        self.transact_with_bands(leading, member, member_phash, Some(*first)).await
     }
 
     async fn near_duplicate_candidates(&self, phash: u64, limit: usize) -> StoreResult<Vec<Candidate>> {

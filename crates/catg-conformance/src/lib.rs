@@ -422,6 +422,26 @@ async fn near_duplicate_index(store: Arc<dyn ManifestStore>, prefix: &str) {
     assert_eq!(group_of(&fingerprint("new"), base ^ 1, &candidates), Some(first), "joins the first's group");
     assert!(store.near_duplicate_candidates(base, 1).await.expect("limit").len() <= 1, "at most the limit");
 
+    // Two that each started a group (ingested at the same moment) are linked once, one way.
+    let (early, late) = (fingerprint(&format!("{prefix}/near/early")), fingerprint(&format!("{prefix}/near/late")));
+    let race_hash = !base;
+    assert!(store.create_asset(&with(early, race_hash, None)).await.expect("create"));
+    assert!(store.create_asset(&with(late, race_hash ^ 0b101, None)).await.expect("create"));
+    assert!(!store.join_near_duplicate_group(&early, race_hash, &early).await.expect("self"), "never its own");
+    assert!(store.join_near_duplicate_group(&late, race_hash ^ 0b101, &early).await.expect("join"));
+    assert!(!store.join_near_duplicate_group(&late, race_hash ^ 0b101, &early).await.expect("again"), "once");
+    assert!(!store.join_near_duplicate_group(&early, race_hash, &late).await.expect("back"), "never both ways");
+    assert!(!store.join_near_duplicate_group(&rejected, base, &early).await.expect("rejected"), "only ready");
+    assert!(
+        !store.join_near_duplicate_group(&one_band, one_band_hash, &close).await.expect("member"),
+        "into a group's first only"
+    );
+    assert_eq!(store.asset(&late).await.expect("asset"), Some(with(late, race_hash ^ 0b101, Some(early))));
+    assert_eq!(store.asset(&early).await.expect("asset"), Some(with(early, race_hash, None)));
+    let candidates = store.near_duplicate_candidates(race_hash, 1000).await.expect("candidates");
+    let linked = candidates.iter().find(|c| c.fingerprint == late).map(|c| c.near_duplicate_of);
+    assert_eq!(linked, Some(Some(early)), "the index names the group too: {candidates:?}");
+
     // Assets page through whole.
     let listed = all_pages(|after| {
         let store = store.clone();
@@ -601,6 +621,30 @@ pub async fn ingest_and_render(
     // The same upload event again (S3 delivers at least once): nothing changes.
     let again = ingest(sources.as_ref(), manifest.as_ref(), &keys[0], &decoding(&limits)).await.expect("re-ingest");
     assert!(matches!(again, Ingested::Unchanged { .. }), "a duplicate event re-recorded the key: {again:?}");
+
+    // A near-duplicate whose ingest looked before this asset was indexed, so both started a
+    // group: the next ingest of either links them, the lower fingerprint first.
+    let phash = expected.expect("summary").phash;
+    let rival = Fingerprint::of(format!("{prefix}/near-duplicate").as_bytes());
+    let mut rival_record = asset(rival, "rival.png");
+    if let AssetState::Ready(facts) = &mut rival_record.state {
+        facts.summary = Some(summary(phash ^ 0b1001));
+    }
+    assert!(manifest.create_asset(&rival_record).await.expect("create rival"));
+    let key = format!("{prefix}/uploads/once-more.img");
+    sources.put_if_absent(&key, image, "application/octet-stream", "no-store").await.expect("put source");
+    ingest(sources.as_ref(), manifest.as_ref(), &key, &decoding(&limits)).await.expect("ingest once more");
+    let group_of = |record: Option<AssetRecord>| match record.expect("recorded").state {
+        AssetState::Ready(facts) => facts.near_duplicate_of,
+        other => panic!("not ready: {other:?}"),
+    };
+    let (ours, theirs) = (
+        group_of(manifest.asset(&fingerprint).await.expect("asset")),
+        group_of(manifest.asset(&rival).await.expect("rival")),
+    );
+    let (low, high) = if fingerprint.to_hex() < rival.to_hex() { (fingerprint, rival) } else { (rival, fingerprint) };
+    let expected_groups = if low == fingerprint { (None, Some(low)) } else { (Some(low), None) };
+    assert_eq!((ours, theirs), expected_groups, "linked once, {high} into {low}'s group");
 
     // A render job, claimed once, delivered twice (the second after the first finished).
     let recipe = Recipe::parse("w=16&fmt=png", &RecipeLimits::default())

@@ -83,6 +83,10 @@ pub async fn ingest(
                     return Ok(Ingested::Summarised { fingerprint });
                 }
             }
+            if let Some(phash) = starts_own_group(&existing.state) {
+                // Also where a retried ingest settles what its failed attempt left unsettled.
+                settle_near_duplicate_race(manifest, &fingerprint, phash).await?;
+            }
             manifest.set_asset_source(&fingerprint, key).await?;
             metrics::ingested("duplicate", examined.bytes, None);
             false
@@ -117,6 +121,9 @@ pub async fn ingest(
             // Counted by who created the asset: the same bytes ingested under two keys at
             // once are one new asset and one duplicate.
             let created = manifest.create_asset(&record).await?;
+            if let (true, Some(phash)) = (created, starts_own_group(&record.state)) {
+                settle_near_duplicate_race(manifest, &fingerprint, phash).await?;
+            }
             match (&rejected, created) {
                 (_, false) => metrics::ingested("duplicate", examined.bytes, None),
                 (Some(reason), true) => {
@@ -171,8 +178,8 @@ fn lacks_summary(asset: &AssetRecord) -> bool {
 }
 
 /// The near-duplicate group an asset with `phash` joins, from the manifest's band index (see
-/// [`crate::near_duplicates`]). Two near-duplicates ingested at the same moment may miss each
-/// other; each is still found by any later copy.
+/// [`crate::near_duplicates`]). Two near-duplicates ingested at the same moment may each look
+/// before the other is indexed: [`settle_near_duplicate_race`] links them afterwards.
 async fn near_duplicate_group(
     manifest: &dyn ManifestStore,
     fingerprint: &Fingerprint,
@@ -180,6 +187,45 @@ async fn near_duplicate_group(
 ) -> Result<Option<Fingerprint>, Error> {
     let candidates = manifest.near_duplicate_candidates(phash, MAX_CANDIDATES).await?;
     Ok(near_duplicates::group_of(fingerprint, phash, &candidates))
+}
+
+/// The hash of a ready asset that starts its own near-duplicate group.
+fn starts_own_group(state: &AssetState) -> Option<u64> {
+    match state {
+        AssetState::Ready(AssetFacts { summary: Some(summary), near_duplicate_of: None, .. }) => Some(summary.phash),
+        _ => None,
+    }
+}
+
+/// Look again once the asset is indexed: a near-duplicate that also starts its own group was
+/// ingested at the same moment, and each missed the other. Whichever ingest looks last sees
+/// both, and both settle the pair the same way: the lower fingerprint stays first, the other
+/// joins it (a conditional write, so a pair is linked once and never both ways). On DynamoDB
+/// the band index is eventually consistent, so a pair indexed within about a second of each
+/// other may still stay apart there; any later copy of either still joins one of them.
+async fn settle_near_duplicate_race(
+    manifest: &dyn ManifestStore,
+    fingerprint: &Fingerprint,
+    phash: u64,
+) -> Result<(), Error> {
+    let candidates = manifest.near_duplicate_candidates(phash, MAX_CANDIDATES).await?;
+    let rival = candidates
+        .iter()
+        .filter(|c| c.fingerprint != *fingerprint && c.near_duplicate_of.is_none())
+        .map(|c| (near_duplicates::distance(c.phash, phash), c))
+        .filter(|(d, _)| *d <= near_duplicates::MAX_DISTANCE)
+        .min_by(|(da, a), (db, b)| da.cmp(db).then(a.fingerprint.to_hex().cmp(&b.fingerprint.to_hex())))
+        .map(|(_, c)| *c);
+    let Some(rival) = rival else { return Ok(()) };
+    let joined = if rival.fingerprint.to_hex() < fingerprint.to_hex() {
+        manifest.join_near_duplicate_group(fingerprint, phash, &rival.fingerprint).await?
+    } else {
+        manifest.join_near_duplicate_group(&rival.fingerprint, rival.phash, fingerprint).await?
+    };
+    if joined {
+        tracing::info!(%fingerprint, rival = %rival.fingerprint, "near-duplicates ingested together, linked");
+    }
+    Ok(())
 }
 
 /// Candidates read per ingest at most: a band value shared by more assets than this is a flat

@@ -109,6 +109,16 @@ pub trait ManifestStore: Send + Sync {
         summary: &Summary,
         near_duplicate_of: Option<Fingerprint>,
     ) -> StoreResult<bool>;
+    /// Make `member` (a ready asset with hash `member_phash` that starts its own group) a
+    /// member of `first`'s group, in one write with the index, if `first` still starts its own
+    /// group too. `false`, changing nothing, if either already belongs to another: so two
+    /// ingests settling the same pair the same way cannot link them in a cycle.
+    async fn join_near_duplicate_group(
+        &self,
+        member: &Fingerprint,
+        member_phash: u64,
+        first: &Fingerprint,
+    ) -> StoreResult<bool>;
     /// The assets whose perceptual hash shares at least one band with `phash`
     /// ([`crate::near_duplicates::band_keys`]), read from the index: never a scan. At most
     /// `limit`, each once.

@@ -516,6 +516,28 @@ impl ManifestStore for SqliteStore {
         .await
     }
 
+    async fn join_near_duplicate_group(
+        &self,
+        member: &Fingerprint,
+        _member_phash: u64,
+        first: &Fingerprint,
+    ) -> StoreResult<bool> {
+        // The index holds no group here (candidates read it from the asset): one statement.
+        let (member, first) = (member.to_hex(), first.to_hex());
+        self.with(move |c| {
+            c.execute(
+                "UPDATE assets SET near_duplicate_of = :first
+                 WHERE fingerprint = :member AND :member != :first AND state = 'ready' AND phash IS NOT NULL
+                   AND near_duplicate_of IS NULL
+                   AND EXISTS (SELECT 1 FROM assets WHERE fingerprint = :first AND state = 'ready'
+                               AND phash IS NOT NULL AND near_duplicate_of IS NULL)",
+                named_params! { ":member": member, ":first": first },
+            )
+            .map(|changed| changed == 1)
+        })
+        .await
+    }
+
     async fn near_duplicate_candidates(&self, phash: u64, limit: usize) -> StoreResult<Vec<Candidate>> {
         self.with(move |c| {
             let mut statement = c.prepare_cached(NEAR_DUPLICATE_CANDIDATES)?;
