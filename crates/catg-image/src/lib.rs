@@ -61,4 +61,4 @@ pub fn check_refinement_decoders(data: &[u8]) {
 
 /// Bumped whenever a change to the pipeline changes output pixels or bytes, so that cache keys
 /// (which include it) name new variants instead of serving stale ones.
-pub const PIPELINE_VERSION: u32 = 8;
+pub const PIPELINE_VERSION: u32 = 9;
