@@ -543,6 +543,9 @@ impl ManifestStore for DynamoManifest {
         member_phash: u64,
         first: &Fingerprint,
     ) -> StoreResult<bool> {
+        // Both the member and its first must be ready, summarised assets without a group.
+        const STARTS_OWN_GROUP: &str =
+            "#state = :ready AND attribute_exists(phash) AND attribute_not_exists(near_duplicate_of)";
         if member == first {
             return Ok(false);
         }
@@ -550,9 +553,7 @@ impl ManifestStore for DynamoManifest {
             .table_name(&self.table)
             .key("pk", s(format!("ast#{member}")))
             .update_expression("SET near_duplicate_of = :group")
-            .condition_expression(
-                "#state = :ready AND attribute_exists(phash) AND attribute_not_exists(near_duplicate_of)",
-            )
+            .condition_expression(STARTS_OWN_GROUP)
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":ready", s("ready"))
             .expression_attribute_values(":group", s(first.to_hex()))
@@ -561,9 +562,7 @@ impl ManifestStore for DynamoManifest {
         let first_still_first = ConditionCheck::builder()
             .table_name(&self.table)
             .key("pk", s(format!("ast#{first}")))
-            .condition_expression(
-                "#state = :ready AND attribute_exists(phash) AND attribute_not_exists(near_duplicate_of)",
-            )
+            .condition_expression(STARTS_OWN_GROUP)
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":ready", s("ready"))
             .build()

@@ -209,14 +209,8 @@ async fn settle_near_duplicate_race(
     phash: u64,
 ) -> Result<(), Error> {
     let candidates = manifest.near_duplicate_candidates(phash, MAX_CANDIDATES).await?;
-    let rival = candidates
-        .iter()
-        .filter(|c| c.fingerprint != *fingerprint && c.near_duplicate_of.is_none())
-        .map(|c| (near_duplicates::distance(c.phash, phash), c))
-        .filter(|(d, _)| *d <= near_duplicates::MAX_DISTANCE)
-        .min_by(|(da, a), (db, b)| da.cmp(db).then(a.fingerprint.to_hex().cmp(&b.fingerprint.to_hex())))
-        .map(|(_, c)| *c);
-    let Some(rival) = rival else { return Ok(()) };
+    let group_firsts = candidates.iter().filter(|c| c.near_duplicate_of.is_none());
+    let Some(rival) = near_duplicates::nearest(fingerprint, phash, group_firsts) else { return Ok(()) };
     let joined = if rival.fingerprint.to_hex() < fingerprint.to_hex() {
         manifest.join_near_duplicate_group(fingerprint, phash, &rival.fingerprint).await?
     } else {

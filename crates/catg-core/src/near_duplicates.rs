@@ -42,13 +42,22 @@ pub struct Candidate {
 /// within [`MAX_DISTANCE`] (on a tie, the lowest fingerprint, so the answer does not depend on
 /// the order the index returns). `None`: the asset starts its own group.
 pub fn group_of(fingerprint: &Fingerprint, phash: u64, candidates: &[Candidate]) -> Option<Fingerprint> {
+    nearest(fingerprint, phash, candidates.iter()).map(|c| c.near_duplicate_of.unwrap_or(c.fingerprint))
+}
+
+/// The nearest of `candidates` within [`MAX_DISTANCE`] of `phash`, other than `fingerprint`
+/// itself; on a tie, the lowest fingerprint.
+pub fn nearest<'a>(
+    fingerprint: &Fingerprint,
+    phash: u64,
+    candidates: impl Iterator<Item = &'a Candidate>,
+) -> Option<&'a Candidate> {
     candidates
-        .iter()
         .filter(|c| c.fingerprint != *fingerprint)
         .map(|c| (distance(c.phash, phash), c))
         .filter(|(d, _)| *d <= MAX_DISTANCE)
         .min_by(|(da, a), (db, b)| da.cmp(db).then(a.fingerprint.to_hex().cmp(&b.fingerprint.to_hex())))
-        .map(|(_, c)| c.near_duplicate_of.unwrap_or(c.fingerprint))
+        .map(|(_, c)| c)
 }
 
 #[cfg(test)]
