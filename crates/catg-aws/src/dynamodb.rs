@@ -21,6 +21,7 @@ use catg_core::model::{
 use catg_core::near_duplicates::{band_keys, Candidate};
 use catg_core::ports::{Claim, ManifestStore, Page, StoreError, StoreResult};
 use catg_core::{CacheKey, Fingerprint};
+use catg_image::summary::phash_hex;
 use catg_image::{OutputFormat, Summary};
 use std::collections::HashMap;
 
@@ -405,7 +406,7 @@ fn band_items(fingerprint: &Fingerprint, phash: u64, group: Option<Fingerprint>)
                 ("pk".to_string(), s(format!("phb#{band:04x}#{fingerprint}"))),
                 ("phash_band".to_string(), s(format!("{band:04x}"))),
                 ("fingerprint".to_string(), s(fingerprint.to_hex())),
-                ("phash".to_string(), s(format!("{phash:016x}"))),
+                ("phash".to_string(), s(phash_hex(phash))),
             ]);
             if let Some(group) = group {
                 item.insert("near_duplicate_of".into(), s(group.to_hex()));

@@ -30,8 +30,13 @@ impl Summary {
 
     /// 16 lowercase hex digits.
     pub fn phash_hex(&self) -> String {
-        format!("{:016x}", self.phash)
+        phash_hex(self.phash)
     }
+}
+
+/// A perceptual hash as stored and indexed: 16 lowercase hex digits.
+pub fn phash_hex(phash: u64) -> String {
+    format!("{phash:016x}")
 }
 
 /// The summary of an upright, sRGB frame (RGB or RGBA). `None` for an empty frame.
